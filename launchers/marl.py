@@ -1,0 +1,119 @@
+r"""Chapter 4: agent-centric multi-agent RL (CNN / ACNN) with V-trace, SEED-style, on Google Research Football.
+
+  python -m launchers.marl --env=grf_5v5 --model=acnn                # laptop-sized default run
+  python -m launchers.marl --env=grf_5v5 --model=acnn --logdir=DIR --total_frames=4000   # resume DIR further
+  tensorboard --logdir=DIR
+
+Writes checkpoints, TensorBoard events and a SavedModel (DIR/saved_model) with a serving signature.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+from rlcv_tf.marl import config as config_lib
+
+_D = config_lib.MarlConfig()
+
+flags.DEFINE_string('env', 'grf_5v5', 'Environment name (see rlcv_tf.envs.registry); grf_* need gfootball.')
+flags.DEFINE_string('model', 'acnn', 'Network: cnn (independent agents) or acnn (agent-centric attention, Eq. 4.3).')
+flags.DEFINE_integer('total_frames', _D.total_frames, 'Environment steps to train for (B*T per update).')
+flags.DEFINE_integer('num_actors', _D.num_actors, 'Actor processes, one environment each.')
+flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries and the SavedModel go; an existing run there '
+                    'is resumed. Default: runs/marl/<env>_<model>.')
+flags.DEFINE_integer('seed', _D.seed, 'Random seed (network init, action sampling, environments).')
+flags.DEFINE_float('learning_rate', _D.learning_rate, 'Adam learning rate (thesis sweep 7e-5, 1.4e-4, 2.8e-4).')
+flags.DEFINE_integer('batch_size', _D.batch_size, 'Unrolls per update (thesis: 120).')
+flags.DEFINE_integer('unroll_length', _D.unroll_length, 'Unroll length T (thesis: 32).')
+flags.DEFINE_float('entropy_cost', _D.entropy_cost, 'Entropy regularisation coefficient (thesis: 0.0005).')
+flags.DEFINE_float('baseline_cost', _D.baseline_cost, 'Value loss coefficient (thesis: 0.5).')
+flags.DEFINE_float('discounting', _D.discounting, 'Discount gamma (thesis: 0.99).')
+flags.DEFINE_integer('num_agents', 0, 'Controlled agents; 0 = the environment default (grf_5v5: 5, goalie '
+                     'included as in the thesis; 4 leaves the goalie to the built-in AI).')
+flags.DEFINE_string('smm_size', '', 'Super-mini-map size HxW, e.g. 36x48; default: the environment default '
+                    '(72x96 for GRF).')
+flags.DEFINE_integer('episode_length', 0, 'Steps per game; 0 = the environment default (GRF 5v5: 3000).')
+flags.DEFINE_string('strategy', _D.strategy, 'tf.distribute strategy of the learner: default, one_device, '
+                    'mirrored or tpu.')
+flags.DEFINE_float('checkpoint_interval_s', _D.checkpoint_interval_s, 'Seconds between checkpoints (and one '
+                   'at the end).')
+flags.DEFINE_float('log_interval_s', _D.log_interval_s, 'Seconds between console progress lines.')
+
+FLAGS = flags.FLAGS
+
+
+class FlagError(ValueError):
+  pass
+
+
+def _parse_smm(text: str):
+  try:
+    h, w = (int(x) for x in text.lower().split('x'))
+  except ValueError:
+    raise FlagError(f'--smm_size={text}: expected HEIGHTxWIDTH with positive integers, e.g. 72x96 or 36x48')
+  if h < 1 or w < 1:
+    raise FlagError(f'--smm_size={text}: expected HEIGHTxWIDTH with positive integers, e.g. 72x96 or 36x48')
+  return (h, w)
+
+
+def config_from_flags() -> config_lib.MarlConfig:
+  from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
+  if FLAGS.env not in registry.names():
+    raise FlagError(f'--env={FLAGS.env}: unknown environment; valid values: {", ".join(registry.names())}')
+  if FLAGS.model not in config_lib.MODELS:
+    raise FlagError(f'--model={FLAGS.model}: unknown model; valid values: {", ".join(config_lib.MODELS)}')
+  env_kwargs = {}
+  if FLAGS.num_agents < 0:
+    raise FlagError(f'--num_agents={FLAGS.num_agents}: must be >= 1 (or 0 for the environment default)')
+  if FLAGS.num_agents:
+    env_kwargs['num_agents'] = FLAGS.num_agents
+  if FLAGS.smm_size:
+    env_kwargs['smm_hw'] = _parse_smm(FLAGS.smm_size)
+  if FLAGS.episode_length < 0:
+    raise FlagError(f'--episode_length={FLAGS.episode_length}: must be >= 1 (or 0 for the environment default)')
+  if FLAGS.episode_length:
+    env_kwargs['episode_length'] = FLAGS.episode_length
+  cfg = config_lib.MarlConfig(
+      env=FLAGS.env, model=FLAGS.model, env_kwargs=env_kwargs, total_frames=FLAGS.total_frames,
+      num_actors=FLAGS.num_actors, batch_size=FLAGS.batch_size, unroll_length=FLAGS.unroll_length,
+      learning_rate=FLAGS.learning_rate, entropy_cost=FLAGS.entropy_cost, baseline_cost=FLAGS.baseline_cost,
+      discounting=FLAGS.discounting, seed=FLAGS.seed, strategy=FLAGS.strategy,
+      checkpoint_interval_s=FLAGS.checkpoint_interval_s, log_interval_s=FLAGS.log_interval_s)
+  try:
+    cfg.validate()
+  except ValueError as e:
+    field, _, problem = str(e).partition(': ')
+    raise FlagError(f'--{field}={getattr(FLAGS, field, "?")}: {problem}') from None
+  return cfg
+
+
+def main(argv):
+  if len(argv) > 1:
+    _fail(f'unexpected arguments {argv[1:]}; all options are --flags (see --helpshort)')
+  try:
+    cfg = config_from_flags()
+  except FlagError as e:
+    _fail(str(e))
+  logdir = FLAGS.logdir or os.path.join('runs', 'marl', f'{cfg.env}_{cfg.model}')
+  from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.marl import training  # pylint: disable=g-import-not-at-top
+  thesis = ' '.join(f'--{k}={v}' for k, v in config_lib.THESIS_SCALE.items())
+  print(f'[marl] {cfg.env} / {cfg.model}: {cfg.total_frames:,} frames, {cfg.num_actors} actors, batch '
+        f'{cfg.batch_size}x{cfg.unroll_length}, logdir {logdir}', flush=True)
+  print(f'[marl] thesis scale (App. 4.E; needs many actor machines and accelerators): {thesis} '
+        '--num_actors=<thousands>', flush=True)
+  try:
+    training.train(cfg, logdir, print_fn=lambda s: print(s, flush=True))
+  except (base.EnvironmentUnavailableError, training.ResumeMismatchError) as e:
+    _fail(str(e))
+
+
+def _fail(message: str):
+  print(f'error: {message}', file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+if __name__ == '__main__':
+  app.run(main)

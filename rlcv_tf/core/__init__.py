@@ -1,0 +1,1 @@
+"""Shared maths and plumbing used by every chapter package. Imports no chapter package."""

@@ -1,0 +1,91 @@
+"""`make_env(name, ...)`: the single place where environment names become environments.
+
+Real engines are imported lazily by their adapters, so asking for `grf_5v5` without gfootball installed raises
+`base.EnvironmentUnavailableError` with the install command; it never falls back to a stand-in. The stand-ins
+have names of their own (`mini_*`).
+"""
+
+import dataclasses
+import importlib
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from rlcv_tf.envs import base
+from rlcv_tf.envs import frame_stack
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvEntry:
+  module: str            # rlcv_tf.envs.<module>
+  factory: str           # function in that module: factory(seed=..., **kwargs) -> unstacked MultiAgentEnv
+  kwargs: Tuple[Tuple[str, Any], ...] = ()
+  description: str = ''
+  real: bool = True      # False for the pure-NumPy stand-ins
+
+
+_REGISTRY: Dict[str, EnvEntry] = {}
+
+
+def register(name: str, entry: EnvEntry):
+  if name in _REGISTRY:
+    raise ValueError(f'environment {name!r} registered twice')
+  _REGISTRY[name] = entry
+
+
+def names():
+  return sorted(_REGISTRY)
+
+
+def entry(name: str) -> EnvEntry:
+  if name not in _REGISTRY:
+    raise ValueError(f'unknown environment {name!r}; valid names: {", ".join(names())}')
+  return _REGISTRY[name]
+
+
+def make_env(name: str, seed: int = 0, num_frames: int = 4, **overrides) -> base.MultiAgentEnv:
+  """Builds environment `name` with frame stacking (`num_frames` <= 1 disables it).
+
+  `overrides` replace the registered keyword arguments (e.g. `smm_hw=(36, 48)`, `num_agents=4`).
+  """
+  e = entry(name)
+  factory: Callable[..., base.MultiAgentEnv] = getattr(importlib.import_module(f'rlcv_tf.envs.{e.module}'),
+                                                      e.factory)
+  kwargs = dict(e.kwargs)
+  kwargs.update(overrides)
+  env = factory(seed=seed, **kwargs)
+  if num_frames > 1:
+    env = frame_stack.FrameStack(env, num_frames)
+  return env
+
+
+# ---------------------------------------------------------------------------------------------------- GRF (real)
+register('grf_5v5', EnvEntry(
+    'grf', 'make_5v5', (('num_agents', 5),),
+    'Google Research Football 5_vs_5 vs the built-in AI; N=5 controls the goalie too (thesis), N=4 leaves it '
+    'to the built-in AI.'))
+register('grf_11v11_hard', EnvEntry(
+    'grf', 'make_scenario', (('scenario', '11_vs_11_hard_stochastic'), ('num_agents', 1)),
+    'Google Research Football 11_vs_11_hard_stochastic, one active player (Sec. 4.4.4).'))
+for _scenario in ('academy_empty_goal_close', 'academy_empty_goal', 'academy_run_to_score',
+                  'academy_run_to_score_with_keeper', 'academy_pass_and_shoot_with_keeper',
+                  'academy_run_pass_and_shoot_with_keeper', 'academy_3_vs_1_with_keeper', 'academy_corner',
+                  'academy_counterattack_easy', 'academy_counterattack_hard', 'academy_single_goal_versus_lazy'):
+  register(f'grf_{_scenario}', EnvEntry(
+      'grf', 'make_scenario', (('scenario', _scenario), ('num_agents', 1)),
+      f'Google Research Football academy scenario {_scenario} (num_agents controls that many left players).'))
+
+# ------------------------------------------------------------------------------------- stand-ins (pure NumPy)
+register('mini_5v5', EnvEntry(
+    'mini_football', 'make_mini_football', (('scenario', '5v5'), ('num_agents', 5)),
+    'Pure-NumPy football stand-in with the grf_5v5 interface (72x96 SMM, 19 actions). Tests and demos only.',
+    real=False))
+register('mini_5v5_small', EnvEntry(
+    'mini_football', 'make_mini_football',
+    (('scenario', '5v5'), ('num_agents', 5), ('smm_hw', (18, 24)), ('episode_length', 400),
+     ('speed_scale', 3.0)),
+    'mini_5v5 at 18x24 with faster players and 400-step games, for CPU learning checks.', real=False))
+register('mini_academy_3v1', EnvEntry(
+    'mini_football', 'make_mini_football', (('scenario', 'academy_3v1'), ('num_agents', 3)),
+    'Stand-in 3 attackers vs defender + keeper; ends on a goal, lost ball or 200 steps.', real=False))
+register('mini_run_to_score', EnvEntry(
+    'mini_football', 'make_mini_football', (('scenario', 'run_to_score'), ('num_agents', 2)),
+    'Stand-in sanity task: no opponents, run the ball into the goal.', real=False))

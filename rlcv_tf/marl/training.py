@@ -1,0 +1,191 @@
+"""Chapter 4 training run, SEED-style on one machine: actor processes step environments, the learner runs
+central inference in one thread and V-trace updates in the main thread.
+
+`train(cfg, logdir)` writes under `logdir`:
+  config.json          the resolved configuration (a re-run checks it and resumes)
+  checkpoints/         tf.train.CheckpointManager: network, Adam state, frame and update counters
+  events.*             TensorBoard: episode return per agent and team, frames/s, losses, V-trace statistics
+  saved_model/         the policy as a SavedModel with a serving signature (see `export.py`)
+Re-running with the same `logdir` resumes from the latest checkpoint, e.g. with a larger `total_frames`.
+"""
+
+import dataclasses
+import logging
+import os
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from rlcv_tf.core import progress
+from rlcv_tf.envs import registry
+from rlcv_tf.marl import config as config_lib
+from rlcv_tf.marl import export
+from rlcv_tf.marl import learner as learner_lib
+from rlcv_tf.runtime import actors as actors_lib
+from rlcv_tf.runtime import inference as inference_lib
+from rlcv_tf.runtime import unrolls as unrolls_lib
+
+# Fields that fix the shapes of the saved variables: a resumed run must not change them.
+_ARCHITECTURE_FIELDS = ('env', 'model', 'env_kwargs', 'num_frames', 'stack_channels', 'feature_dim', 'num_heads')
+
+
+class ResumeMismatchError(ValueError):
+  pass
+
+
+@dataclasses.dataclass
+class TrainResult:
+  frames: int
+  updates: int
+  episodes: List[Dict]
+  saved_model: str
+  actor_restarts: int
+  wall_s: float
+  steady_frames_per_second: float  # from the end of the first update (compilation, start-up) to the last
+
+
+def env_specs(cfg: config_lib.MarlConfig):
+  """Builds one environment in this process to read its specs; raises the engine's own clear error."""
+  env = registry.make_env(cfg.env, seed=cfg.seed, num_frames=cfg.num_frames, **cfg.env_kwargs)
+  try:
+    return tuple(env.observation_spec().shape), env.num_actions
+  finally:
+    env.close()
+
+
+def check_resume(cfg: config_lib.MarlConfig, logdir: str):
+  saved = config_lib.MarlConfig.load(logdir)
+  if saved is None:
+    return
+  for field in _ARCHITECTURE_FIELDS:
+    a, b = getattr(saved, field), getattr(cfg, field)
+    if a != b:
+      raise ResumeMismatchError(
+          f'--logdir={logdir} holds a run with {field}={a!r}, but this run asks for {field}={b!r}. Use the same '
+          f'value to resume it, or a new --logdir to start a new run.')
+
+
+def make_actor_pool(cfg: config_lib.MarlConfig) -> actors_lib.ActorPool:
+  configs = [actors_lib.ActorConfig(cfg.env, dict(cfg.env_kwargs), seed=cfg.seed * 7919 + i,
+                                    num_frames=cfg.num_frames) for i in range(cfg.num_actors)]
+  return actors_lib.LocalActorPool(configs)
+
+
+def _episode_scalars(episodes: List[Dict]) -> Dict[str, float]:
+  returns = np.stack([e['return'] for e in episodes])          # [E, N]
+  out = {'episode/return_mean_agent': float(returns.mean()),
+         'episode/return_team': float(returns.sum(axis=1).mean()),
+         'episode/length': float(np.mean([e['length'] for e in episodes]))}
+  for i in range(returns.shape[1]):
+    out[f'episode/return_agent_{i}'] = float(returns[:, i].mean())
+  for key in ('score_home', 'score_away'):
+    if all(key in e for e in episodes):
+      out[f'episode/{key}'] = float(np.mean([e[key] for e in episodes]))
+  if 'episode/score_home' in out and 'episode/score_away' in out:
+    out['episode/goal_difference'] = out['episode/score_home'] - out['episode/score_away']
+  return out
+
+
+def train(cfg: config_lib.MarlConfig, logdir: str,
+          pool_factory: Callable[[config_lib.MarlConfig], actors_lib.ActorPool] = make_actor_pool,
+          print_fn: Callable[[str], None] = print) -> TrainResult:
+  cfg.validate()
+  start = time.monotonic()
+  check_resume(cfg, logdir)
+  observation_shape, num_actions = env_specs(cfg)
+  os.makedirs(logdir, exist_ok=True)
+  cfg.save(logdir)
+
+  learner = learner_lib.Learner(cfg, observation_shape, num_actions)
+  manager = tf.train.CheckpointManager(learner.checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=3)
+  if manager.latest_checkpoint:
+    learner.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    print_fn(f'[marl] resumed from {manager.latest_checkpoint} at {int(learner.frames.numpy()):,} frames')
+  writer = tf.summary.create_file_writer(logdir)
+  saved_model_dir = os.path.join(logdir, 'saved_model')
+
+  episodes_all: List[Dict] = []
+  restarts = 0
+  steady = (None, None)  # (time, frames) after the first update of this session
+  frames = int(learner.frames.numpy())
+  if frames >= cfg.total_frames:
+    print_fn(f'[marl] {logdir} already holds {frames:,} frames >= total_frames={cfg.total_frames:,}; '
+             'nothing to train (raise --total_frames to continue)')
+  else:
+    pool = pool_factory(cfg)
+    server = inference_lib.InferenceServer(
+        pool, lambda obs: learner.infer(obs)[:2], cfg.unroll_length,
+        max_queued_unrolls=cfg.max_queued_unrolls or 2 * cfg.batch_size)
+    rate = progress.RateMeter()
+    last_log = last_summary = last_ckpt = time.monotonic()
+    recent: List[Dict] = []
+    logs: Dict[str, float] = {}
+    try:
+      pool.start()
+      server.start()
+      rate.update(frames)
+      while frames < cfg.total_frames:
+        batch = server.get_unrolls(cfg.batch_size)
+        if batch is None:
+          break
+        logs = learner.train(unrolls_lib.stack_batch(batch))
+        frames = int(learner.frames.numpy())
+        rate.update(frames)
+        if steady[0] is None:
+          steady = (time.monotonic(), frames)
+        new_eps = server.pop_episodes()
+        episodes_all.extend(new_eps)
+        recent = (recent + new_eps)[-20:]
+        now = time.monotonic()
+        with writer.as_default(step=frames):
+          if new_eps:
+            for k, v in _episode_scalars(new_eps).items():
+              tf.summary.scalar(k, v)
+          if now - last_summary >= cfg.summary_interval_s or frames >= cfg.total_frames:
+            for k, v in logs.items():
+              tf.summary.scalar(k, v)
+            tf.summary.scalar('throughput/frames_per_second', rate.rate)
+            tf.summary.scalar('runtime/actor_restarts', pool.restarts)
+            tf.summary.scalar('runtime/queued_unrolls', server.unrolls.qsize())
+            last_summary = now
+        if now - last_log >= cfg.log_interval_s or frames >= cfg.total_frames:
+          print_fn(_progress_line(frames, cfg.total_frames, rate, recent, logs, pool.restarts))
+          last_log = now
+        if now - last_ckpt >= cfg.checkpoint_interval_s:
+          manager.save(checkpoint_number=frames)
+          last_ckpt = now
+    finally:
+      server.stop()
+      pool.close()
+      writer.flush()
+    steady_end = time.monotonic()
+    manager.save(checkpoint_number=frames)
+    restarts = pool.restarts
+  if frames < cfg.total_frames:
+    raise RuntimeError('training stopped before total_frames was reached')
+  export.export_policy(learner.model, saved_model_dir, observation_shape[1:])
+  print_fn(f'[marl] done: {frames:,} frames, {int(learner.updates.numpy()):,} updates in '
+           f'{progress.format_duration(time.monotonic() - start)}; checkpoint {manager.latest_checkpoint}; '
+           f'SavedModel {saved_model_dir}; TensorBoard: tensorboard --logdir={logdir}')
+  steady_fps = 0.0
+  if steady[0] is not None and frames > steady[1]:
+    steady_fps = (frames - steady[1]) / max(1e-9, steady_end - steady[0])
+  return TrainResult(frames, int(learner.updates.numpy()), episodes_all, saved_model_dir, restarts,
+                     time.monotonic() - start, steady_fps)
+
+
+def _progress_line(frames, total, rate, recent, logs, restarts) -> str:
+  parts = [f'[marl] frames {frames:,}/{total:,} ({100.0 * frames / total:.0f}%)', f'{rate.rate:,.0f} frames/s']
+  if recent:
+    r = np.stack([e['return'] for e in recent])
+    parts.append(f'return/agent {r.mean():+.3f} (team {r.sum(axis=1).mean():+.2f}, last {len(recent)} episodes)')
+  else:
+    parts.append('no finished episode yet')
+  if logs:
+    parts.append(f'loss {logs["loss/total"]:.4f} entropy {logs["policy/entropy"]:.3f}')
+  if restarts:
+    parts.append(f'actor restarts {restarts}')
+  parts.append(f'ETA {progress.format_duration(rate.eta(frames, total))}')
+  return ' | '.join(parts)

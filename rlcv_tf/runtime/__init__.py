@@ -1,0 +1,1 @@
+"""SEED-RL style runtime: actors that only step environments, behind one small boundary (`ActorPool`)."""

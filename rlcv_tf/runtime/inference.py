@@ -1,0 +1,105 @@
+"""Central inference (SEED RL): one thread batches the observations of every waiting actor, runs the policy
+once with the learner's current weights, answers each actor, and turns the trajectory into unrolls.
+
+It knows nothing about the model or the loss: `infer_fn(observations [b, ...]) -> (actions, logits)` is all
+it needs. Finished unrolls go into a bounded queue that the learner reads; when the learner falls behind, the
+queue fills, inference blocks and the actors wait, which bounds how stale (off-policy) an unroll can be.
+"""
+
+import collections
+import logging
+import queue
+import threading
+import time
+from typing import Callable, Deque, Dict, List, Optional
+
+import numpy as np
+
+from rlcv_tf.runtime import actors as actors_lib
+from rlcv_tf.runtime import unrolls as unrolls_lib
+
+
+class InferenceServer:
+
+  def __init__(self, pool: actors_lib.ActorPool, infer_fn: Callable, unroll_length: int, max_queued_unrolls: int,
+               poll_timeout_s: float = 0.05):
+    self._pool = pool
+    self._infer = infer_fn
+    self._builder = unrolls_lib.UnrollBuilder(unroll_length)
+    self.unrolls: 'queue.Queue[Dict[str, np.ndarray]]' = queue.Queue(maxsize=max_queued_unrolls)
+    self._poll_timeout = poll_timeout_s
+    self._stop = threading.Event()
+    self._thread: Optional[threading.Thread] = None
+    self._error: Optional[BaseException] = None
+    self._episodes: Deque[Dict] = collections.deque()
+    self._lock = threading.Lock()
+    self.env_steps = 0          # env steps answered (all actors)
+    self.inference_batches = 0
+
+  def start(self):
+    self._thread = threading.Thread(target=self._run, name='inference', daemon=True)
+    self._thread.start()
+
+  def stop(self):
+    self._stop.set()
+    if self._thread is not None:
+      self._thread.join(timeout=30)
+
+  def check(self):
+    """Re-raises, in the caller's thread, an exception that ended the inference thread."""
+    if self._error is not None:
+      raise RuntimeError('the inference thread failed') from self._error
+
+  def pop_episodes(self) -> List[Dict]:
+    """Statistics of the episodes finished since the last call."""
+    with self._lock:
+      eps = list(self._episodes)
+      self._episodes.clear()
+    return eps
+
+  def get_unrolls(self, count: int, timeout_s: float = 1.0) -> Optional[List[Dict[str, np.ndarray]]]:
+    """Blocks until `count` unrolls are available; None if the thread stopped or failed first."""
+    out = []
+    while len(out) < count:
+      self.check()
+      try:
+        out.append(self.unrolls.get(timeout=timeout_s))
+      except queue.Empty:
+        if self._stop.is_set():
+          return None
+    return out
+
+  def _run(self):
+    try:
+      while not self._stop.is_set():
+        steps = self._pool.receive(self._poll_timeout)
+        if not steps:
+          continue
+        obs = np.stack([s.observation for s in steps])
+        actions, logits = self._infer(obs)
+        actions = np.asarray(actions, np.int32)
+        logits = np.asarray(logits, np.float32)
+        self._pool.send_actions([s.actor_id for s in steps], actions)
+        self.inference_batches += 1
+        self.env_steps += len(steps)
+        for k, s in enumerate(steps):
+          if s.episode is not None:
+            with self._lock:
+              self._episodes.append(s.episode)
+          unroll = self._builder.append(s.actor_id, s.run_id, {
+              'observation': s.observation, 'reward': np.asarray(s.reward, np.float32), 'done': np.bool_(s.done),
+              'agent_positions': np.asarray(s.agent_positions, np.int32), 'action': actions[k],
+              'behaviour_logits': logits[k]})
+          if unroll is not None:
+            self._put(unroll)
+    except BaseException as e:  # pylint: disable=broad-except
+      logging.exception('inference thread failed')
+      self._error = e
+
+  def _put(self, unroll):
+    while not self._stop.is_set():
+      try:
+        self.unrolls.put(unroll, timeout=0.5)
+        return
+      except queue.Full:
+        continue
