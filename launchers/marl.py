@@ -10,8 +10,12 @@ Writes checkpoints, TensorBoard events and a SavedModel (DIR/saved_model) with a
 import os
 import sys
 
+# TensorFlow's C++ start-up banner is noise on the console; warnings and errors still show.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+
 from absl import app
 from absl import flags
+from absl import logging
 
 from rlcv_tf.marl import config as config_lib
 
@@ -90,6 +94,8 @@ def config_from_flags() -> config_lib.MarlConfig:
 
 
 def main(argv):
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines would drown the progress report
   if len(argv) > 1:
     _fail(f'unexpected arguments {argv[1:]}; all options are --flags (see --helpshort)')
   try:
@@ -98,6 +104,11 @@ def main(argv):
     _fail(str(e))
   logdir = FLAGS.logdir or os.path.join('runs', 'marl', f'{cfg.env}_{cfg.model}')
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
+  try:
+    registry.check_available(cfg.env)  # before TensorFlow loads: a missing engine fails in a second
+  except base.EnvironmentUnavailableError as e:
+    _fail(str(e))
   from rlcv_tf.marl import training  # pylint: disable=g-import-not-at-top
   thesis = ' '.join(f'--{k}={v}' for k, v in config_lib.THESIS_SCALE.items())
   print(f'[marl] {cfg.env} / {cfg.model}: {cfg.total_frames:,} frames, {cfg.num_actors} actors, batch '

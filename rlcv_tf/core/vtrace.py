@@ -60,8 +60,8 @@ def from_importance_weights(log_rhos, discounts, rewards, values, bootstrap_valu
     delta, discount, c = inputs
     return delta + discount * c * acc
 
-  vs_minus_v = tf.scan(step, (deltas, discounts, cs), initializer=tf.zeros_like(bootstrap_value),
-                       reverse=True, back_prop=False)
+  vs_minus_v = tf.scan(step, (tf.stop_gradient(deltas), tf.stop_gradient(discounts), tf.stop_gradient(cs)),
+                       initializer=tf.zeros_like(bootstrap_value), reverse=True)
   vs = vs_minus_v + values
 
   vs_next = tf.concat([vs[1:], bootstrap_value[tf.newaxis]], axis=0)

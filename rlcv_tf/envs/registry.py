@@ -41,6 +41,18 @@ def entry(name: str) -> EnvEntry:
   return _REGISTRY[name]
 
 
+def check_available(name: str) -> None:
+  """Raises `base.EnvironmentUnavailableError` (with the install command) if `name`'s engine is missing.
+
+  Cheap: imports the engine but builds nothing, so launchers can fail fast before loading TensorFlow.
+  Adapters opt in with a module-level `check_available()`.
+  """
+  module = importlib.import_module(f'rlcv_tf.envs.{entry(name).module}')
+  check = getattr(module, 'check_available', None)
+  if check is not None:
+    check()
+
+
 def make_env(name: str, seed: int = 0, num_frames: int = 4, **overrides) -> base.MultiAgentEnv:
   """Builds environment `name` with frame stacking (`num_frames` <= 1 disables it).
 

@@ -136,6 +136,8 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
         if steady[0] is None:
           steady = (time.monotonic(), frames)
         new_eps = server.pop_episodes()
+        for e in new_eps:
+          e['frames'] = frames  # learner frame count when the episode was reported (for learning curves)
         episodes_all.extend(new_eps)
         recent = (recent + new_eps)[-20:]
         now = time.monotonic()
