@@ -26,6 +26,8 @@ flags.DEFINE_string('env', 'grf_academy_empty_goal_close', 'Environment.')
 flags.DEFINE_list('models', ['cnn'], 'Models to train.')
 flags.DEFINE_integer('total_frames', 60_000, 'Frames per model.')
 flags.DEFINE_string('smm_size', '36x48', 'Super-mini-map HxW (empty = environment default).')
+flags.DEFINE_integer('num_agents', 0, 'Controlled agents (0 = the environment default).')
+flags.DEFINE_string('rewards', '', 'gfootball reward set, e.g. scoring or scoring,checkpoints (empty = default).')
 flags.DEFINE_integer('num_actors', 4, 'Actor processes.')
 flags.DEFINE_integer('batch_size', 8, 'Unrolls per update.')
 flags.DEFINE_integer('unroll_length', 32, 'Unroll length.')
@@ -39,7 +41,12 @@ FLAGS = flags.FLAGS
 
 
 def env_kwargs():
-  return {'smm_hw': tuple(int(x) for x in FLAGS.smm_size.split('x'))} if FLAGS.smm_size else {}
+  kw = {'smm_hw': tuple(int(x) for x in FLAGS.smm_size.split('x'))} if FLAGS.smm_size else {}
+  if FLAGS.num_agents:
+    kw['num_agents'] = FLAGS.num_agents
+  if FLAGS.rewards:
+    kw['rewards'] = FLAGS.rewards
+  return kw
 
 
 def random_policy_return(episodes):
@@ -89,7 +96,7 @@ def main(_):
   ax.axhline(rand_mean, color='k', ls='--', label='uniform random policy')
   ax.set_xlabel('frames (env steps)')
   ax.set_ylabel('episode return per agent')
-  ax.set_title(f'{FLAGS.env}, SMM {FLAGS.smm_size or "default"}')
+  ax.set_title(f'{FLAGS.env}, SMM {FLAGS.smm_size or "default"}, rewards {FLAGS.rewards or "default"}')
   ax.legend()
   fig.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)

@@ -1,15 +1,21 @@
-"""Chapter 4 networks (Fig. 4.1): one set of weights shared by every agent of a team.
+"""Chapter 4 networks (thesis Fig. 4.1; spec ch4 §2.3–2.6): one set of weights shared by every agent of a team.
 
-  CNN  (Fig. 4.1a): z_i = f_fc(f_cnn(s_i)); pi_i = f_pi(z_i); V_i = f_v(z_i). Agents never exchange information.
-  ACNN (Fig. 4.1b, Eq. 4.3): the same torso, then `AgentCentricAttention` across the team's agents, then heads.
+  CNN  (Fig. 4.1a): z_i = f_fc(f_cnn(s_i));  pi_i = f_pi(z_i);  V_i = f_v(z_i).  Agents never exchange information.
+  ACNN (Fig. 4.1b, Eq. 4.3): the same torso, then `AgentCentricAttention` across the team's agents, giving z~_i,
+       then the same heads on z~_i.
+  Predictive heads (Eq. 4.4, optional): row and column logits of the agent's own next-step location,
+       Dense(H)(feat_i) and Dense(W)(feat_i), feat = z (CNN) or z~ (ACNN). Softmax / CE live in the loss.
 
-The torso follows SEED RL's football network, which the thesis adapts: four residual conv stacks (16, 32, 32,
-32 channels, two residual blocks each, 3x3 max-pool with stride 2), relu, flatten, a 256-unit FC. There is no
-LSTM: temporal information comes from the 4-frame stack only (Sec. 4.4.1). lecun_normal kernels, zero biases.
-Agents are folded into the batch for the torso ([B, N, ...] -> [B*N, ...]), so N may change between calls.
+The torso follows SEED RL's football network, which the thesis adapts: four residual conv stacks (16, 32, 32, 32
+channels, two residual blocks each, 3x3 max-pool with stride 2), relu, flatten, a 256-unit FC with relu. There is
+no LSTM: temporal information comes from the 4-frame stack only (Sec. 4.4.1). lecun_normal kernels, zero biases.
+
+Agents are folded into the batch for the torso ([B, N, ...] -> [B*N, ...]) and unfolded afterwards, so the
+variables never depend on N: the same built model runs with any N, also inside a tf.function whose input
+signature leaves B and N unknown.
 """
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import keras
 from keras import ops
@@ -17,31 +23,46 @@ from keras import ops
 from rlcv_tf.marl import attention as attention_lib
 
 DEFAULT_STACKS = ((16, 2), (32, 2), (32, 2), (32, 2))
-_INIT = 'lecun_normal'
+KINDS = ('cnn', 'acnn')
+_INIT = 'lecun_normal'   # [SEED-RL] kernel initialiser; biases start at zero (Keras default, stated explicitly)
+
+
+def _conv(channels, name):
+  return keras.layers.Conv2D(channels, 3, strides=1, padding='same', kernel_initializer=_INIT,
+                             bias_initializer='zeros', name=name)
+
+
+def _dense(units, name, activation=None):
+  return keras.layers.Dense(units, activation=activation, kernel_initializer=_INIT, bias_initializer='zeros',
+                            name=name)
 
 
 class ResidualTorso(keras.layers.Layer):
-  """f_fc(f_cnn(s)): residual conv stacks -> relu -> flatten -> Dense(feature_dim) -> relu."""
+  """f_fc(f_cnn(s)) of spec §2.3: residual conv stacks -> relu -> flatten -> Dense(feature_dim) -> relu.
 
-  def __init__(self, stack_channels: Sequence[Tuple[int, int]] = DEFAULT_STACKS, feature_dim: int = 256, **kwargs):
+  Each stack is Conv3x3(ch) -> MaxPool(3, stride 2, 'same') -> `blocks` x [x + Conv(relu(Conv(relu(x))))].
+  Input: float [B*, H, W, C] in [0, 1]. Output: [B*, feature_dim]. At 72x96 the flatten is 5*6*32 = 960.
+  """
+
+  def __init__(self, stack_channels: Sequence[Tuple[int, int]] = DEFAULT_STACKS, feature_dim: int = 256,
+               **kwargs):
     super().__init__(**kwargs)
-    self.stack_channels = tuple(tuple(s) for s in stack_channels)
-    self.feature_dim = feature_dim
+    self.stack_channels = tuple((int(c), int(n)) for c, n in stack_channels)
+    self.feature_dim = int(feature_dim)
     self.stacks = []
     for i, (channels, blocks) in enumerate(self.stack_channels):
-      entry = keras.layers.Conv2D(channels, 3, padding='same', kernel_initializer=_INIT, name=f'stack{i}_conv')
+      entry = _conv(channels, f'stack{i}_conv')
       pool = keras.layers.MaxPooling2D(3, strides=2, padding='same', name=f'stack{i}_pool')
-      res = [(keras.layers.Conv2D(channels, 3, padding='same', kernel_initializer=_INIT, name=f'stack{i}_res{j}a'),
-              keras.layers.Conv2D(channels, 3, padding='same', kernel_initializer=_INIT, name=f'stack{i}_res{j}b'))
-             for j in range(blocks)]
+      res = [(_conv(channels, f'stack{i}_res{j}a'), _conv(channels, f'stack{i}_res{j}b')) for j in range(blocks)]
       self.stacks.append((entry, pool, res))
     self.flatten = keras.layers.Flatten()
-    self.fc = keras.layers.Dense(feature_dim, activation='relu', kernel_initializer=_INIT, name='fc')
+    self.fc = _dense(self.feature_dim, 'fc', activation='relu')
 
   def call(self, x):
     for entry, pool, res in self.stacks:
       x = pool(entry(x))
       for conv_a, conv_b in res:
+        # Pre-activation residual block: relu before each conv, identity skip.
         x = x + conv_b(ops.relu(conv_a(ops.relu(x))))
     return self.fc(self.flatten(ops.relu(x)))
 
@@ -50,45 +71,102 @@ class ResidualTorso(keras.layers.Layer):
 
 
 class MarlNetwork(keras.Model):
-  """CNN or ACNN. `call(observations [B, N, H, W, C], agent_mask=None)` returns a dict:
-  policy_logits [B, N, A], baseline [B, N], and for ACNN attention [B, heads, N, N]."""
+  """CNN or ACNN (Fig. 4.1a/b), with optional agent-centric predictive heads (Eq. 4.4).
 
-  def __init__(self, kind: str, num_actions: int, stack_channels=DEFAULT_STACKS, feature_dim: int = 256,
-               num_heads: int = 2, attention_out_proj: bool = False, **kwargs):
+  Args:
+    kind: 'cnn' (independent agents) or 'acnn' (agent-centric attention, Eq. 4.3).
+    num_actions: A, the per-agent discrete action count (19 for GRF, 60 for DMLab2D Cleanup).
+    stack_channels: ((channels, residual_blocks), ...) of the torso.
+    feature_dim: width D of the FC feature z (256 in the thesis); also the attention width.
+    num_heads: attention heads (2 in the thesis; d_k = D / num_heads).
+    prediction_heads: add the row/column location heads of Eq. 4.4.
+    map_hw: (H, W) bins of those heads, i.e. the map size (72, 96 at paper scale).
+    attention_out_proj: W_O after the head concat (not in Eq. 4.3; off by default).
+
+  `call(observations, agent_mask=None, training=False)`: observations uint8 [B, N, H, W, C] (scaled by 1/255
+  here) or float already in [0, 1]; agent_mask optional bool [B, N] (ACNN masks absent agents' keys; CNN agents
+  are independent so it has nothing to do there). Returns a dict:
+    policy_logits [B, N, A], baseline [B, N],
+    attention [B, heads, N, N]                 (ACNN only),
+    pred_row [B, N, H], pred_col [B, N, W]     (logits; only with prediction_heads).
+  """
+
+  def __init__(self, kind: str, num_actions: int, stack_channels: Sequence[Tuple[int, int]] = DEFAULT_STACKS,
+               feature_dim: int = 256, num_heads: int = 2, prediction_heads: bool = False,
+               map_hw: Tuple[int, int] = (72, 96), attention_out_proj: bool = False, **kwargs):
     super().__init__(**kwargs)
-    if kind not in ('cnn', 'acnn'):
-      raise ValueError(f'kind must be cnn or acnn, got {kind!r}')
+    if kind not in KINDS:
+      raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
     self.kind = kind
-    self.num_actions = num_actions
-    self.torso = ResidualTorso(stack_channels, feature_dim, name='torso')
-    self.attention = attention_lib.AgentCentricAttention(num_heads, attention_out_proj, name='attention') \
-        if kind == 'acnn' else None
-    self.policy_head = keras.layers.Dense(num_actions, kernel_initializer=_INIT, name='policy')
-    self.value_head = keras.layers.Dense(1, kernel_initializer=_INIT, name='baseline')
+    self.num_actions = int(num_actions)
+    self.stack_channels = tuple((int(c), int(n)) for c, n in stack_channels)
+    self.feature_dim = int(feature_dim)
+    self.num_heads = int(num_heads)
+    self.prediction_heads = bool(prediction_heads)
+    self.map_hw = (int(map_hw[0]), int(map_hw[1]))
+    self.attention_out_proj = bool(attention_out_proj)
+
+    self.torso = ResidualTorso(self.stack_channels, self.feature_dim, name='torso')
+    self.attention = None
+    if kind == 'acnn':
+      self.attention = attention_lib.AgentCentricAttention(self.num_heads, self.attention_out_proj,
+                                                           name='attention')
+    self.policy_head = _dense(self.num_actions, 'policy')       # f_pi
+    self.value_head = _dense(1, 'baseline')                     # f_v
+    self.row_head = self.col_head = None
+    if self.prediction_heads:
+      self.row_head = _dense(self.map_hw[0], 'pred_row')        # sigma_h logits (Eq. 4.4)
+      self.col_head = _dense(self.map_hw[1], 'pred_col')        # sigma_w logits
 
   def features(self, observations, agent_mask=None):
-    """Per-agent features fed to the heads (z for CNN, z~ for ACNN) and the attention weights (or None)."""
+    """Per-agent features read by the heads (z for CNN, z~ for ACNN) and the attention weights (None for CNN)."""
     x = observations
-    if x.dtype == 'uint8':
-      x = ops.cast(x, 'float32') / 255.0
+    if keras.backend.standardize_dtype(x.dtype) == 'uint8':
+      x = ops.cast(x, self.compute_dtype) / 255.0       # spec §2.1: the model input is float32(obs) / 255
+    else:
+      x = ops.cast(x, self.compute_dtype)
     shape = ops.shape(x)
     b, n = shape[0], shape[1]
-    z = self.torso(ops.reshape(x, (b * n,) + tuple(x.shape[2:])))
-    z = ops.reshape(z, (b, n, z.shape[-1]))
+    # Fold agents into the batch: every agent gets its own pass through the same torso weights. H, W, C must be
+    # static (the FC kernel size depends on them); B and N may be dynamic tensors here.
+    hwc = tuple(x.shape[2:])
+    if any(d is None for d in hwc):
+      raise ValueError(f'observation H, W, C must be static, got {x.shape}')
+    z = self.torso(ops.reshape(x, (-1,) + hwc))
+    z = ops.reshape(z, (b, n, self.feature_dim))
     if self.attention is None:
       return z, None
     return self.attention(z, agent_mask=agent_mask)
 
   def call(self, observations, agent_mask=None, training=False):
+    del training  # no dropout / batch norm anywhere; accepted for the Keras calling convention
     feat, weights = self.features(observations, agent_mask)
-    out = {'policy_logits': self.policy_head(feat), 'baseline': ops.squeeze(self.value_head(feat), -1)}
+    out = {
+        'policy_logits': self.policy_head(feat),
+        'baseline': ops.squeeze(self.value_head(feat), -1),
+    }
     if weights is not None:
       out['attention'] = weights
+    if self.prediction_heads:
+      out['pred_row'] = self.row_head(feat)
+      out['pred_col'] = self.col_head(feat)
     return out
 
+  def get_config(self):
+    return dict(super().get_config(), kind=self.kind, num_actions=self.num_actions,
+                stack_channels=self.stack_channels, feature_dim=self.feature_dim, num_heads=self.num_heads,
+                prediction_heads=self.prediction_heads, map_hw=self.map_hw,
+                attention_out_proj=self.attention_out_proj)
 
-def build_network(kind: str, num_actions: int, observation_shape, **kwargs) -> MarlNetwork:
-  """Creates a network and its variables for observations of shape (N, H, W, C)."""
-  net = MarlNetwork(kind, num_actions, **kwargs)
-  net(ops.zeros((1,) + tuple(observation_shape), 'uint8'))
+
+def build_network(kind: str, num_actions: int, observation_shape: Tuple[int, int, int, int],
+                  map_hw: Optional[Tuple[int, int]] = None, **kwargs) -> MarlNetwork:
+  """Creates a `MarlNetwork` and its variables for observations of shape (N, H, W, C).
+
+  The variables do not depend on N; it is only used for the one build call on zeros. `map_hw` defaults to the
+  observation's (H, W), so the predictive heads (if requested) match the map (spec §2.6).
+  """
+  n, h, w, c = (int(d) for d in observation_shape)
+  net = MarlNetwork(kind, num_actions, map_hw=map_hw or (h, w), **kwargs)
+  net(ops.zeros((1, n, h, w, c), 'uint8'))
   return net
