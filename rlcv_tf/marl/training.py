@@ -122,15 +122,20 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
     last_log = last_summary = last_ckpt = time.monotonic()
     recent: List[Dict] = []
     logs: Dict[str, float] = {}
+    wait_s = train_s = 0.0  # learner time waiting for unrolls vs. updating
     try:
       pool.start()
       server.start()
       rate.update(frames)
       while frames < cfg.total_frames:
+        t0 = time.monotonic()
         batch = server.get_unrolls(cfg.batch_size)
         if batch is None:
           break
+        t1 = time.monotonic()
         logs = learner.train(unrolls_lib.stack_batch(batch))
+        wait_s += t1 - t0
+        train_s += time.monotonic() - t1
         frames = int(learner.frames.numpy())
         rate.update(frames)
         if steady[0] is None:
@@ -151,6 +156,9 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
             tf.summary.scalar('throughput/frames_per_second', rate.rate)
             tf.summary.scalar('runtime/actor_restarts', pool.restarts)
             tf.summary.scalar('runtime/queued_unrolls', server.unrolls.qsize())
+            tf.summary.scalar('runtime/learner_wait_fraction', wait_s / max(1e-9, wait_s + train_s))
+            tf.summary.scalar('runtime/inference_seconds_per_env_step',
+                              server.infer_seconds / max(1, server.env_steps))
             last_summary = now
         if now - last_log >= cfg.log_interval_s or frames >= cfg.total_frames:
           print_fn(_progress_line(frames, cfg.total_frames, rate, recent, logs, pool.restarts))

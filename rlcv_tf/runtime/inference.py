@@ -22,12 +22,14 @@ from rlcv_tf.runtime import unrolls as unrolls_lib
 class InferenceServer:
 
   def __init__(self, pool: actors_lib.ActorPool, infer_fn: Callable, unroll_length: int, max_queued_unrolls: int,
-               poll_timeout_s: float = 0.05):
+               poll_timeout_s: float = 0.05, min_batch: int = 0, batch_wait_s: float = 0.005):
     self._pool = pool
     self._infer = infer_fn
     self._builder = unrolls_lib.UnrollBuilder(unroll_length)
     self.unrolls: 'queue.Queue[Dict[str, np.ndarray]]' = queue.Queue(maxsize=max_queued_unrolls)
     self._poll_timeout = poll_timeout_s
+    self._min_batch = min_batch or max(1, pool.num_actors // 2)
+    self._batch_wait = batch_wait_s
     self._stop = threading.Event()
     self._thread: Optional[threading.Thread] = None
     self._error: Optional[BaseException] = None
@@ -35,6 +37,8 @@ class InferenceServer:
     self._lock = threading.Lock()
     self.env_steps = 0          # env steps answered (all actors)
     self.inference_batches = 0
+    self.infer_seconds = 0.0    # time spent in infer_fn (for the runtime's own diagnostics)
+    self.receive_seconds = 0.0  # time spent waiting for actors
 
   def start(self):
     self._thread = threading.Thread(target=self._run, name='inference', daemon=True)
@@ -72,13 +76,22 @@ class InferenceServer:
   def _run(self):
     try:
       while not self._stop.is_set():
+        t0 = time.monotonic()
         steps = self._pool.receive(self._poll_timeout)
         if not steps:
           continue
+        # Actors that are a few milliseconds behind join this batch: one larger inference costs much less
+        # than several small ones (SEED batches requests the same way).
+        deadline = time.monotonic() + self._batch_wait
+        while len(steps) < self._min_batch and time.monotonic() < deadline:
+          steps.extend(self._pool.receive(max(0.0, deadline - time.monotonic())))
+        t1 = time.monotonic()
+        self.receive_seconds += t1 - t0
         obs = np.stack([s.observation for s in steps])
         actions, logits = self._infer(obs)
         actions = np.asarray(actions, np.int32)
         logits = np.asarray(logits, np.float32)
+        self.infer_seconds += time.monotonic() - t1
         self._pool.send_actions([s.actor_id for s in steps], actions)
         self.inference_batches += 1
         self.env_steps += len(steps)
