@@ -1,6 +1,6 @@
 """SavedModel export of a trained Chapter 4 policy, for serving.
 
-The serving signature takes a batch of stacked observations for N agents, uint8 [batch, N, H, W, C] (N may
+The endpoint `serve` (also the `serving_default` signature) takes a batch of stacked observations for N agents, uint8 [batch, N, H, W, C] (N may
 differ from training: the weights are shared across agents), and returns
   actions [batch, N] (sampled, as the agents act in training), greedy_actions [batch, N],
   policy_logits [batch, N, A] and baseline [batch, N] (the value estimate).
@@ -27,7 +27,7 @@ def export_policy(model: keras.Model, path: str, map_hwc) -> str:
         'baseline': out['baseline'],
     }
 
-  archive.add_endpoint('serving_default', serve,
+  archive.add_endpoint('serve', serve,
                        input_signature=[tf.TensorSpec([None, None, h, w, c], tf.uint8, name='observations')])
   archive.write_out(path, verbose=False)
   return path
