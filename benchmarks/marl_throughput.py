@@ -4,9 +4,14 @@ For each model it prints
   env-only      env steps/s with random actions, the same actor processes and transport as training;
   learner-only  train samples/s (env steps per second of V-trace updates) on a fixed batch, no actors;
   system        env steps/s of a full training run (after start-up and compilation);
-and the ratio system / min(env-only, learner-only). The SEED design goal is a ratio close to 1 (>= 0.9).
+and the ratio system / min(env-only, learner-only). The SEED design goal is a ratio close to 1 (>= 0.9), which
+assumes inference and training run on their own accelerator cores. Where actors, inference and training share
+the same CPU cores, each env step costs the sum of the three, so it also prints
+  inference-only  env steps/s of central inference alone (batches of `num_actors` observations);
+  shared-core bound  1 / (1/env + 1/learner + 1/inference), the most one machine can do when nothing overlaps
+                     on separate hardware, and the system's ratio to it.
 
-  python benchmarks/marl_throughput.py --env=grf_5v5 --models=cnn,acnn --num_actors=2 --batch_size=2
+  python benchmarks/marl_throughput.py --env=grf_5v5 --models=cnn,acnn --num_actors=4 --batch_size=4
 """
 
 import os
@@ -27,13 +32,13 @@ from rlcv_tf.marl import training  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string('env', 'grf_5v5', 'Environment.')
 flags.DEFINE_list('models', ['cnn', 'acnn'], 'Models to measure.')
-flags.DEFINE_integer('num_actors', 2, 'Actor processes.')
-flags.DEFINE_integer('batch_size', 2, 'Unrolls per update.')
+flags.DEFINE_integer('num_actors', 4, 'Actor processes.')
+flags.DEFINE_integer('batch_size', 4, 'Unrolls per update.')
 flags.DEFINE_integer('unroll_length', 32, 'Unroll length.')
 flags.DEFINE_string('smm_size', '', 'HxW super-mini-map size; empty = environment default.')
 flags.DEFINE_float('env_seconds', 20.0, 'Seconds of env-only stepping.')
 flags.DEFINE_integer('learner_updates', 5, 'Timed updates for the learner-only bound (after 2 warm-up).')
-flags.DEFINE_integer('system_updates', 8, 'Updates in the full-system run (the first is not timed).')
+flags.DEFINE_integer('system_updates', 30, 'Updates in the full-system run (the first is not timed).')
 FLAGS = flags.FLAGS
 
 
@@ -86,6 +91,17 @@ def learner_only(cfg, obs_shape, num_actions, updates):
   return updates * cfg.frames_per_update / (time.monotonic() - t0)
 
 
+def inference_only(cfg, obs_shape, num_actions, seconds=10.0):
+  learner = learner_lib.Learner(cfg, obs_shape, num_actions)
+  obs = np.zeros((cfg.num_actors,) + tuple(obs_shape), np.uint8)
+  learner.infer(obs)
+  t0, calls = time.monotonic(), 0
+  while time.monotonic() - t0 < seconds:
+    learner.infer(obs)
+    calls += 1
+  return calls * cfg.num_actors / (time.monotonic() - t0)
+
+
 def main(_):
   print(f'[bench] env={FLAGS.env} actors={FLAGS.num_actors} batch={FLAGS.batch_size}x{FLAGS.unroll_length} '
         f'cpu cores={os.cpu_count()}', flush=True)
@@ -97,17 +113,22 @@ def main(_):
     print(f'[bench] {model}: env-only {env_sps:.1f} env steps/s', flush=True)
     learn_sps = learner_only(cfg, obs_shape, num_actions, FLAGS.learner_updates)
     print(f'[bench] {model}: learner-only {learn_sps:.1f} samples/s', flush=True)
+    infer_sps = inference_only(cfg, obs_shape, num_actions)
+    print(f'[bench] {model}: inference-only {infer_sps:.1f} env steps/s', flush=True)
     cfg.total_frames = FLAGS.system_updates * cfg.frames_per_update
     with tempfile.TemporaryDirectory() as d:
       res = training.train(cfg, d, print_fn=lambda s: None)
     sys_sps = res.steady_frames_per_second
     ratio = sys_sps / min(env_sps, learn_sps)
+    shared = 1.0 / (1.0 / env_sps + 1.0 / learn_sps + 1.0 / infer_sps)
     print(f'[bench] {model}: system {sys_sps:.1f} env steps/s; ratio to the slower bound '
-          f'({"env" if env_sps < learn_sps else "learner"}) {ratio:.2f}', flush=True)
-    rows.append((model, env_sps, learn_sps, sys_sps, ratio))
-  print('\nmodel  env-only  learner-only  system  system/min(bounds)')
-  for model, e, l, s, r in rows:
-    print(f'{model:5s}  {e:8.1f}  {l:12.1f}  {s:6.1f}  {r:.2f}')
+          f'({"env" if env_sps < learn_sps else "learner"}) {ratio:.2f}; shared-core bound {shared:.1f}, ratio '
+          f'{sys_sps / shared:.2f}', flush=True)
+    rows.append((model, env_sps, learn_sps, infer_sps, sys_sps, ratio, shared))
+  print('\nmodel  env-only  learner-only  inference-only  system  system/min(env,learner)  shared-core bound  '
+        'system/shared')
+  for model, e, l, i, s, r, b in rows:
+    print(f'{model:5s}  {e:8.1f}  {l:12.1f}  {i:14.1f}  {s:6.1f}  {r:23.2f}  {b:17.1f}  {s / b:13.2f}')
 
 
 if __name__ == '__main__':

@@ -39,4 +39,4 @@ class RateMeter:
 
   def eta(self, value: float, target: float) -> float:
     r = self.rate
-    return (target - value) / r if r > 0 else float('inf')
+    return max(0.0, target - value) / r if r > 0 else float("inf")
