@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from rlcv_tf.envs import random_policy  # pylint: disable=g-import-not-at-top
 from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
 from rlcv_tf.marl import config as config_lib  # pylint: disable=g-import-not-at-top
 from rlcv_tf.marl import training  # pylint: disable=g-import-not-at-top
@@ -51,16 +52,10 @@ def env_kwargs():
 
 def random_policy_return(episodes):
   env = registry.make_env(FLAGS.env, seed=FLAGS.seed + 12345, **env_kwargs())
-  rng = np.random.default_rng(FLAGS.seed)
-  returns = []
-  for _ in range(episodes):
-    ts, total = env.reset(), 0.0
-    while not ts.last():
-      ts = env.step(rng.integers(0, env.num_actions, size=env.num_agents))
-      total += float(np.mean(ts.reward))
-    returns.append(total)
-  env.close()
-  return float(np.mean(returns)), float(np.std(returns) / np.sqrt(len(returns)))
+  try:
+    return random_policy.mean_random_return(env, episodes, seed=FLAGS.seed)
+  finally:
+    env.close()
 
 
 def main(_):

@@ -5,6 +5,7 @@ budget (about 40K frames, one to two minutes on 2 cores)."""
 import numpy as np
 import pytest
 
+from rlcv_tf.envs import random_policy
 from rlcv_tf.envs import registry
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import training
@@ -14,15 +15,7 @@ ENV_KWARGS = {'smm_hw': (18, 24), 'speed_scale': 2.0, 'episode_length': 100}
 
 def random_policy_return(episodes=100):
   env = registry.make_env('mini_run_to_score', seed=123, **ENV_KWARGS)
-  rng = np.random.default_rng(0)
-  returns = []
-  for _ in range(episodes):
-    ts, total = env.reset(), 0.0
-    while not ts.last():
-      ts = env.step(rng.integers(0, env.num_actions, size=env.num_agents))
-      total += float(ts.reward.mean())
-    returns.append(total)
-  return float(np.mean(returns))
+  return random_policy.mean_random_return(env, episodes, seed=0)[0]
 
 
 @pytest.mark.slow

@@ -1,0 +1,18 @@
+"""The uniform random policy's return: the chance baseline every learning check is measured against."""
+
+import numpy as np
+
+from rlcv_tf.envs import base
+
+
+def mean_random_return(env: base.MultiAgentEnv, episodes: int, seed: int = 0):
+  """Mean and standard error over `episodes` of the per-agent-averaged episode return of uniform random actions."""
+  rng = np.random.default_rng(seed)
+  returns = []
+  for _ in range(episodes):
+    ts, total = env.reset(), 0.0
+    while not ts.last():
+      ts = env.step(rng.integers(0, env.num_actions, size=env.num_agents))
+      total += float(np.mean(ts.reward))
+    returns.append(total)
+  return float(np.mean(returns)), float(np.std(returns) / np.sqrt(len(returns)))
