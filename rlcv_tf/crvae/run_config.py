@@ -1,0 +1,32 @@
+"""Run settings of a Chapter 5 training job: what it trains on, for how long, how often it reports.
+
+Kept apart from `training` (and free of TensorFlow) so that the launcher validates its flags in a fraction of a
+second, before TensorFlow loads. The model itself is a `presets.CrVAEConfig`.
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class RunConfig:
+  """What a run trains on and for how long."""
+  dataset: str = 'synth_birds'        # a rlcv_tf.datasets name
+  data_dir: str = ''
+  steps: int = 2000
+  lr_step_every: int = 0              # optimizer steps between x lr_decay; 0 = cfg.lr_step_epochs epochs
+  log_interval_s: float = 10.0
+  summary_every: int = 25
+  image_every: int = 250
+  checkpoint_interval_s: float = 600.0
+  num_eval_images: int = 256
+  nll_samples: int = 100              # importance samples per image for MNIST models (thesis: 10,000)
+  grid_size: int = 64                 # images per sample sheet
+
+  def validate(self) -> 'RunConfig':
+    for name in ('steps', 'summary_every', 'image_every', 'num_eval_images', 'nll_samples', 'grid_size'):
+      if int(getattr(self, name)) < 1:
+        raise ValueError(f'{name}: must be a positive integer, got {getattr(self, name)!r}')
+    for name in ('lr_step_every', 'log_interval_s', 'checkpoint_interval_s'):
+      if getattr(self, name) < 0:
+        raise ValueError(f'{name}: must be >= 0, got {getattr(self, name)!r}')
+    return self

@@ -1,0 +1,257 @@
+"""Chapter 5 Stage-1 training run: data -> train steps -> checkpoints, TensorBoard, sample sheets, evaluation, export.
+
+`train(cfg, run, logdir)` writes under `logdir`:
+  config.json            the model configuration (CrVAEConfig) and the run settings; a re-run checks and resumes
+  checkpoints/           tf.train.CheckpointManager: networks, every optimiser, the step counter
+  events.*               TensorBoard: every loss term (L_rec, each KL_t, L_MI, adversarial, D), D accuracy and
+                         update rate, learning rate, images/s; image grids of fixed-z samples and reconstructions
+  samples/step_*.png     the same grids as PNG (real | reconstruction on top, fixed-z prior samples below)
+  samples/progressive.png  latent blocks filled one at a time (thesis Fig. 5.8) for crVAE models
+  eval.json              held-out reconstruction error; for MNIST models the importance-sampled NLL (Table 5.B.1)
+  saved_model/           generator and encoder as a SavedModel (`rlcv_tf.crvae.export`)
+Re-running with the same `logdir` resumes from the latest checkpoint (e.g. with more `steps`).
+"""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from rlcv_tf.core import images as images_lib
+from rlcv_tf.core import progress
+from rlcv_tf.crvae import evaluation
+from rlcv_tf.crvae import export
+from rlcv_tf.crvae import latent_tools
+from rlcv_tf.crvae import networks
+from rlcv_tf.crvae import presets
+from rlcv_tf.crvae import run_config
+from rlcv_tf.crvae import train_steps
+
+RunConfig = run_config.RunConfig
+
+# Architecture fields: a resumed run must not change them (the checkpoint's variables have these shapes).
+_ARCHITECTURE_FIELDS = ('model', 'resolution', 'channels', 'encoder_layers', 'decoder_layers', 'n_z',
+                        'latent_size', 'num_blocks', 'lstm_hidden', 'lstm_layers', 'mean_path', 'd_channels',
+                        'd_kernels', 'd_dense', 'mbd_kernels', 'mbd_dims', 'use_mi', 'mi_channels')
+
+
+class ResumeMismatchError(ValueError):
+  pass
+
+
+@dataclasses.dataclass
+class TrainResult:
+  steps: int
+  metrics: Dict[str, float]
+  evaluation: Dict[str, float]
+  saved_model: str
+  wall_s: float
+  steps_per_second: float
+
+
+def _load_saved(logdir: str) -> Optional[dict]:
+  path = os.path.join(logdir, 'config.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def check_resume(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str):
+  saved = _load_saved(logdir)
+  if saved is None:
+    return
+  old = presets.CrVAEConfig.from_dict(saved['model'])
+  for field in _ARCHITECTURE_FIELDS:
+    a, b = getattr(old, field), getattr(cfg, field)
+    if a != b:
+      raise ResumeMismatchError(
+          f'--logdir={logdir} holds a run with {field}={a!r}, but this run asks for {field}={b!r}. Use the same '
+          'preset and flags to resume it, or a new --logdir to start a new run.')
+  if saved['run']['dataset'] != run.dataset:
+    raise ResumeMismatchError(
+        f'--logdir={logdir} was trained on --dataset={saved["run"]["dataset"]}, not {run.dataset}. Use the same '
+        'dataset to resume, or a new --logdir.')
+
+
+def _save_config(cfg, run, logdir):
+  os.makedirs(logdir, exist_ok=True)
+  with open(os.path.join(logdir, 'config.json'), 'w') as f:
+    json.dump({'model': cfg.to_dict(), 'run': dataclasses.asdict(run)}, f, indent=1, sort_keys=True)
+
+
+def make_datasets(cfg: presets.CrVAEConfig, run: RunConfig):
+  """(train dataset of image batches, held-out images as an array, steps per epoch)."""
+  from rlcv_tf.datasets import mnist as mnist_lib  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
+  data_dir = run.data_dir or None
+  if cfg.likelihood == 'bernoulli':
+    train, info = mnist_lib.make_mnist_dataset(run.dataset, data_dir, 'train', cfg.batch_size, train=True,
+                                               binarize='dynamic', seed=cfg.seed, with_info=True)
+    held = mnist_lib.make_mnist_dataset(run.dataset, data_dir, 'test', run.num_eval_images, train=False,
+                                        binarize='static', seed=cfg.seed, drop_remainder=False)
+  else:
+    train, info = pipeline.make_image_dataset(run.dataset, data_dir, 'train', cfg.resolution, cfg.batch_size,
+                                              train=True, seed=cfg.seed, with_info=True)
+    _, held_info = pipeline.make_image_dataset(run.dataset, data_dir, 'val', cfg.resolution, 1, train=False,
+                                               with_info=True)
+    held = pipeline.make_image_dataset(run.dataset, data_dir, 'val', cfg.resolution,
+                                       min(run.num_eval_images, held_info.num_examples), train=False)
+  held_images = next(iter(held.take(1)))['image'].numpy()
+  return train.map(lambda b: b['image']), held_images, info.steps_per_epoch
+
+
+def _value_range(cfg):
+  return (0.0, 1.0) if cfg.likelihood == 'bernoulli' else (-1.0, 1.0)
+
+
+class _Sheets:
+  """Fixed inputs for the picture sheets, so successive sheets show the same z and the same real images."""
+
+  def __init__(self, vae, cfg, held_images, count, seed):
+    self.vae, self.cfg = vae, cfg
+    count = min(count, len(held_images))
+    self.real = held_images[:count]
+    self.z = tf.random.stateless_normal((count,) + tuple(cfg.latent_shape), seed=(seed, 17))
+
+  def grid(self) -> np.ndarray:
+    mu, _ = self.vae.encode(self.real, training=False)
+    recon = self.vae.decode(mu, training=False).numpy()
+    samples = self.vae.decode(self.z, training=False).numpy()
+    vr = _value_range(self.cfg)
+    cols = int(np.ceil(np.sqrt(len(self.real))))
+    half = max(1, len(self.real) // 2)
+    pairs = np.concatenate([self.real[:half], recon[:half]], axis=0)
+    return images_lib.stack_rows([images_lib.make_grid(pairs, cols=cols, value_range=vr),
+                                  images_lib.make_grid(samples, cols=cols, value_range=vr)])
+
+  def progressive(self) -> np.ndarray:
+    frames = latent_tools.progressive_sequence(self.vae, self.z[:8])   # [T, B, H, W, C]
+    frames = np.asarray(frames)
+    t, b = frames.shape[:2]
+    sheet = np.transpose(frames, (1, 0, 2, 3, 4)).reshape((b * t,) + frames.shape[2:])
+    return images_lib.make_grid(sheet, cols=t, value_range=_value_range(self.cfg))
+
+
+def evaluate(vae, cfg, held_images, nll_samples: int) -> Dict[str, float]:
+  out = {'eval/reconstruction_mse': float(evaluation.reconstruction_error(vae, held_images)['mse'])}
+  if cfg.likelihood == 'bernoulli':
+    nll = evaluation.model_nll(vae, held_images, num_samples=nll_samples)
+    out['eval/nll_nats'] = float(np.mean(nll))
+    out['eval/nll_samples'] = float(nll_samples)
+    out['eval/num_images'] = float(len(held_images))
+  return out
+
+
+def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
+          print_fn: Callable[[str], None] = print) -> TrainResult:
+  cfg.validate()
+  run.validate()
+  start = time.monotonic()
+  check_resume(cfg, run, logdir)
+  tf.keras.utils.set_random_seed(cfg.seed)
+  train_ds, held_images, steps_per_epoch = make_datasets(cfg, run)
+  _save_config(cfg, run, logdir)
+
+  vae, disc = networks.build_models(cfg)
+  trainer = train_steps.make_trainer(vae, disc, cfg)
+  step = trainer.step   # advanced by every train_step, saved in the checkpoint
+  checkpoint = tf.train.Checkpoint(**trainer.checkpoint_objects())
+  manager = tf.train.CheckpointManager(checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=3)
+  if manager.latest_checkpoint:
+    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    print_fn(f'[crvae] resumed from {manager.latest_checkpoint} at step {int(step.numpy()):,}')
+  writer = tf.summary.create_file_writer(logdir)
+  sheets = _Sheets(vae, cfg, held_images, run.grid_size, cfg.seed)
+  lr_every = run.lr_step_every or (cfg.lr_step_epochs * steps_per_epoch if steps_per_epoch else 0)
+
+  def learning_rate(at_step: int) -> float:
+    return cfg.learning_rate * (cfg.lr_decay ** (at_step // lr_every) if lr_every else 1.0)
+
+  def write_images(at_step):
+    grid = sheets.grid()
+    images_lib.save_png(grid, os.path.join(logdir, 'samples', f'step_{at_step:07d}.png'), scale=2)
+    with writer.as_default(step=at_step):
+      tf.summary.image('samples/real_recon_and_prior', grid[None], max_outputs=1)
+
+  done = int(step.numpy())
+  metrics: Dict[str, float] = {}
+  rate = progress.RateMeter()
+  if done >= run.steps:
+    print_fn(f'[crvae] {logdir} already holds {done:,} steps >= steps={run.steps:,}; nothing to train (raise '
+             '--steps to continue)')
+  else:
+    trainer.set_learning_rate(learning_rate(done))
+    last_log = last_ckpt = time.monotonic()
+    rate.update(done)
+    gate_updates = gate_count = 0
+    for x in train_ds.repeat():
+      out = trainer.train_step(x)
+      done = int(step.numpy())
+      rate.update(done)
+      if lr_every and done % lr_every == 0:
+        trainer.set_learning_rate(learning_rate(done))
+      if 'd/updated' in out:
+        gate_updates += int(out['d/updated'])
+        gate_count += 1
+      if done % run.summary_every == 0 or done == run.steps:
+        metrics = {k: float(v) for k, v in out.items()}
+        if not all(np.isfinite(v) for v in metrics.values()):
+          bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
+          manager.save(checkpoint_number=done)
+          raise FloatingPointError(f'non-finite losses {bad} at step {done}; the last checkpoint is in {logdir}. '
+                                   'Lower --learning_rate or the loss weights.')
+        with writer.as_default(step=done):
+          for k, v in metrics.items():
+            tf.summary.scalar(k, v)
+          tf.summary.scalar('train/learning_rate', learning_rate(done))
+          tf.summary.scalar('throughput/steps_per_second', rate.rate)
+          tf.summary.scalar('throughput/images_per_second', rate.rate * cfg.batch_size)
+          if gate_count:
+            tf.summary.scalar('d/update_rate', gate_updates / gate_count)
+        gate_updates = gate_count = 0
+      if done % run.image_every == 0 or done == run.steps:
+        write_images(done)
+      now = time.monotonic()
+      if now - last_log >= run.log_interval_s or done == run.steps:
+        print_fn(_progress_line(done, run.steps, rate, out, steps_per_epoch))
+        last_log = now
+      if now - last_ckpt >= run.checkpoint_interval_s:
+        manager.save(checkpoint_number=done)
+        last_ckpt = now
+      if done >= run.steps:
+        break
+    manager.save(checkpoint_number=done)
+
+  if vae.num_blocks > 1 and 'cr' in (cfg.inference_head, cfg.generation_head):
+    images_lib.save_png(sheets.progressive(), os.path.join(logdir, 'samples', 'progressive.png'), scale=2)
+  results = evaluate(vae, cfg, held_images, run.nll_samples)
+  with open(os.path.join(logdir, 'eval.json'), 'w') as f:
+    json.dump({'step': done, **results}, f, indent=1, sort_keys=True)
+  with writer.as_default(step=done):
+    for k, v in results.items():
+      tf.summary.scalar(k, v)
+  writer.flush()
+  saved_model_dir = export.export_vae(vae, os.path.join(logdir, 'saved_model'))
+  wall = time.monotonic() - start
+  print_fn(f'[crvae] done: step {done:,}; ' + ', '.join(f'{k[5:]} {v:.4g}' for k, v in results.items()) +
+           f'; SavedModel {saved_model_dir}; samples {os.path.join(logdir, "samples")}; '
+           f'TensorBoard: tensorboard --logdir={logdir}')
+  return TrainResult(done, metrics, results, saved_model_dir, wall, rate.rate)
+
+
+def _progress_line(done, total, rate, out, steps_per_epoch) -> str:
+  parts = [f'[crvae] step {done:,}/{total:,} ({100.0 * done / total:.0f}%)']
+  if steps_per_epoch:
+    parts.append(f'epoch {done / steps_per_epoch:.2f}')
+  parts.append(f'{rate.rate:.2f} steps/s')
+  for key, label in (('loss/rec', 'rec'), ('loss/nll', 'nll'), ('loss/kl_total', 'kl'), ('loss/mi', 'mi'),
+                     ('loss/d', 'D'), ('d/accuracy', 'D acc')):
+    if key in out:
+      parts.append(f'{label} {float(out[key]):.4g}')
+  parts.append(f'ETA {progress.format_duration(rate.eta(done, total))}')
+  return ' | '.join(parts)

@@ -1,0 +1,111 @@
+"""CUB-200-2011 reader and the bird ROI rule (spec ch5_6 §A5.1; thesis T:L4948-4951).
+
+Published layout (`CUB_200_2011.tgz` extracts to `CUB_200_2011/`):
+  * `images.txt`: `<id> <relative path>` (e.g. `1 001.Black_footed_Albatross/Black_Footed_Albatross_0046_18.jpg`);
+  * `bounding_boxes.txt`: `<id> <x> <y> <width> <height>` as floats, pixels, (x, y) the top-left corner;
+  * `train_test_split.txt`: `<id> <is_training_image>` (1 = train, 0 = test);
+  * `image_class_labels.txt`: `<id> <class id 1..200>` ('label' is class id - 1);
+  * `images/<relative path>`.
+
+The thesis' Birds set merges CUB with NABirds and Birdsnap (T:L4948-4951); only CUB is read here (the others need
+their own readers). CUB has no validation split, so 'val' reads the test split [P].
+
+Bird ROI [P, StackGAN convention, spec §A5.1]: a square of side 1.5 * max(w, h) centred on the bbox. Where it
+leaves the image the border pixels are repeated (pipeline.crop_box), so the crop is never distorted and always
+contains the whole box.
+"""
+
+import os
+from typing import Dict, Tuple
+
+import numpy as np
+
+from rlcv_tf.datasets import pipeline
+
+DISPLAY_NAME = 'CUB-200-2011'
+FILES = ('images.txt', 'bounding_boxes.txt', 'train_test_split.txt', 'image_class_labels.txt')
+LAYOUT = ('<data_dir>/{images.txt, bounding_boxes.txt, train_test_split.txt, image_class_labels.txt} and '
+          '<data_dir>/images/<class>/<file>.jpg (data_dir may also be the folder that contains CUB_200_2011/)')
+SOURCE = 'https://www.vision.caltech.edu/datasets/cub_200_2011/ (CUB_200_2011.tgz)'
+STAND_IN = 'synth_birds'
+ROI_SCALE = 1.5
+SPLITS = {'train': 1, 'val': 0, 'test': 0}
+
+
+def _read_table(path: str, num_fields: int, cast) -> Dict[int, Tuple]:
+  """`<id> v1 .. vk` lines -> {id: (v1, .., vk)}; raises DatasetError naming the bad line."""
+  out = {}
+  with open(path) as f:
+    for i, line in enumerate(f):
+      parts = line.split()
+      if not parts:
+        continue
+      if len(parts) != num_fields + 1:
+        raise pipeline.DatasetError(f'{path}: line {i + 1} should have {num_fields + 1} fields, got {line.strip()!r}')
+      try:
+        out[int(parts[0])] = tuple(cast(p) for p in parts[1:])
+      except ValueError as e:
+        raise pipeline.DatasetError(f'{path}: line {i + 1} is malformed: {line.strip()!r}') from e
+  return out
+
+
+def read_images(path: str) -> Dict[int, str]:
+  return {k: v[0] for k, v in _read_table(path, 1, str).items()}
+
+
+def read_bounding_boxes(path: str) -> Dict[int, np.ndarray]:
+  """{id: float32 [4] (x, y, w, h)}."""
+  return {k: np.array(v, np.float32) for k, v in _read_table(path, 4, float).items()}
+
+
+def read_split(path: str) -> Dict[int, int]:
+  return {k: v[0] for k, v in _read_table(path, 1, int).items()}
+
+
+def read_class_labels(path: str) -> Dict[int, int]:
+  return {k: v[0] for k, v in _read_table(path, 1, int).items()}
+
+
+def bird_roi(bbox: np.ndarray, scale: float = ROI_SCALE) -> np.ndarray:
+  """(x, y, w, h) boxes [N, 4] -> square crop windows (y0, x0, side, side) [N, 4], side = scale * max(w, h)."""
+  bbox = np.asarray(bbox, np.float32).reshape(-1, 4)
+  x, y, w, h = bbox.T
+  side = scale * np.maximum(w, h)
+  cy, cx = y + h / 2, x + w / 2
+  return np.stack([cy - side / 2, cx - side / 2, side, side], 1).astype(np.float32)
+
+
+def find_root(data_dir: str) -> str:
+  """data_dir itself, or data_dir/CUB_200_2011 when that holds the files."""
+  nested = os.path.join(data_dir, 'CUB_200_2011')
+  if not os.path.exists(os.path.join(data_dir, FILES[0])) and os.path.isdir(nested):
+    return nested
+  return data_dir
+
+
+def load_records(data_dir: str, split: str) -> pipeline.Records:
+  if split not in SPLITS:
+    raise pipeline.DatasetError(f'CUB split must be one of {list(SPLITS)}, got {split!r}')
+  root = find_root(data_dir)
+  missing = [f for f in FILES if not os.path.isfile(os.path.join(root, f))]
+  if not os.path.isdir(os.path.join(root, 'images')):
+    missing.append('images/')
+  if missing:
+    raise pipeline.unavailable(DISPLAY_NAME, data_dir, 'missing ' + ', '.join(missing), LAYOUT, SOURCE, STAND_IN)
+  images = read_images(os.path.join(root, FILES[0]))
+  boxes = read_bounding_boxes(os.path.join(root, FILES[1]))
+  is_train = read_split(os.path.join(root, FILES[2]))
+  classes = read_class_labels(os.path.join(root, FILES[3]))
+  ids = sorted(images)
+  for table, fname in ((boxes, FILES[1]), (is_train, FILES[2]), (classes, FILES[3])):
+    lacking = [i for i in ids if i not in table]
+    if lacking:
+      raise pipeline.DatasetError(f'{os.path.join(root, fname)} has no entry for image id {lacking[0]} '
+                                  f'({len(lacking)} ids missing)')
+  keep = np.array([is_train[i] == SPLITS[split] for i in ids], bool)
+  records = pipeline.Records(
+      paths=np.array([os.path.join(root, 'images', images[i]) for i in ids], dtype=object),
+      labels=np.array([classes[i] - 1 for i in ids], np.int64),
+      boxes=bird_roi(np.stack([boxes[i] for i in ids])) if ids else np.zeros((0, 4), np.float32),
+      num_classes=200)
+  return records.select(keep)
