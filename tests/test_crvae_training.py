@@ -91,3 +91,33 @@ def test_mnist_run_reports_importance_sampled_nll(tmp_path):
   assert 0.0 < nll < 784 * np.log(2) * 4 and saved['eval/nll_samples'] == 8
   assert result.evaluation['eval/nll_nats'] == pytest.approx(nll)
   assert 'loss/neg_elbo' in result.metrics
+
+
+def test_stage2_refines_a_frozen_stage1_and_exports_both(tmp_path):
+  from rlcv_tf.crvae import stage2
+  cfg = presets.get_preset('tiny_synthbirds_crvaegan')
+  stage1_dir = str(tmp_path / 'stage1')
+  training.train(cfg, _run(2), stage1_dir, print_fn=lambda s: None)
+  frozen = _restore_vae(cfg, stage1_dir)
+  s2cfg = stage2.get_stage2_preset('stage2_tiny', batch_size=4)
+  logdir = str(tmp_path / 'stage2')
+  first = training.train_stage2(s2cfg, _run(2), stage1_dir, logdir, print_fn=lambda s: None)
+  lines = []
+  second = training.train_stage2(s2cfg, _run(3), stage1_dir, logdir, print_fn=lines.append)
+  assert first.steps == 2 and second.steps == 3 and any('resumed from' in l for l in lines)
+  assert set(second.metrics) >= {'loss/g2', 'loss/d2', 'd2/accuracy'}
+  assert os.path.exists(os.path.join(logdir, 'samples', 'step_0000002.png'))
+
+  # Stage 1 stayed frozen: the Stage-1 weights in the two-stage SavedModel are the Stage-1 run's.
+  served = tf.saved_model.load(second.saved_model)
+  z = tf.random.stateless_normal((2,) + cfg.latent_shape, seed=(5, 6))
+  out = served.generate(z)
+  np.testing.assert_allclose(out['stage1_images'].numpy(), frozen.decode(z, training=False).numpy(), atol=1e-5)
+  generator, _ = stage2.build_stage2_models(s2cfg)
+  tf.train.Checkpoint(stage2_generator=generator).restore(
+      tf.train.latest_checkpoint(os.path.join(logdir, 'checkpoints'))).expect_partial()
+  np.testing.assert_allclose(out['images'].numpy(), generator(out['stage1_images'], training=False).numpy(),
+                             atol=1e-5)
+  assert out['images'].shape == (2, 32, 32, 3)
+  with pytest.raises(training.ResumeMismatchError):
+    training.train_stage2(s2cfg, _run(4), stage1_dir, stage1_dir, print_fn=lambda s: None)

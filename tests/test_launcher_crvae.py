@@ -60,3 +60,12 @@ def test_default_command_runs_and_resumes(tmp_path):
   proc = run_launcher(*args[:1], '--steps=5', *args[2:])
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'resumed from' in proc.stdout and 'step 5/5' in proc.stdout
+
+
+@pytest.mark.parametrize('args,needle', [
+    (['--stage=3'], '--stage=3'),
+    (['--stage=2'], '--stage1_logdir'),
+    (['--stage=2', '--stage1_logdir=/nonexistent/run'], 'no Stage-1 run there'),
+])
+def test_bad_stage2_flags_give_one_clear_line(args, needle, tmp_path):
+  assert needle in one_error_line(run_launcher(*args, f'--logdir={tmp_path}', timeout=120))

@@ -1,4 +1,4 @@
-"""SavedModel export of a trained Chapter 5 model (generator and encoder), for serving.
+"""SavedModel export of trained Chapter 5 models (Stage 1: generator and encoder; Stage 1 + 2), for serving.
 
 Endpoints (concrete functions of one SavedModel; `serving_default` is `generate`):
   generate(z)      float32 [batch, 4, 4, n_z] latent            -> {'images': [batch, R, R, C]}
@@ -45,3 +45,38 @@ def export_vae(vae: keras.Model, path: str) -> str:
   archive.write_out(path, verbose=False)
   return path
 
+
+
+def export_two_stage(vae: keras.Model, refiner: keras.Model, path: str) -> str:
+  """Writes Stage 1 + Stage 2 as one SavedModel (all endpoints in inference mode; `serving_default` = generate):
+
+    generate(z)      [batch, 4, 4, n_z]     -> {'images': G2(Dec(z)) at the high resolution, 'stage1_images'}
+    sample(num)      int32 scalar           -> {'images', 'stage1_images', 'z'}, z ~ N(0, I)
+    refine(images)   [batch, r, r, C] Stage-1-resolution images in [-1, 1] -> {'images'}
+  """
+  latent_shape = tuple(int(d) for d in vae.latent_shape)
+  low_shape = tuple(int(d) for d in vae.image_shape)
+  archive = keras.export.ExportArchive()
+  archive.track(vae)
+  archive.track(refiner)
+
+  def generate(z):
+    low = vae.decode(z, training=False)
+    return {'images': refiner(low, training=False), 'stage1_images': low}
+
+  def sample(num):
+    z = tf.random.normal(tf.concat([[num], latent_shape], axis=0))
+    out = generate(z)
+    out['z'] = z
+    return out
+
+  def refine(images):
+    return {'images': refiner(images, training=False)}
+
+  archive.add_endpoint('generate', generate,
+                       input_signature=[tf.TensorSpec((None,) + latent_shape, tf.float32, name='z')])
+  archive.add_endpoint('sample', sample, input_signature=[tf.TensorSpec([], tf.int32, name='num')])
+  archive.add_endpoint('refine', refine,
+                       input_signature=[tf.TensorSpec((None,) + low_shape, tf.float32, name='images')])
+  archive.write_out(path, verbose=False)
+  return path

@@ -147,8 +147,87 @@ def evaluate(vae, cfg, held_images, nll_samples: int) -> Dict[str, float]:
   return out
 
 
+def _restore_or_start(trainer, logdir, print_fn):
+  checkpoint = tf.train.Checkpoint(**trainer.checkpoint_objects())
+  manager = tf.train.CheckpointManager(checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=3)
+  if manager.latest_checkpoint:
+    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    print_fn(f'[crvae] resumed from {manager.latest_checkpoint} at step {int(trainer.step.numpy()):,}')
+  return manager
+
+
+def _train_loop(trainer, batches, run: RunConfig, manager, writer, write_images: Callable[[int], None],
+                learning_rate: Callable[[int], float], batch_size: int, steps_per_epoch: Optional[int],
+                logdir: str, print_fn: Callable[[str], None]):
+  """Runs `trainer.train_step(*batch)` up to `run.steps` (counted by `trainer.step`, so a resumed run continues):
+  scalars every `summary_every`, sheets every `image_every`, progress lines, interval and final checkpoints.
+  Returns (final step, last metrics, steps/s)."""
+  done = int(trainer.step.numpy())
+  metrics: Dict[str, float] = {}
+  rate = progress.RateMeter()
+  if done >= run.steps:
+    print_fn(f'[crvae] {logdir} already holds {done:,} steps >= steps={run.steps:,}; nothing to train (raise '
+             '--steps to continue)')
+    return done, metrics, 0.0
+  lr = learning_rate(done)
+  trainer.set_learning_rate(lr)
+  last_log = last_ckpt = time.monotonic()
+  rate.update(done)
+  gate_updates = gate_count = 0
+  for batch in batches.repeat():
+    out = trainer.train_step(*batch)
+    done = int(trainer.step.numpy())
+    rate.update(done)
+    if learning_rate(done) != lr:
+      lr = learning_rate(done)
+      trainer.set_learning_rate(lr)
+    for key in ('d/updated', 'd2/updated'):
+      if key in out:
+        gate_updates += int(out[key])
+        gate_count += 1
+    if done % run.summary_every == 0 or done == run.steps:
+      metrics = {k: float(v) for k, v in out.items()}
+      if not all(np.isfinite(v) for v in metrics.values()):
+        bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
+        manager.save(checkpoint_number=done)
+        raise FloatingPointError(f'non-finite losses {bad} at step {done}; the last checkpoint is in {logdir}. '
+                                 'Lower --learning_rate or the loss weights.')
+      with writer.as_default(step=done):
+        for k, v in metrics.items():
+          tf.summary.scalar(k, v)
+        tf.summary.scalar('train/learning_rate', lr)
+        tf.summary.scalar('throughput/steps_per_second', rate.rate)
+        tf.summary.scalar('throughput/images_per_second', rate.rate * batch_size)
+        if gate_count:
+          tf.summary.scalar('d/update_rate', gate_updates / gate_count)
+      gate_updates = gate_count = 0
+    if done % run.image_every == 0 or done == run.steps:
+      write_images(done)
+    now = time.monotonic()
+    if now - last_log >= run.log_interval_s or done == run.steps:
+      print_fn(_progress_line(done, run.steps, rate, out, steps_per_epoch))
+      last_log = now
+    if now - last_ckpt >= run.checkpoint_interval_s:
+      manager.save(checkpoint_number=done)
+      last_ckpt = now
+    if done >= run.steps:
+      break
+  manager.save(checkpoint_number=done)
+  return done, metrics, rate.rate
+
+
+def _sheet_writer(logdir, writer, make_grid, tag):
+  def write_images(at_step):
+    grid = make_grid()
+    images_lib.save_png(grid, os.path.join(logdir, 'samples', f'step_{at_step:07d}.png'), scale=2)
+    with writer.as_default(step=at_step):
+      tf.summary.image(tag, grid[None], max_outputs=1)
+  return write_images
+
+
 def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
           print_fn: Callable[[str], None] = print) -> TrainResult:
+  """Stage 1: trains the model `cfg` on `run.dataset`, then evaluates and exports it (see the module docstring)."""
   cfg.validate()
   run.validate()
   start = time.monotonic()
@@ -159,12 +238,7 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
 
   vae, disc = networks.build_models(cfg)
   trainer = train_steps.make_trainer(vae, disc, cfg)
-  step = trainer.step   # advanced by every train_step, saved in the checkpoint
-  checkpoint = tf.train.Checkpoint(**trainer.checkpoint_objects())
-  manager = tf.train.CheckpointManager(checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=3)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    print_fn(f'[crvae] resumed from {manager.latest_checkpoint} at step {int(step.numpy()):,}')
+  manager = _restore_or_start(trainer, logdir, print_fn)
   writer = tf.summary.create_file_writer(logdir)
   sheets = _Sheets(vae, cfg, held_images, run.grid_size, cfg.seed)
   lr_every = run.lr_step_every or (cfg.lr_step_epochs * steps_per_epoch if steps_per_epoch else 0)
@@ -172,60 +246,10 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
   def learning_rate(at_step: int) -> float:
     return cfg.learning_rate * (cfg.lr_decay ** (at_step // lr_every) if lr_every else 1.0)
 
-  def write_images(at_step):
-    grid = sheets.grid()
-    images_lib.save_png(grid, os.path.join(logdir, 'samples', f'step_{at_step:07d}.png'), scale=2)
-    with writer.as_default(step=at_step):
-      tf.summary.image('samples/real_recon_and_prior', grid[None], max_outputs=1)
-
-  done = int(step.numpy())
-  metrics: Dict[str, float] = {}
-  rate = progress.RateMeter()
-  if done >= run.steps:
-    print_fn(f'[crvae] {logdir} already holds {done:,} steps >= steps={run.steps:,}; nothing to train (raise '
-             '--steps to continue)')
-  else:
-    trainer.set_learning_rate(learning_rate(done))
-    last_log = last_ckpt = time.monotonic()
-    rate.update(done)
-    gate_updates = gate_count = 0
-    for x in train_ds.repeat():
-      out = trainer.train_step(x)
-      done = int(step.numpy())
-      rate.update(done)
-      if lr_every and done % lr_every == 0:
-        trainer.set_learning_rate(learning_rate(done))
-      if 'd/updated' in out:
-        gate_updates += int(out['d/updated'])
-        gate_count += 1
-      if done % run.summary_every == 0 or done == run.steps:
-        metrics = {k: float(v) for k, v in out.items()}
-        if not all(np.isfinite(v) for v in metrics.values()):
-          bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
-          manager.save(checkpoint_number=done)
-          raise FloatingPointError(f'non-finite losses {bad} at step {done}; the last checkpoint is in {logdir}. '
-                                   'Lower --learning_rate or the loss weights.')
-        with writer.as_default(step=done):
-          for k, v in metrics.items():
-            tf.summary.scalar(k, v)
-          tf.summary.scalar('train/learning_rate', learning_rate(done))
-          tf.summary.scalar('throughput/steps_per_second', rate.rate)
-          tf.summary.scalar('throughput/images_per_second', rate.rate * cfg.batch_size)
-          if gate_count:
-            tf.summary.scalar('d/update_rate', gate_updates / gate_count)
-        gate_updates = gate_count = 0
-      if done % run.image_every == 0 or done == run.steps:
-        write_images(done)
-      now = time.monotonic()
-      if now - last_log >= run.log_interval_s or done == run.steps:
-        print_fn(_progress_line(done, run.steps, rate, out, steps_per_epoch))
-        last_log = now
-      if now - last_ckpt >= run.checkpoint_interval_s:
-        manager.save(checkpoint_number=done)
-        last_ckpt = now
-      if done >= run.steps:
-        break
-    manager.save(checkpoint_number=done)
+  done, metrics, steps_per_second = _train_loop(
+      trainer, train_ds.map(lambda x: (x,)), run, manager, writer,
+      _sheet_writer(logdir, writer, sheets.grid, 'samples/real_recon_and_prior'), learning_rate, cfg.batch_size,
+      steps_per_epoch, logdir, print_fn)
 
   if vae.num_blocks > 1 and 'cr' in (cfg.inference_head, cfg.generation_head):
     images_lib.save_png(sheets.progressive(), os.path.join(logdir, 'samples', 'progressive.png'), scale=2)
@@ -237,11 +261,88 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
       tf.summary.scalar(k, v)
   writer.flush()
   saved_model_dir = export.export_vae(vae, os.path.join(logdir, 'saved_model'))
-  wall = time.monotonic() - start
   print_fn(f'[crvae] done: step {done:,}; ' + ', '.join(f'{k[5:]} {v:.4g}' for k, v in results.items()) +
            f'; SavedModel {saved_model_dir}; samples {os.path.join(logdir, "samples")}; '
            f'TensorBoard: tensorboard --logdir={logdir}')
-  return TrainResult(done, metrics, results, saved_model_dir, wall, rate.rate)
+  return TrainResult(done, metrics, results, saved_model_dir, time.monotonic() - start, steps_per_second)
+
+
+def load_stage1(stage1_logdir: str):
+  """(ImageVAE with the latest Stage-1 weights, its CrVAEConfig, its RunConfig dict) from a Stage-1 logdir."""
+  saved = _load_saved(stage1_logdir)
+  latest = tf.train.latest_checkpoint(os.path.join(stage1_logdir, 'checkpoints'))
+  if saved is None or latest is None:
+    raise FileNotFoundError(f'--stage1_logdir={stage1_logdir} holds no finished Stage-1 run (expected config.json '
+                            'and checkpoints/ written by a Stage-1 run of launchers.crvae)')
+  cfg = presets.CrVAEConfig.from_dict(saved['model'])
+  vae, _ = networks.build_models(cfg)
+  tf.train.Checkpoint(vae=vae).restore(latest).expect_partial().assert_existing_objects_matched()
+  vae.trainable = False
+  return vae, cfg, saved['run']
+
+
+def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature_net=None,
+                 print_fn: Callable[[str], None] = print) -> TrainResult:
+  """Stage 2 (thesis Sec. 5.3.4, App. 5.D): a refiner G2 / D2 trained on the outputs of a frozen Stage-1 model.
+
+  Each batch pairs images at the Stage-1 resolution with the same crops at `s2cfg.out_resolution`. Writes the
+  same files as Stage 1 (checkpoints, events, samples/ with Stage-1 | Stage-2 pairs, saved_model/ whose `generate`
+  and `sample` run both stages, eval.json with the held-out reconstruction error at the high resolution).
+  """
+  s2cfg = s2cfg.validate()
+  run.validate()
+  start = time.monotonic()
+  vae, cfg1, run1 = load_stage1(stage1_logdir)
+  if cfg1.resolution != s2cfg.in_resolution or cfg1.channels != s2cfg.channels:
+    raise ValueError(f'stage2 preset {s2cfg.name} refines {s2cfg.in_resolution}px images, but the Stage-1 model '
+                     f'in {stage1_logdir} makes {cfg1.resolution}px ones; choose a Stage-2 preset whose '
+                     'in_resolution matches')
+  saved = _load_saved(logdir)
+  if saved is not None and saved.get('stage2', {}).get('name') != s2cfg.name:
+    raise ResumeMismatchError(f'--logdir={logdir} holds another run; use a new --logdir for Stage 2')
+  from rlcv_tf.crvae import stage2 as stage2_lib  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
+  tf.keras.utils.set_random_seed(cfg1.seed)
+  data_dir = run.data_dir or None
+  train_ds, info = pipeline.make_image_dataset(run.dataset, data_dir, 'train', s2cfg.in_resolution,
+                                               s2cfg.batch_size, train=True, seed=cfg1.seed,
+                                               hires=s2cfg.out_resolution, with_info=True)
+  held = next(iter(pipeline.make_image_dataset(run.dataset, data_dir, 'val', s2cfg.in_resolution,
+                                               min(run.grid_size, s2cfg.batch_size), train=False,
+                                               hires=s2cfg.out_resolution).take(1)))
+  os.makedirs(logdir, exist_ok=True)
+  with open(os.path.join(logdir, 'config.json'), 'w') as f:
+    json.dump({'stage2': dataclasses.asdict(s2cfg), 'run': dataclasses.asdict(run), 'stage1_logdir': stage1_logdir,
+               'stage1_model': cfg1.to_dict()}, f, indent=1, sort_keys=True)
+
+  generator, discriminator = stage2_lib.build_stage2_models(s2cfg)
+  trainer = train_steps.Stage2Trainer(vae, generator, discriminator, s2cfg, feature_net=feature_net)
+  manager = _restore_or_start(trainer, logdir, print_fn)
+  writer = tf.summary.create_file_writer(logdir)
+  z = tf.random.stateless_normal((len(held['image']),) + tuple(cfg1.latent_shape), seed=(cfg1.seed, 23))
+
+  def grid():
+    low = vae.decode(z, training=False)
+    high = generator(low, training=False).numpy()
+    up = tf.image.resize(low, high.shape[1:3], method='nearest').numpy()
+    cols = int(np.ceil(np.sqrt(len(high))))
+    return images_lib.stack_rows([images_lib.make_grid(up, cols=cols), images_lib.make_grid(high, cols=cols)])
+
+  done, metrics, steps_per_second = _train_loop(
+      trainer, train_ds.map(lambda b: (b['image'], b['hires'])), run, manager, writer,
+      _sheet_writer(logdir, writer, grid, 'samples/stage1_and_stage2'), lambda _: s2cfg.learning_rate,
+      s2cfg.batch_size, info.steps_per_epoch, logdir, print_fn)
+
+  mu, _ = vae.encode(held['image'], training=False)
+  refined = generator(vae.decode(mu, training=False), training=False)
+  results = {'eval/stage2_reconstruction_mse': float(tf.reduce_mean(tf.square(refined - held['hires'])))}
+  with open(os.path.join(logdir, 'eval.json'), 'w') as f:
+    json.dump({'step': done, **results}, f, indent=1, sort_keys=True)
+  writer.flush()
+  saved_model_dir = export.export_two_stage(vae, generator, os.path.join(logdir, 'saved_model'))
+  print_fn(f'[crvae] stage 2 done: step {done:,}; reconstruction_mse {results["eval/stage2_reconstruction_mse"]:.4g}'
+           f'; SavedModel {saved_model_dir}; samples {os.path.join(logdir, "samples")}')
+  return TrainResult(done, metrics, results, saved_model_dir, time.monotonic() - start, steps_per_second)
 
 
 def _progress_line(done, total, rate, out, steps_per_epoch) -> str:
@@ -249,8 +350,8 @@ def _progress_line(done, total, rate, out, steps_per_epoch) -> str:
   if steps_per_epoch:
     parts.append(f'epoch {done / steps_per_epoch:.2f}')
   parts.append(f'{rate.rate:.2f} steps/s')
-  for key, label in (('loss/rec', 'rec'), ('loss/nll', 'nll'), ('loss/kl_total', 'kl'), ('loss/mi', 'mi'),
-                     ('loss/d', 'D'), ('d/accuracy', 'D acc')):
+  for key, label in (('loss/rec', 'rec'), ('loss/kl_total', 'kl'), ('loss/mi', 'mi'), ('loss/d', 'D'),
+                     ('d/accuracy', 'D acc'), ('loss/g2', 'G2'), ('loss/d2', 'D2'), ('d2/accuracy', 'D2 acc')):
     if key in out:
       parts.append(f'{label} {float(out[key]):.4g}')
   parts.append(f'ETA {progress.format_duration(rate.eta(done, total))}')
