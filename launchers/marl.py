@@ -3,6 +3,10 @@ r"""Chapter 4: agent-centric multi-agent RL (CNN / ACNN) with V-trace, SEED-styl
   python -m launchers.marl --env=grf_5v5 --model=acnn                # laptop-sized default run
   python -m launchers.marl --env=grf_5v5 --model=acnn --logdir=DIR --total_frames=4000   # resume DIR further
   tensorboard --logdir=DIR
+  python -m launchers.marl --model=cnn --aux=predict                     # + agent-centric auxiliary loss (Eq. 4.4)
+  python -m launchers.marl --model=acnn --record_dir=replays/acnn        # also save observation replays
+  python -m launchers.marl --model=acnn --init_from=runs/pretrain/acnn   # init from launchers/marl_pretrain.py
+  python -m launchers.marl --model=pracnn --progressive_from=runs/pretrain/acnn   # progressive (Fig. 4.1c)
 
 Writes checkpoints, TensorBoard events and a SavedModel (DIR/saved_model) with a serving signature.
 """
@@ -22,7 +26,24 @@ from rlcv_tf.marl import config as config_lib
 _D = config_lib.MarlConfig()
 
 flags.DEFINE_string('env', 'grf_5v5', 'Environment name (see rlcv_tf.envs.registry); grf_* need gfootball.')
-flags.DEFINE_string('model', 'acnn', 'Network: cnn (independent agents) or acnn (agent-centric attention, Eq. 4.3).')
+flags.DEFINE_string('model', 'acnn', 'Network: cnn (independent agents), acnn (agent-centric attention, Eq. 4.3), '
+                    'or the progressive prcnn / pracnn (Fig. 4.1c; need --progressive_from).')
+flags.DEFINE_string('aux', _D.aux, 'Auxiliary objective: none, predict (each agent predicts its own next row and '
+                    'column, Eq. 4.4) or observe_all (occupancy of all home players, Sec. 4.4.5).')
+flags.DEFINE_float('aux_coef', _D.aux_coef, 'Weight of the auxiliary loss (thesis sweep 0.0001, 0.0005).')
+flags.DEFINE_bool('observe_all_opponents', _D.observe_all_opponents, 'observe_all masks also cover the opponents.')
+flags.DEFINE_string('init_from', '', 'Pre-training logdir or checkpoint (launchers/marl_pretrain.py): initialise '
+                    'torso and attention (and matching prediction heads) of a new run from it.')
+flags.DEFINE_string('progressive_from', '', 'Pre-training logdir or checkpoint: the frozen column of '
+                    '--model=prcnn / pracnn.')
+flags.DEFINE_string('record_dir', '', 'Also save observation replays (no actions) of the actors\' episodes here, '
+                    'for launchers/marl_pretrain.py.')
+flags.DEFINE_integer('record_every', _D.record_every, 'With --record_dir: record every k-th episode (counted as '
+                     'they start, over all actors).')
+flags.DEFINE_string('stack_channels', '', 'Torso conv stacks as CHANNELSxBLOCKS,..., e.g. 16x2,32x2,32x2,32x2 '
+                    '(the default, SEED RL / thesis).')
+flags.DEFINE_integer('feature_dim', _D.feature_dim, 'Width of the torso feature z and of the attention (thesis: '
+                     '256).')
 flags.DEFINE_integer('total_frames', _D.total_frames, 'Environment steps to train for (B*T per update).')
 flags.DEFINE_integer('num_actors', _D.num_actors, 'Actor processes, one environment each.')
 flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries and the SavedModel go; an existing run there '
@@ -68,6 +89,18 @@ def config_from_flags() -> config_lib.MarlConfig:
     raise FlagError(f'--env={FLAGS.env}: unknown environment; valid values: {", ".join(registry.names())}')
   if FLAGS.model not in config_lib.MODELS:
     raise FlagError(f'--model={FLAGS.model}: unknown model; valid values: {", ".join(config_lib.MODELS)}')
+  if FLAGS.aux not in config_lib.AUX_OBJECTIVES:
+    raise FlagError(f'--aux={FLAGS.aux}: unknown objective; valid values: {", ".join(config_lib.AUX_OBJECTIVES)}')
+  for flag in ('init_from', 'progressive_from'):
+    path = getattr(FLAGS, flag)
+    if path and not (os.path.isdir(path) or os.path.exists(path + '.index')):
+      raise FlagError(f'--{flag}={path}: no such pre-training logdir or checkpoint')
+  arch = {}
+  if FLAGS.stack_channels:
+    try:
+      arch['stack_channels'] = config_lib.parse_stacks(FLAGS.stack_channels)
+    except ValueError as e:
+      raise FlagError(f'--stack_channels={e}') from None
   env_kwargs = {}
   if FLAGS.num_agents < 0:
     raise FlagError(f'--num_agents={FLAGS.num_agents}: must be >= 1 (or 0 for the environment default)')
@@ -84,7 +117,10 @@ def config_from_flags() -> config_lib.MarlConfig:
       num_actors=FLAGS.num_actors, batch_size=FLAGS.batch_size, unroll_length=FLAGS.unroll_length,
       learning_rate=FLAGS.learning_rate, entropy_cost=FLAGS.entropy_cost, baseline_cost=FLAGS.baseline_cost,
       discounting=FLAGS.discounting, seed=FLAGS.seed, strategy=FLAGS.strategy,
-      checkpoint_interval_s=FLAGS.checkpoint_interval_s, log_interval_s=FLAGS.log_interval_s)
+      checkpoint_interval_s=FLAGS.checkpoint_interval_s, log_interval_s=FLAGS.log_interval_s, aux=FLAGS.aux,
+      aux_coef=FLAGS.aux_coef, observe_all_opponents=FLAGS.observe_all_opponents, init_from=FLAGS.init_from,
+      progressive_from=FLAGS.progressive_from, record_dir=FLAGS.record_dir, record_every=FLAGS.record_every,
+      feature_dim=FLAGS.feature_dim, **arch)
   try:
     cfg.validate()
   except ValueError as e:
@@ -109,15 +145,19 @@ def main(argv):
     registry.check_available(cfg.env)  # before TensorFlow loads: a missing engine fails in a second
   except base.EnvironmentUnavailableError as e:
     _fail(str(e))
+  from rlcv_tf.marl import pretraining  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.marl import replays  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import training  # pylint: disable=g-import-not-at-top
   thesis = ' '.join(f'--{k}={v}' for k, v in config_lib.THESIS_SCALE.items())
-  print(f'[marl] {cfg.env} / {cfg.model}: {cfg.total_frames:,} frames, {cfg.num_actors} actors, batch '
+  aux = f', aux {cfg.aux} x {cfg.aux_coef:g}' if cfg.aux != 'none' else ''
+  print(f'[marl] {cfg.env} / {cfg.model}{aux}: {cfg.total_frames:,} frames, {cfg.num_actors} actors, batch '
         f'{cfg.batch_size}x{cfg.unroll_length}, logdir {logdir}', flush=True)
   print(f'[marl] thesis scale (App. 4.E; needs many actor machines and accelerators): {thesis} '
         '--num_actors=<thousands>', flush=True)
   try:
     training.train(cfg, logdir, print_fn=lambda s: print(s, flush=True))
-  except (base.EnvironmentUnavailableError, training.ResumeMismatchError) as e:
+  except (base.EnvironmentUnavailableError, training.ResumeMismatchError, pretraining.TransferError,
+          replays.ReplayError) as e:
     _fail(str(e))
 
 

@@ -6,6 +6,17 @@ observations of 72x96 with planes (home team, opponents, ball, active agent), 19
 (gfootball's default action set), per-agent rewards `scoring,checkpoints`, 3000-step games. Also
 `11_vs_11_hard_stochastic` with one active player and the academy scenarios by name.
 
+Two-team control (`right_agents` > 0; for agent-vs-agent evaluation): gfootball's
+`number_of_right_players_agent_controls` hands right-team players to the caller too. The agent axis then holds
+the left agents first and the right agents after them (gfootball's order). gfootball shows a right-team agent the
+game from its own side (`football_env._convert_observations`: our agents are `PlayerBase`s with
+`can_play_right() == False`, so their observation goes through `observation_rotation.flip_observation`): the
+pitch is rotated by 180 degrees about the centre spot (x -> -x AND y -> -y, not a left-right mirror), the teams
+are swapped (SMM plane 0 is the agent's own team, plane 1 the opponents), so every agent attacks towards +x;
+its direction actions are rotated back (`flip_single_action`) before the engine applies them, its scoring
+reward is negated and its checkpoint reward is computed on the rotated observation. A policy trained on the left
+therefore plays the right side unchanged; `tests/test_grf_two_team.py` checks this on the engine.
+
 gfootball is imported lazily; without it every factory raises `base.EnvironmentUnavailableError` naming the
 command that builds it. Frames are single SMMs here: stacking happens once, in `frame_stack.FrameStack`.
 """
@@ -50,9 +61,10 @@ def _register_scenario(name: str, build) -> str:
   return name
 
 
-def _five_vs_five(control_goalie: bool, game_duration: int):
+def _five_vs_five(control_goalie: bool, game_duration: int, control_right_goalie: bool = False):
   """5_vs_5 as gfootball ships it (positions, 0.05 difficulty for both teams), with the home goalie
-  controllable when `control_goalie` and a configurable game length."""
+  controllable when `control_goalie` (the away goalie when `control_right_goalie`) and a configurable game
+  length."""
   _, api = _import_gfootball()
   team, gk = api['Team'], api['e_PlayerRole_GK']
   rm, cf, lb, cb = api['e_PlayerRole_RM'], api['e_PlayerRole_CF'], api['e_PlayerRole_LB'], api['e_PlayerRole_CB']
@@ -67,13 +79,15 @@ def _five_vs_five(control_goalie: bool, game_duration: int):
     for side, field_players in ((first, ((0.0, 0.02, rm), (0.0, -0.02, cf))),
                                 (second, ((-0.04, 0.04, rm), (-0.04, -0.04, cf)))):
       builder.SetTeam(side)
-      builder.AddPlayer(-1.0, 0.0, gk, controllable=(control_goalie and side == team.e_Left))
+      gk_controllable = control_goalie if side == team.e_Left else control_right_goalie
+      builder.AddPlayer(-1.0, 0.0, gk, controllable=gk_controllable)
       for x, y, role in field_players:
         builder.AddPlayer(x, y, role)
       builder.AddPlayer(-0.1, -0.1, lb)
       builder.AddPlayer(-0.1, 0.1, cb)
 
-  return _register_scenario(f'rlcv_5_vs_5_gk{int(control_goalie)}_d{game_duration}', build)
+  suffix = '_rgk1' if control_right_goalie else ''  # the old names stay as they were
+  return _register_scenario(f'rlcv_5_vs_5_gk{int(control_goalie)}{suffix}_d{game_duration}', build)
 
 
 def _with_duration(scenario: str, game_duration: Optional[int]) -> str:
@@ -89,18 +103,27 @@ def _with_duration(scenario: str, game_duration: Optional[int]) -> str:
 
 
 class GoogleFootball(base.MultiAgentEnv):
-  """N controlled left-team players of a gfootball scenario; observations uint8 [N, H, W, 4] (one SMM each)."""
+  """N controlled left-team players of a gfootball scenario; observations uint8 [N, H, W, 4] (one SMM each).
+
+  With `right_agents` = M > 0 the caller controls M right-team players too: observations, actions and rewards
+  have N + M agents, left first, each from its own side (module docstring).
+  """
 
   def __init__(self, level: str, num_agents: int, smm_hw: Tuple[int, int] = (72, 96),
-               rewards: str = 'scoring,checkpoints', seed: int = 0, render: bool = False):
+               rewards: str = 'scoring,checkpoints', seed: int = 0, render: bool = False, right_agents: int = 0):
     football_env, _ = _import_gfootball()
     if num_agents < 1:
       raise ValueError(f'num_agents must be >= 1, got {num_agents}')
-    self._n = num_agents
+    if right_agents < 0:
+      raise ValueError(f'right_agents must be >= 0, got {right_agents}')
+    self._n_left = num_agents
+    self._n_right = int(right_agents)
+    self._n = num_agents + self._n_right
     self._hw = (int(smm_hw[0]), int(smm_hw[1]))
     self._env = football_env.create_environment(
         env_name=level, representation='extracted', stacked=False, rewards=rewards, render=render,
-        number_of_left_players_agent_controls=num_agents, channel_dimensions=(self._hw[1], self._hw[0]),
+        number_of_left_players_agent_controls=num_agents, number_of_right_players_agent_controls=self._n_right,
+        channel_dimensions=(self._hw[1], self._hw[0]),
         other_config_options={'game_engine_random_seed': int(seed) % (2**31)})
     n_act = self._env.action_space.nvec[0] if hasattr(self._env.action_space, 'nvec') else self._env.action_space.n
     if n_act != NUM_ACTIONS:
@@ -112,6 +135,11 @@ class GoogleFootball(base.MultiAgentEnv):
   @property
   def num_agents(self) -> int:
     return self._n
+
+  @property
+  def team_sizes(self) -> Tuple[int, int]:
+    """(left agents, right agents) on the agent axis; right agents is 0 unless two-team control is on."""
+    return (self._n_left, self._n_right)
 
   @property
   def num_actions(self) -> int:
@@ -176,13 +204,21 @@ class GoogleFootball(base.MultiAgentEnv):
 
 
 def make_5v5(seed: int = 0, num_agents: int = 5, smm_hw=(72, 96), episode_length: int = 3000,
-             rewards: str = 'scoring,checkpoints', render: bool = False) -> GoogleFootball:
-  """5-vs-5 against the built-in AI. N = 5 controls the goalie too (thesis); N = 4 leaves it to the AI."""
+             rewards: str = 'scoring,checkpoints', render: bool = False, right_agents: int = 0) -> GoogleFootball:
+  """5-vs-5 against the built-in AI. N = 5 controls the goalie too (thesis); N = 4 leaves it to the AI.
+
+  `right_agents` = 4 or 5 also hands the right team to the caller (two-team control, same goalie rule); 0 (the
+  default) leaves it to the built-in AI.
+  """
   if num_agents not in (4, 5):
     raise ValueError(f'grf_5v5 controls 4 field players or all 5 players including the goalie; '
                      f'num_agents={num_agents} is neither')
-  level = _five_vs_five(control_goalie=(num_agents == 5), game_duration=int(episode_length))
-  return GoogleFootball(level, num_agents, smm_hw, rewards, seed, render)
+  if right_agents not in (0, 4, 5):
+    raise ValueError(f'grf_5v5 right_agents must be 0 (built-in AI), 4 (field players) or 5 (with the goalie); '
+                     f'got {right_agents}')
+  level = _five_vs_five(control_goalie=(num_agents == 5), game_duration=int(episode_length),
+                        control_right_goalie=(right_agents == 5))
+  return GoogleFootball(level, num_agents, smm_hw, rewards, seed, render, right_agents)
 
 
 def make_scenario(seed: int = 0, scenario: str = '11_vs_11_hard_stochastic', num_agents: int = 1,

@@ -11,6 +11,13 @@ Scenarios:
   academy_3v1  3 attackers with the ball vs a defender and a keeper; ends on a goal, lost ball, ball out or
                200 steps.
   run_to_score N (1-2) players with the ball and an empty goal; ends on a goal or after `episode_length` steps.
+
+Two-team control (5v5 only, `right_agents` = 4 or 5; for agent-vs-agent evaluation): the right team's players are
+driven by the caller too. The agent axis then holds the N left agents first and the right agents after them,
+each seeing the game from its own side, as gfootball does for right-team agents (see `grf.py`): the pitch rotated
+by 180 degrees (x -> -x, y -> -y) with its own team in plane 0 and attacking towards +x; its direction actions
+are rotated back before they are applied, and its rewards are its own team's (scoring negated, its own
+checkpoints).
 """
 
 from typing import Dict, Optional, Tuple
@@ -40,7 +47,7 @@ class MiniFootball(base.MultiAgentEnv):
 
   def __init__(self, scenario: str = '5v5', num_agents: int = 5, smm_hw=(72, 96), episode_length: int = 3000,
                speed_scale: float = 1.0, rewards: str = 'scoring,checkpoints', difficulty: float = 0.05,
-               seed: int = 0):
+               seed: int = 0, right_agents: int = 0):
     if scenario not in ('5v5', 'academy_3v1', 'run_to_score'):
       raise ValueError(f'unknown scenario {scenario!r}; valid: 5v5, academy_3v1, run_to_score')
     valid_n = {'5v5': (4, 5), 'academy_3v1': (1, 2, 3), 'run_to_score': (1, 2)}[scenario]
@@ -49,6 +56,9 @@ class MiniFootball(base.MultiAgentEnv):
     unknown = set(rewards.split(',')) - {'scoring', 'checkpoints'}
     if unknown:
       raise ValueError(f'unknown reward components {sorted(unknown)}; valid: scoring, checkpoints')
+    if right_agents and (scenario != '5v5' or right_agents not in (4, 5)):
+      raise ValueError(f'right_agents (two-team control) needs scenario 5v5 and 4 or 5 right agents, got '
+                       f'scenario={scenario!r}, right_agents={right_agents}')
     if episode_length < 1:
       raise ValueError(f'episode_length must be >= 1, got {episode_length}')
     self._scenario = scenario
@@ -72,13 +82,22 @@ class MiniFootball(base.MultiAgentEnv):
       self._home0 = np.array([[-0.5, 0.0], [-0.5, 0.15]])[:num_agents]
       self._away0 = np.zeros((0, 2))
       self._controlled = np.arange(num_agents)
+    self._nr = int(right_agents)
+    # Right player 0 is its goalie too: with 4 right agents the goalie stays with the scripted AI.
+    self._right_controlled = np.arange(5) if self._nr == 5 else np.arange(1, 5) if self._nr == 4 else np.arange(0)
     self._reward_fn = smm.CheckpointReward(num_agents)
+    self._right_reward_fn = smm.CheckpointReward(max(1, self._nr))
     self._needs_reset = True
 
   # ------------------------------------------------------------------------------------------ interface
   @property
   def num_agents(self) -> int:
-    return self._n
+    return self._n + self._nr
+
+  @property
+  def team_sizes(self) -> Tuple[int, int]:
+    """(left agents, right agents) on the agent axis; right agents is 0 unless two-team control is on."""
+    return (self._n, self._nr)
 
   @property
   def num_actions(self) -> int:
@@ -89,7 +108,7 @@ class MiniFootball(base.MultiAgentEnv):
     return self._hw
 
   def observation_spec(self):
-    return specs.Array((self._n,) + self._hw + (4,), np.uint8, name='smm')
+    return specs.Array((self.num_agents,) + self._hw + (4,), np.uint8, name='smm')
 
   def raw(self) -> Dict[str, np.ndarray]:
     """A gfootball-like raw observation (positions, ball, owner) for tests and tools."""
@@ -98,7 +117,11 @@ class MiniFootball(base.MultiAgentEnv):
             'ball_owned_player': -1 if self._owner is None else self._owner[1], 'steps': self._steps}
 
   def agent_positions(self) -> np.ndarray:
-    return smm.position_to_rc(self._home[self._controlled], self._hw).astype(np.int32)
+    rc = smm.position_to_rc(self._home[self._controlled], self._hw).astype(np.int32)
+    if self._nr:  # right agents in their own, rotated, view
+      right = smm.position_to_rc(-self._away[self._right_controlled], self._hw).astype(np.int32)
+      rc = np.concatenate([rc, right])
+    return rc
 
   def episode_info(self):
     return {'score_home': self._score[0], 'score_away': self._score[1]}
@@ -107,6 +130,7 @@ class MiniFootball(base.MultiAgentEnv):
     self._score = [0, 0]
     self._steps = 0
     self._reward_fn.reset()
+    self._right_reward_fn.reset()
     self._kickoff(left_has_ball=True)
     self._needs_reset = False
     return dm_env.restart(self._observe())
@@ -114,10 +138,12 @@ class MiniFootball(base.MultiAgentEnv):
   def step(self, actions) -> dm_env.TimeStep:
     if self._needs_reset:
       return self.reset()
-    actions = base.check_actions(actions, self._n, NUM_ACTIONS)
+    actions = base.check_actions(actions, self.num_agents, NUM_ACTIONS)
     team_actions = [np.zeros(len(self._home), np.int64), self._ai_actions(1)]
     team_actions[0][:] = self._ai_actions(0)
-    team_actions[0][self._controlled] = actions
+    team_actions[0][self._controlled] = actions[:self._n]
+    if self._nr:
+      team_actions[1][self._right_controlled] = flip_actions(actions[self._n:])
     owner_before = self._owner
     for team in (0, 1):
       self._apply(team, team_actions[team])
@@ -134,6 +160,8 @@ class MiniFootball(base.MultiAgentEnv):
         owner_agent = int(np.flatnonzero(self._controlled == self._owner[1])[0])
         owner_xy = self._home[self._owner[1]]
       reward += self._reward_fn(owner_agent, owner_xy, scored == 'left')
+    if self._nr:
+      reward = np.concatenate([reward, self._right_rewards(scored)])
 
     done = self._steps >= self._length
     if self._scenario == 'academy_3v1':
@@ -151,6 +179,19 @@ class MiniFootball(base.MultiAgentEnv):
 
   def close(self):
     pass
+
+  def _right_rewards(self, scored) -> np.ndarray:
+    """The right agents' rewards from their own side: +1 when the right team scores, their checkpoints."""
+    reward = np.zeros(self._nr, np.float32)
+    if scored:
+      reward += 1.0 if scored == 'right' else -1.0
+    if self._checkpoints:
+      owner_agent, owner_xy = None, None
+      if self._owner is not None and self._owner[0] == 1 and self._owner[1] in self._right_controlled:
+        owner_agent = int(np.flatnonzero(self._right_controlled == self._owner[1])[0])
+        owner_xy = -self._away[self._owner[1]]  # rotated: the right team's goal to attack is at (+1, 0)
+      reward += self._right_reward_fn(owner_agent, owner_xy, scored == 'right')
+    return reward
 
   # ---------------------------------------------------------------------------------------------- game
   def _kickoff(self, left_has_ball: bool):
@@ -323,7 +364,19 @@ class MiniFootball(base.MultiAgentEnv):
 
   def _observe(self) -> np.ndarray:
     raw = {'left_team': self._home, 'right_team': self._away, 'ball': self._ball}
-    return smm.render_smm(raw, self._hw, self._controlled)
+    obs = smm.render_smm(raw, self._hw, self._controlled)
+    if self._nr:
+      rotated = {'left_team': -self._away, 'right_team': -self._home, 'ball': -self._ball}
+      obs = np.concatenate([obs, smm.render_smm(rotated, self._hw, self._right_controlled)])
+    return obs
+
+
+def flip_actions(actions) -> np.ndarray:
+  """Direction actions rotated by 180 degrees (left <-> right, top_left <-> bottom_right, ...); others kept."""
+  a = np.asarray(actions, np.int64).copy()
+  move = (a >= 1) & (a <= 8)
+  a[move] = (a[move] + 3) % 8 + 1
+  return a
 
 
 def _direction_action(d) -> int:
@@ -333,7 +386,9 @@ def _direction_action(d) -> int:
 
 def make_mini_football(seed: int = 0, scenario: str = '5v5', num_agents: int = 5, smm_hw=(72, 96),
                        episode_length: Optional[int] = None, speed_scale: float = 1.0,
-                       rewards: str = 'scoring,checkpoints', difficulty: float = 0.05) -> MiniFootball:
+                       rewards: str = 'scoring,checkpoints', difficulty: float = 0.05,
+                       right_agents: int = 0) -> MiniFootball:
   if episode_length is None:
     episode_length = {'5v5': 3000, 'academy_3v1': 200, 'run_to_score': 200}.get(scenario, 1)
-  return MiniFootball(scenario, num_agents, smm_hw, episode_length, speed_scale, rewards, difficulty, seed)
+  return MiniFootball(scenario, num_agents, smm_hw, episode_length, speed_scale, rewards, difficulty, seed,
+                      right_agents)

@@ -85,6 +85,12 @@ for _scenario in ('academy_empty_goal_close', 'academy_empty_goal', 'academy_run
       'grf', 'make_scenario', (('scenario', _scenario), ('num_agents', 1)),
       f'Google Research Football academy scenario {_scenario} (num_agents controls that many left players).'))
 
+# ---------------------------------------------------------------------------------------------- DMLab2D (real)
+register('dmlab2d_cleanup', EnvEntry(
+    'dmlab2d_cleanup', 'make_cleanup', (('num_agents', 4),),
+    'DeepMind Lab 2D clean_up (dmlab2d 1.0.2): 4 agents, 60 actions, +1 per apple, 1000 steps, global 72x96 '
+    'RGB with the observer blue and the others red (Sec. 4.3.2).'))
+
 # ------------------------------------------------------------------------------------- stand-ins (pure NumPy)
 register('mini_5v5', EnvEntry(
     'mini_football', 'make_mini_football', (('scenario', '5v5'), ('num_agents', 5)),

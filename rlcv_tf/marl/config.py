@@ -10,7 +10,12 @@ import json
 import os
 from typing import Any, Dict, Optional, Tuple
 
-MODELS = ('cnn', 'acnn')
+# prcnn / pracnn: progressive networks (Fig. 4.1c, spec §2.8), a frozen pre-trained column (`progressive_from`)
+# plus a trainable CNN / ACNN column with lateral connections.
+MODELS = ('cnn', 'acnn', 'prcnn', 'pracnn')
+PROGRESSIVE_MODELS = {'prcnn': 'cnn', 'pracnn': 'acnn'}   # progressive kind -> the kind of both columns
+AUX_OBJECTIVES = ('none', 'predict', 'observe_all')
+THESIS_AUX_COEF = 5e-4   # App. 4.E sweeps {1e-4, 5e-4}; the best is not stated, spec §4.3 proposes 5e-4
 STRATEGIES = ('default', 'one_device', 'mirrored', 'tpu')
 
 # The thesis's settings (App. 4.E) for 5v5 against the built-in AI; printed by the launcher.
@@ -18,6 +23,17 @@ THESIS_SCALE = {
     'total_frames': 500_000_000, 'batch_size': 120, 'unroll_length': 32, 'learning_rate': 1.4e-4,
     'entropy_cost': 5e-4, 'baseline_cost': 0.5, 'discounting': 0.99,
 }
+
+
+def parse_stacks(text: str) -> Tuple[Tuple[int, int], ...]:
+  """'16x2,32x2' -> ((16, 2), (32, 2)) (torso conv stacks as CHANNELSxBLOCKS); ValueError otherwise."""
+  try:
+    stacks = tuple(tuple(int(v) for v in part.lower().split('x')) for part in text.split(','))
+  except ValueError:
+    stacks = ()
+  if not stacks or any(len(s) != 2 or min(s) < 1 for s in stacks):
+    raise ValueError(f'{text}: expected CHANNELSxBLOCKS,... with positive integers, e.g. 16x2,32x2,32x2')
+  return stacks
 
 
 @dataclasses.dataclass
@@ -35,6 +51,13 @@ class MarlConfig:
   discounting: float = 0.99
   baseline_cost: float = 0.5           # thesis "value loss coefficient"
   entropy_cost: float = 5e-4
+  aux: str = 'none'                    # auxiliary objective: none, predict (Eq. 4.4) or observe_all (Sec. 4.4.5)
+  aux_coef: float = THESIS_AUX_COEF    # weight c_aux of the auxiliary loss (spec §3.3)
+  observe_all_opponents: bool = False  # observe_all masks also cover the opponents (spec §2.7 [P] flag)
+  init_from: str = ''                  # pre-train logdir / checkpoint: initialise torso + attention (+ heads)
+  progressive_from: str = ''           # pre-train logdir / checkpoint: the frozen column of prcnn / pracnn
+  record_dir: str = ''                 # save observation replays (no actions) of the actors' episodes here
+  record_every: int = 1                # record every k-th episode to start (over all actors)
   lambda_: float = 1.0
   clip_rho_threshold: float = 1.0
   clip_pg_rho_threshold: float = 1.0
@@ -52,6 +75,21 @@ class MarlConfig:
     """Raises ValueError naming the first bad field and its valid values."""
     if self.model not in MODELS:
       raise ValueError(f'model: unknown value {self.model!r}; valid values: {", ".join(MODELS)}')
+    if self.aux not in AUX_OBJECTIVES:
+      raise ValueError(f'aux: unknown value {self.aux!r}; valid values: {", ".join(AUX_OBJECTIVES)}')
+    if not self.aux_coef >= 0:
+      raise ValueError(f'aux_coef: must be >= 0, got {self.aux_coef!r}')
+    if self.model in PROGRESSIVE_MODELS and not self.progressive_from:
+      raise ValueError(f'progressive_from: model={self.model} needs the pre-trained frozen column (a '
+                       'launchers/marl_pretrain.py logdir or checkpoint)')
+    if self.progressive_from and self.model not in PROGRESSIVE_MODELS:
+      raise ValueError(f'progressive_from: only used by the progressive models '
+                       f'{", ".join(PROGRESSIVE_MODELS)}, not model={self.model}')
+    if self.init_from and self.model in PROGRESSIVE_MODELS:
+      raise ValueError(f'init_from: initialises cnn / acnn; model={self.model} takes its pre-trained column '
+                       'from progressive_from')
+    if not isinstance(self.record_every, int) or self.record_every < 1:
+      raise ValueError(f'record_every: must be a positive integer, got {self.record_every!r}')
     if self.strategy not in STRATEGIES:
       raise ValueError(f'strategy: unknown value {self.strategy!r}; valid values: {", ".join(STRATEGIES)}')
     positive_ints = ('total_frames', 'num_actors', 'batch_size', 'unroll_length', 'num_frames', 'feature_dim',
@@ -77,6 +115,11 @@ class MarlConfig:
     return self
 
   @property
+  def base_kind(self) -> str:
+    """'cnn' or 'acnn': the network kind (of both columns, for a progressive model)."""
+    return PROGRESSIVE_MODELS.get(self.model, self.model)
+
+  @property
   def frames_per_update(self) -> int:
     return self.batch_size * self.unroll_length
 
@@ -86,6 +129,9 @@ class MarlConfig:
   @classmethod
   def from_json(cls, text: str) -> 'MarlConfig':
     d = json.loads(text)
+    # Configs written before a field existed load with that field's default (older runs stay resumable).
+    known = {f.name for f in dataclasses.fields(cls)}
+    d = {k: v for k, v in d.items() if k in known}
     d['stack_channels'] = tuple(tuple(x) for x in d['stack_channels'])
     d['env_kwargs'] = {k: tuple(v) if isinstance(v, list) else v for k, v in d['env_kwargs'].items()}
     return cls(**d)
@@ -102,3 +148,48 @@ class MarlConfig:
       return None
     with open(path) as f:
       return cls.from_json(f.read())
+
+
+# ------------------------------------------------------------------------------------------- pre-training
+PRETRAIN_MODELS = ('cnn', 'acnn')
+PRETRAIN_OBJECTIVES = ('predict', 'observe_all')
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+  """Pre-training from observations (App. 4.D; see `pretraining`). Defaults are the thesis's where stated."""
+  replay_dir: str = ''
+  model: str = 'acnn'
+  objective: str = 'predict'
+  observe_all_opponents: bool = False
+  stack_channels: Tuple[Tuple[int, int], ...] = ((16, 2), (32, 2), (32, 2), (32, 2))
+  feature_dim: int = 256
+  num_heads: int = 2
+  batch_size: int = 32                 # App. 4.D
+  learning_rate: float = 0.002         # App. 4.D (the main text also mentions a sweep)
+  adam_epsilon: float = 1e-7           # TF default, App. 4.D
+  max_steps: int = 20_000
+  eval_every: int = 500                # spec §4.3 [P]
+  patience: int = 5                    # spec §4.3 [P]
+  validation_fraction: float = 1.0 / 15.0   # App. 4.D
+  max_eval_batches: int = 0            # 0: the whole validation split at every evaluation
+  seed: int = 0
+  log_interval_s: float = 10.0
+
+  def validate(self):
+    if self.model not in PRETRAIN_MODELS:
+      raise ValueError(f'model: unknown value {self.model!r}; valid values: {", ".join(PRETRAIN_MODELS)}')
+    if self.objective not in PRETRAIN_OBJECTIVES:
+      raise ValueError(f'objective: unknown value {self.objective!r}; valid values: '
+                       f'{", ".join(PRETRAIN_OBJECTIVES)}')
+    for name in ('batch_size', 'max_steps', 'eval_every', 'patience', 'feature_dim', 'num_heads'):
+      v = getattr(self, name)
+      if not isinstance(v, int) or v < 1:
+        raise ValueError(f'{name}: must be a positive integer, got {v!r}')
+    if not self.learning_rate > 0:
+      raise ValueError(f'learning_rate: must be > 0, got {self.learning_rate!r}')
+    if not 0 < self.validation_fraction < 1:
+      raise ValueError(f'validation_fraction: must lie in (0, 1), got {self.validation_fraction!r}')
+    if self.feature_dim % self.num_heads:
+      raise ValueError(f'num_heads: must divide feature_dim={self.feature_dim}, got {self.num_heads}')
+    return self

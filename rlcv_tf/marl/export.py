@@ -1,9 +1,12 @@
 """SavedModel export of a trained Chapter 4 policy, for serving.
 
-The endpoint `serve` (also the `serving_default` signature) takes a batch of stacked observations for N agents, uint8 [batch, N, H, W, C] (N may
-differ from training: the weights are shared across agents), and returns
+The endpoint `serve` (also the `serving_default` signature) takes a batch of stacked observations for N agents,
+uint8 [batch, N, H, W, C] (N may differ from training: the weights are shared across agents), and returns
   actions [batch, N] (sampled, as the agents act in training), greedy_actions [batch, N],
-  policy_logits [batch, N, A] and baseline [batch, N] (the value estimate).
+  policy_logits [batch, N, A] and baseline [batch, N] (the value estimate),
+  and, for models with the auxiliary heads, pred_row [batch, N, H] and pred_col [batch, N, W] (logits: softmax for
+  the agent-centric objective, per-bin sigmoid for observe-all).
+Works for every model kind (CNN, ACNN, PrCNN, PrACNN): only the output dict of `model(observations)` is used.
 """
 
 import keras
@@ -25,6 +28,7 @@ def export_policy(model: keras.Model, path: str, map_hwc) -> str:
         'greedy_actions': tf.argmax(logits, axis=-1, output_type=tf.int32),
         'policy_logits': logits,
         'baseline': out['baseline'],
+        **{k: out[k] for k in ('pred_row', 'pred_col') if k in out},
     }
 
   archive.add_endpoint('serve', serve,

@@ -4,6 +4,11 @@ Owns every variable (network, Adam, frame counter) inside the `tf.distribute` st
 checkpoint that saves them, and two compiled functions:
   * `infer(observations uint8 [b, N, H, W, C])` -> sampled actions [b, N], logits [b, N, A], values [b, N];
   * `train(batch of [T+1, B, ...] unrolls)` -> loss and V-trace statistics, after one Adam step.
+
+With `aux` = predict / observe_all the network gets the row/column heads and the loss adds c_aux times the
+auxiliary objective (Eq. 4.4 / Sec. 4.4.5; spec §3.3). Progressive models (prcnn, pracnn) load their frozen
+column from `progressive_from` here; `init_from` weights are copied by `initialise_from` (the caller does it only
+for a fresh run, so a resumed run keeps its own weights).
 """
 
 import os
@@ -18,6 +23,8 @@ from rlcv_tf.core import distribute
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import learning
 from rlcv_tf.marl import networks
+from rlcv_tf.marl import pretraining
+from rlcv_tf.marl import progressive
 
 tfd = tfp.distributions
 
@@ -35,9 +42,15 @@ class Learner:
                        'replicas of the distribution strategy')
     keras.utils.set_random_seed(cfg.seed)
     with self.strategy.scope():
-      self.model = networks.build_network(cfg.model, num_actions, self.observation_shape,
-                                          stack_channels=cfg.stack_channels, feature_dim=cfg.feature_dim,
-                                          num_heads=cfg.num_heads)
+      kw = dict(stack_channels=cfg.stack_channels, feature_dim=cfg.feature_dim, num_heads=cfg.num_heads,
+                prediction_heads=cfg.aux != 'none')
+      if cfg.model in config_lib.PROGRESSIVE_MODELS:
+        frozen, self.pretrained_meta = pretraining.load_pretrained(
+            cfg.progressive_from, self.observation_shape, kind=cfg.base_kind, flag='progressive_from')
+        self.model = progressive.build_progressive_network(frozen, cfg.base_kind, num_actions,
+                                                           self.observation_shape, **kw)
+      else:
+        self.model = networks.build_network(cfg.model, num_actions, self.observation_shape, **kw)
       self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, epsilon=cfg.adam_epsilon)
       # Create Adam's slots now, so a checkpoint restores them before the first update.
       self.optimizer.build(self.model.trainable_variables)
@@ -77,6 +90,16 @@ class Learner:
           discounting=cfg.discounting, baseline_cost=cfg.baseline_cost, entropy_cost=cfg.entropy_cost,
           lambda_=cfg.lambda_, clip_rho_threshold=cfg.clip_rho_threshold,
           clip_pg_rho_threshold=cfg.clip_pg_rho_threshold)
+      if cfg.aux != 'none':
+        h, w = self.observation_shape[1:3]
+        aux_loss, aux_logs = learning.unroll_aux_loss(
+            cfg.aux, tf.reshape(out['pred_row'], [t1, b, -1, h]), tf.reshape(out['pred_col'], [t1, b, -1, w]),
+            obs, batch['agent_positions'], batch['done'], include_opponents=cfg.observe_all_opponents)
+        loss = loss + cfg.aux_coef * aux_loss
+        logs.update(aux_logs)
+        logs['loss/aux'] = cfg.aux_coef * aux_loss      # weighted, like loss/baseline and loss/entropy
+        logs['aux/objective'] = aux_loss                # unweighted NLL (predict) or BCE (observe_all) sum
+        logs['loss/total'] = loss
       scaled = loss / self.strategy.num_replicas_in_sync
     variables = self.model.trainable_variables
     grads = tape.gradient(scaled, variables)
@@ -91,6 +114,19 @@ class Learner:
     self.frames.assign_add(self.config.frames_per_update)
     self.updates.assign_add(1)
     return logs
+
+  def initialise_from(self, path: str) -> str:
+    """Copies a pre-trained model's torso and attention (and its heads, if the objectives match) into the
+    network (spec §2.8 "init"); policy and value heads keep their fresh initialisation. Returns a summary line."""
+    with self.strategy.scope():
+      source, meta = pretraining.load_pretrained(path, self.observation_shape, kind=self.config.model,
+                                                 flag='init_from')
+    copy_heads = self.config.aux != 'none' and meta['objective'] == self.config.aux
+    parts = pretraining.copy_pretrained(source, self.model, copy_heads=copy_heads,
+                                        expect=dict(stack_channels=self.config.stack_channels,
+                                                    feature_dim=self.config.feature_dim,
+                                                    num_heads=self.config.num_heads))
+    return f'initialised {", ".join(parts)} from {meta["checkpoint"]} ({meta["objective"]} pre-training)'
 
   def train(self, batch: Dict[str, np.ndarray]) -> Dict[str, float]:
     """One update on a time-major batch of unrolls (numpy arrays [T+1, B, ...])."""

@@ -74,3 +74,118 @@ def vtrace_loss(policy_logits, baseline, actions, behaviour_logits, rewards, don
 def _explained_variance(targets, predictions):
   var = tf.math.reduce_variance(targets)
   return 1.0 - tf.math.reduce_variance(targets - predictions) / tf.maximum(var, 1e-8)
+
+
+# ------------------------------------------------------------------------------- auxiliary objectives
+AUX_OBJECTIVES = ('none', 'predict', 'observe_all')
+
+
+def next_step_mask(done) -> tf.Tensor:
+  """float [T, B]: 1 where step s+1 continues the episode of step s (its target is valid), 0 at episode ends.
+
+  `done[s+1]` means obs_{s+1} is the first observation of a new episode, so it says nothing about where the
+  agents of obs_s went (spec ch4 §2.6: masked at `done_{t+1}`).
+  """
+  return 1.0 - tf.cast(done[1:], tf.float32)
+
+
+def predict_loss(pred_row, pred_col, positions, valid) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+  """Agent-centric prediction objective of Eq. 4.4 (thesis Sec. 4.2.3; spec ch4 §2.6, §3.3).
+
+  Each agent predicts its OWN next location: softmax over the H rows and, separately, over the W columns.
+
+  Args:
+    pred_row: row logits [T', ..., N, H] for the observations that predict (e.g. steps 0..T-1 of an unroll).
+    pred_col: column logits [T', ..., N, W].
+    positions: int (row, col) targets [T', ..., N, 2] (the agents' positions one step later).
+    valid: float/bool mask broadcastable to [T', ..., N] (0 drops a pair).
+
+  Returns `(loss, logs)`: loss = mean over valid (t, b, i) of [-log sigma_h[h] - log sigma_w[w]]; logs hold the
+  per-axis NLLs and top-1 accuracies over the same entries.
+  """
+  rows = tf.cast(positions[..., 0], tf.int32)
+  cols = tf.cast(positions[..., 1], tf.int32)
+  pred_row = tf.cast(pred_row, tf.float32)
+  pred_col = tf.cast(pred_col, tf.float32)
+  nll_row = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=rows, logits=pred_row)
+  nll_col = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=cols, logits=pred_col)
+  valid = tf.cast(valid, tf.float32) * tf.ones_like(nll_row)
+  count = tf.maximum(tf.reduce_sum(valid), 1.0)   # an all-masked batch gives 0, not NaN
+
+  def mean(x):
+    return tf.reduce_sum(x * valid) / count
+
+  acc_row = tf.cast(tf.equal(tf.argmax(pred_row, -1, output_type=tf.int32), rows), tf.float32)
+  acc_col = tf.cast(tf.equal(tf.argmax(pred_col, -1, output_type=tf.int32), cols), tf.float32)
+  loss = mean(nll_row + nll_col)
+  return loss, {'aux/nll_row': mean(nll_row), 'aux/nll_col': mean(nll_col), 'aux/accuracy_row': mean(acc_row),
+                'aux/accuracy_col': mean(acc_col), 'aux/valid_fraction': tf.reduce_mean(valid)}
+
+
+def occupancy_targets(observation, channels_per_frame: int = 4,
+                      include_opponents: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Observe-all targets (Sec. 4.4.5; spec ch4 §2.7) read off the newest SMM frame of a stacked observation.
+
+  Args:
+    observation: uint8 [..., N, H, W, C] stacked SMM (planes left team, right team, ball, active per frame; the
+      newest frame last, as `envs.frame_stack` builds it).
+    channels_per_frame: planes per frame (4 for the SMM).
+    include_opponents: OR the opponents' plane into the masks (default: the home team's players only, the
+      "agents" of the thesis's "taking over all agents").
+
+  Returns float {0, 1} masks `(rows [..., N, H], cols [..., N, W])`; every agent of a team gets the same target.
+  """
+  c = observation.shape[-1]
+  if c is None or c % channels_per_frame:
+    raise ValueError(f'observe_all needs SMM observations ({channels_per_frame} planes per frame), got {c} channels')
+  newest = c - channels_per_frame
+  occupied = observation[..., newest] > 0                      # home team plane of the newest frame
+  if include_opponents:
+    occupied = tf.logical_or(occupied, observation[..., newest + 1] > 0)
+  rows = tf.cast(tf.reduce_any(occupied, axis=-1), tf.float32)    # [..., H]
+  cols = tf.cast(tf.reduce_any(occupied, axis=-2), tf.float32)    # [..., W]
+  return rows, cols
+
+
+def observe_all_loss(pred_row, pred_col, row_targets, col_targets,
+                     valid) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+  """Observe-all objective: sigmoid BCE summed over the bins of each axis, averaged over valid (t, b, i).
+
+  Args as `predict_loss`, with multi-label {0, 1} targets [..., N, H] and [..., N, W] instead of indices. Logs the
+  per-axis BCE (summed over bins) and the per-bin accuracy of thresholding the sigmoid at 1/2.
+  """
+  pred_row = tf.cast(pred_row, tf.float32)
+  pred_col = tf.cast(pred_col, tf.float32)
+  bce_row = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=row_targets, logits=pred_row), -1)
+  bce_col = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=col_targets, logits=pred_col), -1)
+  valid = tf.cast(valid, tf.float32) * tf.ones_like(bce_row)
+  count = tf.maximum(tf.reduce_sum(valid), 1.0)
+
+  def mean(x):
+    return tf.reduce_sum(x * valid) / count
+
+  acc_row = tf.reduce_mean(tf.cast(tf.equal(tf.cast(pred_row > 0, tf.float32), row_targets), tf.float32), -1)
+  acc_col = tf.reduce_mean(tf.cast(tf.equal(tf.cast(pred_col > 0, tf.float32), col_targets), tf.float32), -1)
+  loss = mean(bce_row + bce_col)
+  return loss, {'aux/nll_row': mean(bce_row), 'aux/nll_col': mean(bce_col), 'aux/accuracy_row': mean(acc_row),
+                'aux/accuracy_col': mean(acc_col), 'aux/valid_fraction': tf.reduce_mean(valid)}
+
+
+def unroll_aux_loss(objective: str, pred_row, pred_col, observation, positions, done,
+                    include_opponents: bool = False) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+  """The auxiliary loss on a time-major unroll batch: predictions at steps 0..T-1, targets from steps 1..T.
+
+  Args:
+    objective: 'predict' (Eq. 4.4) or 'observe_all' (Sec. 4.4.5).
+    pred_row, pred_col: head logits [T+1, B, N, H] and [T+1, B, N, W].
+    observation: uint8 [T+1, B, N, H, W, C] (only read by observe_all).
+    positions: int [T+1, B, N, 2], each agent's (row, col) in observation t.
+    done: bool [T+1, B] (done[t]: observation t starts a new episode).
+  """
+  valid = next_step_mask(done)[..., tf.newaxis]                  # [T, B, 1], broadcast over agents
+  if objective == 'predict':
+    return predict_loss(pred_row[:-1], pred_col[:-1], positions[1:], valid)
+  if objective == 'observe_all':
+    rows, cols = occupancy_targets(observation[1:], include_opponents=include_opponents)
+    return observe_all_loss(pred_row[:-1], pred_col[:-1], rows, cols, valid)
+  raise ValueError(f'aux: unknown objective {objective!r}; valid values: predict, observe_all')

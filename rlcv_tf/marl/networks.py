@@ -13,6 +13,11 @@ no LSTM: temporal information comes from the 4-frame stack only (Sec. 4.4.1). le
 Agents are folded into the batch for the torso ([B, N, ...] -> [B*N, ...]) and unfolded afterwards, so the
 variables never depend on N: the same built model runs with any N, also inside a tf.function whose input
 signature leaves B and N unknown.
+
+Checkpoints: `tf.train.Checkpoint` does not follow sub-layers kept in Python containers in Keras 3 custom layers,
+so the torso's conv layers (held in `self.stacks`) are also given attributes of their own with
+`core.tracking.track_sublayers`; without that, restoring a model without its optimizer (`--init_from`, a frozen
+progressive column) would silently restore none of the torso.
 """
 
 from typing import Optional, Sequence, Tuple
@@ -20,6 +25,7 @@ from typing import Optional, Sequence, Tuple
 import keras
 from keras import ops
 
+from rlcv_tf.core import tracking
 from rlcv_tf.marl import attention as attention_lib
 
 DEFAULT_STACKS = ((16, 2), (32, 2), (32, 2), (32, 2))
@@ -55,16 +61,24 @@ class ResidualTorso(keras.layers.Layer):
       pool = keras.layers.MaxPooling2D(3, strides=2, padding='same', name=f'stack{i}_pool')
       res = [(_conv(channels, f'stack{i}_res{j}a'), _conv(channels, f'stack{i}_res{j}b')) for j in range(blocks)]
       self.stacks.append((entry, pool, res))
+    # Checkpoint keys `stack_layer_<i>` (see the module docstring); weights are not counted twice.
+    tracking.track_sublayers(self, 'stack_layer', self.stacks)
     self.flatten = keras.layers.Flatten()
     self.fc = _dense(self.feature_dim, 'fc', activation='relu')
 
-  def call(self, x):
+  def stack_outputs(self, x):
+    """The output of every conv stack (before the final relu), in order: the taps of a progressive column."""
+    taps = []
     for entry, pool, res in self.stacks:
       x = pool(entry(x))
       for conv_a, conv_b in res:
         # Pre-activation residual block: relu before each conv, identity skip.
         x = x + conv_b(ops.relu(conv_a(ops.relu(x))))
-    return self.fc(self.flatten(ops.relu(x)))
+      taps.append(x)
+    return taps
+
+  def call(self, x):
+    return self.fc(self.flatten(ops.relu(self.stack_outputs(x)[-1])))
 
   def get_config(self):
     return dict(super().get_config(), stack_channels=self.stack_channels, feature_dim=self.feature_dim)
@@ -118,22 +132,36 @@ class MarlNetwork(keras.Model):
       self.row_head = _dense(self.map_hw[0], 'pred_row')        # sigma_h logits (Eq. 4.4)
       self.col_head = _dense(self.map_hw[1], 'pred_col')        # sigma_w logits
 
-  def features(self, observations, agent_mask=None):
-    """Per-agent features read by the heads (z for CNN, z~ for ACNN) and the attention weights (None for CNN)."""
+  def fold(self, observations):
+    """uint8/float [B, N, H, W, C] -> float [B*N, H, W, C] in [0, 1], plus the dynamic B and N."""
     x = observations
     if keras.backend.standardize_dtype(x.dtype) == 'uint8':
       x = ops.cast(x, self.compute_dtype) / 255.0       # spec §2.1: the model input is float32(obs) / 255
     else:
       x = ops.cast(x, self.compute_dtype)
     shape = ops.shape(x)
-    b, n = shape[0], shape[1]
     # Fold agents into the batch: every agent gets its own pass through the same torso weights. H, W, C must be
     # static (the FC kernel size depends on them); B and N may be dynamic tensors here.
     hwc = tuple(x.shape[2:])
     if any(d is None for d in hwc):
       raise ValueError(f'observation H, W, C must be static, got {x.shape}')
-    z = self.torso(ops.reshape(x, (-1,) + hwc))
+    return ops.reshape(x, (-1,) + hwc), shape[0], shape[1]
+
+  def column_features(self, observations, agent_mask=None):
+    """`features` plus the torso's per-stack outputs [B*N, h_k, w_k, c_k] (the laterals of a progressive net)."""
+    x, b, n = self.fold(observations)
+    taps = self.torso.stack_outputs(x)
+    z = self.torso.fc(self.torso.flatten(ops.relu(taps[-1])))
     z = ops.reshape(z, (b, n, self.feature_dim))
+    if self.attention is None:
+      return z, None, taps
+    feat, weights = self.attention(z, agent_mask=agent_mask)
+    return feat, weights, taps
+
+  def features(self, observations, agent_mask=None):
+    """Per-agent features read by the heads (z for CNN, z~ for ACNN) and the attention weights (None for CNN)."""
+    x, b, n = self.fold(observations)
+    z = ops.reshape(self.torso(x), (b, n, self.feature_dim))
     if self.attention is None:
       return z, None
     return self.attention(z, agent_mask=agent_mask)

@@ -6,6 +6,9 @@ central inference in one thread and V-trace updates in the main thread.
   checkpoints/         tf.train.CheckpointManager: network, Adam state, frame and update counters
   events.*             TensorBoard: episode return per agent and team, frames/s, losses, V-trace statistics
   saved_model/         the policy as a SavedModel with a serving signature (see `export.py`)
+  <record_dir>/        with `record_dir`: observation replays of the actors' episodes (`replays.py` format)
+`init_from` (a pre-training logdir or checkpoint) initialises torso and attention of a FRESH run only; a resumed
+run restores its own checkpoint instead.
 Re-running with the same `logdir` resumes from the latest checkpoint, e.g. with a larger `total_frames`.
 """
 
@@ -23,12 +26,15 @@ from rlcv_tf.envs import registry
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import export
 from rlcv_tf.marl import learner as learner_lib
+from rlcv_tf.marl import replays
 from rlcv_tf.runtime import actors as actors_lib
 from rlcv_tf.runtime import inference as inference_lib
 from rlcv_tf.runtime import unrolls as unrolls_lib
 
 # Fields that fix the shapes of the saved variables: a resumed run must not change them.
-_ARCHITECTURE_FIELDS = ('env', 'model', 'env_kwargs', 'num_frames', 'stack_channels', 'feature_dim', 'num_heads')
+# `aux` decides whether the row/column heads exist; `progressive_from` defines the frozen column's architecture.
+_ARCHITECTURE_FIELDS = ('env', 'model', 'env_kwargs', 'num_frames', 'stack_channels', 'feature_dim', 'num_heads',
+                        'aux', 'progressive_from')
 
 
 class ResumeMismatchError(ValueError):
@@ -103,6 +109,11 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
   if manager.latest_checkpoint:
     learner.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     print_fn(f'[marl] resumed from {manager.latest_checkpoint} at {int(learner.frames.numpy()):,} frames')
+  elif cfg.init_from:
+    print_fn(f'[marl] {learner.initialise_from(cfg.init_from)}')
+  if cfg.model in config_lib.PROGRESSIVE_MODELS:
+    print_fn(f'[marl] {cfg.model}: frozen column from {learner.pretrained_meta["checkpoint"]} '
+             f'({learner.pretrained_meta["objective"]} pre-training)')
   writer = tf.summary.create_file_writer(logdir)
   saved_model_dir = os.path.join(logdir, 'saved_model')
 
@@ -115,9 +126,14 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
              'nothing to train (raise --total_frames to continue)')
   else:
     pool = pool_factory(cfg)
+    recorder = None
+    if cfg.record_dir:
+      recorder = replays.ReplayRecorder(cfg.record_dir, cfg.num_frames, num_actions, every=cfg.record_every,
+                                        frames_fn=lambda: int(learner.frames.numpy()))
     server = inference_lib.InferenceServer(
         pool, lambda obs: learner.infer(obs)[:2], cfg.unroll_length,
-        max_queued_unrolls=cfg.max_queued_unrolls or 2 * cfg.batch_size)
+        max_queued_unrolls=cfg.max_queued_unrolls or 2 * cfg.batch_size,
+        step_hook=recorder.add_step if recorder else None)
     rate = progress.RateMeter()
     last_log = last_summary = last_ckpt = time.monotonic()
     recent: List[Dict] = []
@@ -159,6 +175,8 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
             tf.summary.scalar('runtime/learner_wait_fraction', wait_s / max(1e-9, wait_s + train_s))
             tf.summary.scalar('runtime/inference_seconds_per_env_step',
                               server.infer_seconds / max(1, server.env_steps))
+            if recorder is not None:
+              tf.summary.scalar('replays/episodes_written', recorder.episodes_written)
             last_summary = now
         if now - last_log >= cfg.log_interval_s or frames >= cfg.total_frames:
           print_fn(_progress_line(frames, cfg.total_frames, rate, recent, logs, pool.restarts))
@@ -173,6 +191,9 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
     steady_end = time.monotonic()
     manager.save(checkpoint_number=frames)
     restarts = pool.restarts
+    if recorder is not None:
+      print_fn(f'[marl] recorded {recorder.episodes_written} episodes to {cfg.record_dir} '
+               f'({recorder.writer.num_episodes} there in all)')
   if frames < cfg.total_frames:
     raise RuntimeError('training stopped before total_frames was reached')
   export.export_policy(learner.model, saved_model_dir, observation_shape[1:])
@@ -195,6 +216,8 @@ def _progress_line(frames, total, rate, recent, logs, restarts) -> str:
     parts.append('no finished episode yet')
   if logs:
     parts.append(f'loss {logs["loss/total"]:.4f} entropy {logs["policy/entropy"]:.3f}')
+    if 'aux/nll_row' in logs:
+      parts.append(f'aux row {logs["aux/nll_row"]:.3f} col {logs["aux/nll_col"]:.3f}')
   if restarts:
     parts.append(f'actor restarts {restarts}')
   parts.append(f'ETA {progress.format_duration(rate.eta(frames, total))}')

@@ -22,7 +22,8 @@ from rlcv_tf.runtime import unrolls as unrolls_lib
 class InferenceServer:
 
   def __init__(self, pool: actors_lib.ActorPool, infer_fn: Callable, unroll_length: int, max_queued_unrolls: int,
-               poll_timeout_s: float = 0.05, min_batch: int = 0, batch_wait_s: float = 0.005):
+               poll_timeout_s: float = 0.05, min_batch: int = 0, batch_wait_s: float = 0.005,
+               step_hook: Optional[Callable[[actors_lib.EnvStep], None]] = None):
     self._pool = pool
     self._infer = infer_fn
     self._builder = unrolls_lib.UnrollBuilder(unroll_length)
@@ -30,6 +31,8 @@ class InferenceServer:
     self._poll_timeout = poll_timeout_s
     self._min_batch = min_batch or max(1, pool.num_actors // 2)
     self._batch_wait = batch_wait_s
+    # Called with every env step in arrival order (e.g. the replay recorder); runs in the inference thread.
+    self._step_hook = step_hook
     self._stop = threading.Event()
     self._thread: Optional[threading.Thread] = None
     self._error: Optional[BaseException] = None
@@ -96,6 +99,8 @@ class InferenceServer:
         self.inference_batches += 1
         self.env_steps += len(steps)
         for k, s in enumerate(steps):
+          if self._step_hook is not None:
+            self._step_hook(s)
           if s.episode is not None:
             with self._lock:
               self._episodes.append(s.episode)
