@@ -11,13 +11,13 @@ Writes checkpoints, TensorBoard events, sample sheets (DIR/samples/*.png), eval.
 """
 
 import os
-import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 
 from absl import app
 from absl import flags
-from absl import logging
+
+from launchers import common
 
 IMAGE_MODELS = ('crvaegan', 'crvaegan_nomi', 'vaegan')
 MNIST_MODELS = ('vae', 'cvae', 'crvae_inference', 'crvae_generation', 'crvae_both', 'crvae_t4', 'crvae_t8',
@@ -142,7 +142,6 @@ def run_from_flags(dataset: str, data_dir: str):
 def stage2_from_flags():
   """(Stage2Config, RunConfig) for --stage=2, read against the Stage-1 run in --stage1_logdir."""
   import json  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.crvae import stage2  # pylint: disable=g-import-not-at-top
   if not FLAGS.stage1_logdir:
     raise FlagError('--stage=2 needs --stage1_logdir=<the logdir of a finished Stage-1 run>')
   path = os.path.join(os.path.expanduser(FLAGS.stage1_logdir), 'config.json')
@@ -155,6 +154,7 @@ def stage2_from_flags():
   model, run1 = saved['model'], saved['run']
   if model['likelihood'] == 'bernoulli':
     raise FlagError('--stage=2 refines colour images; the Stage-1 run in --stage1_logdir is an MNIST model')
+  from rlcv_tf.crvae import stage2  # pylint: disable=g-import-not-at-top  (loads Keras: after the cheap checks)
   family = HPARAM_FAMILY.get(run1['dataset'], 'birds').replace('synth', '')
   res = int(model['resolution'])
   name = FLAGS.stage2_preset or {'birds': 'stage2_birds', 'faces': 'stage2_celeba_crvaegan', 'celeba':
@@ -193,7 +193,7 @@ def main_stage2():
   try:
     s2cfg, run = stage2_from_flags()
   except FlagError as e:
-    _fail(str(e))
+    common.fail(str(e))
   from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
   from rlcv_tf.crvae import stage2  # pylint: disable=g-import-not-at-top
   from rlcv_tf.crvae import training  # pylint: disable=g-import-not-at-top
@@ -208,23 +208,20 @@ def main_stage2():
     training.train_stage2(s2cfg, run, stage1_logdir, logdir, feature_net=feature_net,
                           print_fn=lambda s: print(s, flush=True))
   except (pipeline.DatasetUnavailableError, training.ResumeMismatchError, FileNotFoundError, ValueError) as e:
-    _fail(str(e))
+    common.fail(str(e))
 
 
 def main(argv):
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    _fail(f'unexpected arguments {argv[1:]}; all options are --flags (see --helpshort)')
+  common.start(argv)
   if FLAGS.stage not in (1, 2):
-    _fail(f'--stage={FLAGS.stage}: valid values: 1 (Stage-1 model), 2 (Stage-2 refiner)')
+    common.fail(f'--stage={FLAGS.stage}: valid values: 1 (Stage-1 model), 2 (Stage-2 refiner)')
   if FLAGS.stage == 2:
     main_stage2()
     return
   try:
     cfg, run = preset_from_flags()
   except FlagError as e:
-    _fail(str(e))
+    common.fail(str(e))
   from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
   from rlcv_tf.crvae import training  # pylint: disable=g-import-not-at-top
   logdir = FLAGS.logdir or os.path.join('runs', 'crvae', f'{run.dataset}_{cfg.name}')
@@ -239,12 +236,8 @@ def main(argv):
   try:
     training.train(cfg, run, logdir, print_fn=lambda s: print(s, flush=True))
   except (pipeline.DatasetUnavailableError, training.ResumeMismatchError) as e:
-    _fail(str(e))
+    common.fail(str(e))
 
-
-def _fail(message: str):
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  sys.exit(2)
 
 
 if __name__ == '__main__':

@@ -12,14 +12,14 @@ Writes checkpoints, TensorBoard events and a SavedModel (DIR/saved_model) with a
 """
 
 import os
-import sys
 
 # TensorFlow's C++ start-up banner is noise on the console; warnings and errors still show.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 
 from absl import app
 from absl import flags
-from absl import logging
+
+from launchers import common
 
 from rlcv_tf.marl import config as config_lib
 
@@ -130,21 +130,18 @@ def config_from_flags() -> config_lib.MarlConfig:
 
 
 def main(argv):
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines would drown the progress report
-  if len(argv) > 1:
-    _fail(f'unexpected arguments {argv[1:]}; all options are --flags (see --helpshort)')
+  common.start(argv)
   try:
     cfg = config_from_flags()
   except FlagError as e:
-    _fail(str(e))
+    common.fail(str(e))
   logdir = FLAGS.logdir or os.path.join('runs', 'marl', f'{cfg.env}_{cfg.model}')
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
   try:
     registry.check_available(cfg.env)  # before TensorFlow loads: a missing engine fails in a second
   except base.EnvironmentUnavailableError as e:
-    _fail(str(e))
+    common.fail(str(e))
   from rlcv_tf.marl import pretraining  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import replays  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import training  # pylint: disable=g-import-not-at-top
@@ -158,12 +155,8 @@ def main(argv):
     training.train(cfg, logdir, print_fn=lambda s: print(s, flush=True))
   except (base.EnvironmentUnavailableError, training.ResumeMismatchError, pretraining.TransferError,
           replays.ReplayError) as e:
-    _fail(str(e))
+    common.fail(str(e))
 
-
-def _fail(message: str):
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  sys.exit(2)
 
 
 if __name__ == '__main__':

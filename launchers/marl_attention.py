@@ -9,13 +9,13 @@ attention heads; red borders and lines with opacity = attention weight), attenti
 """
 
 import os
-import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 
 from absl import app
 from absl import flags
-from absl import logging
+
+from launchers import common
 
 flags.DEFINE_string('agent', '', 'ACNN agent: run logdir, checkpoint prefix or checkpoints/ directory.')
 flags.DEFINE_string('config', '', 'config.json, if the checkpoint is not inside its run directory.')
@@ -35,39 +35,32 @@ flags.DEFINE_string('outdir', '', 'Output directory; default: <run dir>/attentio
 FLAGS = flags.FLAGS
 
 
-def _fail(message: str):
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  sys.exit(2)
-
 
 def main(argv):
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    _fail(f'unexpected arguments {argv[1:]}; all options are --flags (see --helpshort)')
+  common.start(argv)
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import evaluation  # pylint: disable=g-import-not-at-top
   if not FLAGS.agent:
-    _fail('--agent is required: an ACNN run logdir or checkpoint')
+    common.fail('--agent is required: an ACNN run logdir or checkpoint')
   for name in ('steps', 'gif_ms'):
     if getattr(FLAGS, name) < 1:
-      _fail(f'--{name}={getattr(FLAGS, name)}: must be >= 1')
+      common.fail(f'--{name}={getattr(FLAGS, name)}: must be >= 1')
   if FLAGS.scale < 0 or FLAGS.episode_length < 0:
-    _fail(f'--scale={FLAGS.scale} / --episode_length={FLAGS.episode_length}: must be >= 0')
+    common.fail(f'--scale={FLAGS.scale} / --episode_length={FLAGS.episode_length}: must be >= 0')
   if FLAGS.env and FLAGS.env not in registry.names():
-    _fail(f'--env={FLAGS.env}: unknown environment; valid values: {", ".join(registry.names())}')
+    common.fail(f'--env={FLAGS.env}: unknown environment; valid values: {", ".join(registry.names())}')
   try:
     focus = [int(x) for x in FLAGS.focus] if FLAGS.focus else None
   except ValueError:
-    _fail(f'--focus={",".join(FLAGS.focus)}: expected agent indices, e.g. 0,1')
+    common.fail(f'--focus={",".join(FLAGS.focus)}: expected agent indices, e.g. 0,1')
   try:
     source = evaluation.resolve_agent(FLAGS.agent, FLAGS.config or None, prefer='checkpoint')
     if source.kind != 'checkpoint':
-      _fail(f'--agent={FLAGS.agent}: a SavedModel does not return attention weights; give the run logdir or '
+      common.fail(f'--agent={FLAGS.agent}: a SavedModel does not return attention weights; give the run logdir or '
             'its checkpoint')
     if source.config.model != 'acnn':
-      _fail(f'--agent={FLAGS.agent}: model {source.config.model!r} has no agent-centric attention (needs acnn)')
+      common.fail(f'--agent={FLAGS.agent}: model {source.config.model!r} has no agent-centric attention (needs acnn)')
     env_name = FLAGS.env or source.config.env
     registry.check_available(env_name)
     from rlcv_tf.marl import attention_viz  # pylint: disable=g-import-not-at-top
@@ -77,13 +70,13 @@ def main(argv):
     episode = attention_viz.record_episode(policy, env_name, FLAGS.steps, FLAGS.greedy, FLAGS.seed, env_kwargs)
     n = episode['attention'].shape[-1]
     if focus is not None and any(not 0 <= i < n for i in focus):
-      _fail(f'--focus={",".join(FLAGS.focus)}: agent indices must lie in [0, {n - 1}]')
+      common.fail(f'--focus={",".join(FLAGS.focus)}: agent indices must lie in [0, {n - 1}]')
     run_dir = source.path if os.path.isfile(os.path.join(source.path, 'config.json')) else ''
     outdir = FLAGS.outdir or (os.path.join(run_dir, 'attention') if run_dir else 'attention')
     paths = attention_viz.save_episode(episode, outdir, FLAGS.scale or None, focus, FLAGS.gif_ms, FLAGS.png,
                                        FLAGS.relative)
   except (evaluation.AgentLoadError, base.EnvironmentUnavailableError, ValueError) as e:
-    _fail(str(e))
+    common.fail(str(e))
   print(f'[attention] {len(episode["frames"])} frames: {paths["gif"]}, {paths["npz"]}'
         + (f', PNGs in {paths["pngs"]}' if paths['pngs'] else ''), flush=True)
 

@@ -11,13 +11,13 @@ results (per game and W/T/L, goals for/against, goal difference) as JSON to --ou
 """
 
 import os
-import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')  # TensorFlow's C++ start-up banner is noise here
 
 from absl import app
 from absl import flags
-from absl import logging
+
+from launchers import common
 
 flags.DEFINE_string('agent', '', 'The agent to evaluate (home, left team): run logdir, SavedModel directory or '
                     'checkpoint.')
@@ -38,23 +38,19 @@ flags.DEFINE_string('output', '', 'Results JSON; default: <agent run dir>/eval/<
 FLAGS = flags.FLAGS
 
 
-def _fail(message: str):
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  sys.exit(2)
-
 
 def _check_flags():
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
   if not FLAGS.agent:
-    _fail('--agent is required: a run logdir, a SavedModel directory or a checkpoint')
+    common.fail('--agent is required: a run logdir, a SavedModel directory or a checkpoint')
   if FLAGS.games < 1:
-    _fail(f'--games={FLAGS.games}: must be >= 1')
+    common.fail(f'--games={FLAGS.games}: must be >= 1')
   if FLAGS.episode_length < 0:
-    _fail(f'--episode_length={FLAGS.episode_length}: must be >= 1 (or 0 for the default)')
+    common.fail(f'--episode_length={FLAGS.episode_length}: must be >= 1 (or 0 for the default)')
   if FLAGS.env and FLAGS.env not in registry.names():
-    _fail(f'--env={FLAGS.env}: unknown environment; valid values: {", ".join(registry.names())}')
+    common.fail(f'--env={FLAGS.env}: unknown environment; valid values: {", ".join(registry.names())}')
   if FLAGS.prefer not in ('saved_model', 'checkpoint'):
-    _fail(f'--prefer={FLAGS.prefer}: valid values: saved_model, checkpoint')
+    common.fail(f'--prefer={FLAGS.prefer}: valid values: saved_model, checkpoint')
 
 
 def default_output(agent_source, home: str, away: str) -> str:
@@ -64,10 +60,7 @@ def default_output(agent_source, home: str, away: str) -> str:
 
 
 def main(argv):
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    _fail(f'unexpected arguments {argv[1:]}; all options are --flags (see --helpshort)')
+  common.start(argv)
   _check_flags()
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
@@ -82,7 +75,7 @@ def main(argv):
         away_src.name += '_away'
     env_name = FLAGS.env or (home_src.config.env if home_src.config else '')
     if not env_name:
-      _fail(f'--agent={FLAGS.agent}: a SavedModel without its run\'s config.json; pass --env')
+      common.fail(f'--agent={FLAGS.agent}: a SavedModel without its run\'s config.json; pass --env')
     registry.check_available(env_name)
     home = evaluation.load_policy(home_src)
     away = evaluation.load_policy(away_src) if away_src else None
@@ -93,7 +86,7 @@ def main(argv):
     result = evaluation.play_games(home, away, FLAGS.games, FLAGS.greedy, env_name, FLAGS.episode_length or None,
                                    FLAGS.seed, print_fn=lambda s: print(s, flush=True))
   except (evaluation.AgentLoadError, base.EnvironmentUnavailableError, ValueError) as e:
-    _fail(str(e))
+    common.fail(str(e))
   evaluation.write_json(result, out_path)
   s = result['summary']
   print(f'[eval] done: W/T/L {s["wins"]}/{s["ties"]}/{s["losses"]}, goals {s["goals_for"]}-{s["goals_against"]} '

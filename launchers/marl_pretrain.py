@@ -12,13 +12,13 @@ EPISODES held out for validation, early stopping on the validation NLL; the best
 """
 
 import os
-import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 
 from absl import app
 from absl import flags
-from absl import logging
+
+from launchers import common
 
 
 flags.DEFINE_string('replay_dir', '', 'Directory of recorded observation replays (launchers/marl.py --record_dir).')
@@ -44,22 +44,15 @@ flags.DEFINE_float('log_interval_s', 10.0, 'Seconds between console progress lin
 FLAGS = flags.FLAGS
 
 
-def _fail(message: str):
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  sys.exit(2)
-
 
 def main(argv):
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    _fail(f'unexpected arguments {argv[1:]}; all options are --flags (see --helpshort)')
+  common.start(argv)
   if not FLAGS.replay_dir:
-    _fail('--replay_dir: required (a directory recorded with launchers/marl.py --record_dir)')
+    common.fail('--replay_dir: required (a directory recorded with launchers/marl.py --record_dir)')
   if not os.path.isdir(FLAGS.replay_dir):
-    _fail(f'--replay_dir={FLAGS.replay_dir}: no such directory')
+    common.fail(f'--replay_dir={FLAGS.replay_dir}: no such directory')
   if not os.path.exists(os.path.join(FLAGS.replay_dir, 'index.json')):
-    _fail(f'--replay_dir={FLAGS.replay_dir}: holds no replays (index.json missing); record some with '
+    common.fail(f'--replay_dir={FLAGS.replay_dir}: holds no replays (index.json missing); record some with '
           'launchers/marl.py --record_dir')
   from rlcv_tf.marl import config as config_lib  # pylint: disable=g-import-not-at-top  (no TensorFlow)
   arch = {}
@@ -67,7 +60,7 @@ def main(argv):
     try:
       arch['stack_channels'] = config_lib.parse_stacks(FLAGS.stack_channels)
     except ValueError as e:
-      _fail(f'--stack_channels={e}')
+      common.fail(f'--stack_channels={e}')
   cfg = config_lib.PretrainConfig(
       replay_dir=FLAGS.replay_dir, model=FLAGS.model, objective=FLAGS.objective,
       observe_all_opponents=FLAGS.observe_all_opponents, batch_size=FLAGS.batch_size,
@@ -79,7 +72,7 @@ def main(argv):
     cfg.validate()
   except ValueError as e:
     field, _, problem = str(e).partition(': ')
-    _fail(f'--{field}={getattr(FLAGS, field, "?")}: {problem}')
+    common.fail(f'--{field}={getattr(FLAGS, field, "?")}: {problem}')
   # Only now load TensorFlow: every flag error above is reported in well under a second.
   from rlcv_tf.marl import pretraining  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import replays  # pylint: disable=g-import-not-at-top
@@ -87,7 +80,7 @@ def main(argv):
   try:
     pretraining.pretrain(cfg, logdir, print_fn=lambda s: print(s, flush=True))
   except replays.ReplayError as e:
-    _fail(f'--replay_dir={FLAGS.replay_dir}: {e}')
+    common.fail(f'--replay_dir={FLAGS.replay_dir}: {e}')
 
 
 if __name__ == '__main__':

@@ -10,13 +10,13 @@ shuffle (as the thesis reports) and the mean and spread over --elo_shuffles orde
 """
 
 import os
-import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 
 from absl import app
 from absl import flags
-from absl import logging
+
+from launchers import common
 
 flags.DEFINE_list('agents', [], 'Comma-separated agents (run logdirs, SavedModels or checkpoints); NAME=PATH '
                   'names one explicitly (default name: the run directory).')
@@ -33,34 +33,27 @@ flags.DEFINE_string('output_dir', 'runs/marl_tournament', 'Where tournament.json
 FLAGS = flags.FLAGS
 
 
-def _fail(message: str):
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  sys.exit(2)
-
 
 def main(argv):
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    _fail(f'unexpected arguments {argv[1:]}; all options are --flags (see --helpshort)')
+  common.start(argv)
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import elo  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import evaluation  # pylint: disable=g-import-not-at-top
   if len(FLAGS.agents) < 2:
-    _fail(f'--agents={",".join(FLAGS.agents)}: a tournament needs at least two agents')
+    common.fail(f'--agents={",".join(FLAGS.agents)}: a tournament needs at least two agents')
   if FLAGS.games < 1:
-    _fail(f'--games={FLAGS.games}: must be >= 1')
+    common.fail(f'--games={FLAGS.games}: must be >= 1')
   if FLAGS.episode_length < 0:
-    _fail(f'--episode_length={FLAGS.episode_length}: must be >= 1 (or 0 for the default)')
+    common.fail(f'--episode_length={FLAGS.episode_length}: must be >= 1 (or 0 for the default)')
   if FLAGS.elo_scoring not in elo.SCORINGS:
-    _fail(f'--elo_scoring={FLAGS.elo_scoring}: valid values: {", ".join(elo.SCORINGS)}')
+    common.fail(f'--elo_scoring={FLAGS.elo_scoring}: valid values: {", ".join(elo.SCORINGS)}')
   if FLAGS.elo_shuffles < 1:
-    _fail(f'--elo_shuffles={FLAGS.elo_shuffles}: must be >= 1')
+    common.fail(f'--elo_shuffles={FLAGS.elo_shuffles}: must be >= 1')
   if FLAGS.prefer not in ('saved_model', 'checkpoint'):
-    _fail(f'--prefer={FLAGS.prefer}: valid values: saved_model, checkpoint')
+    common.fail(f'--prefer={FLAGS.prefer}: valid values: saved_model, checkpoint')
   if FLAGS.env and FLAGS.env not in evaluation.TWO_TEAM_ENVS:
-    _fail(f'--env={FLAGS.env}: agents play each other only with two-team control; valid values: '
+    common.fail(f'--env={FLAGS.env}: agents play each other only with two-team control; valid values: '
           f'{", ".join(evaluation.TWO_TEAM_ENVS)}')
   try:
     sources = []
@@ -70,10 +63,10 @@ def main(argv):
                                               name=name if sep else None))
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
-      _fail(f'--agents: agent names must be unique, got {", ".join(names)} (use NAME=PATH)')
+      common.fail(f'--agents: agent names must be unique, got {", ".join(names)} (use NAME=PATH)')
     env_name = FLAGS.env or (sources[0].config.env if sources[0].config else '')
     if not env_name:
-      _fail('--env is required when the first agent is a SavedModel without its config.json')
+      common.fail('--env is required when the first agent is a SavedModel without its config.json')
     registry.check_available(env_name)
     agents = [evaluation.load_policy(s) for s in sources]
     pairs = len(agents) * (len(agents) - 1)
@@ -84,7 +77,7 @@ def main(argv):
                                    FLAGS.seed, FLAGS.elo_shuffles, FLAGS.elo_scoring,
                                    print_fn=lambda s: print(s, flush=True))
   except (evaluation.AgentLoadError, base.EnvironmentUnavailableError, ValueError) as e:
-    _fail(str(e))
+    common.fail(str(e))
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   evaluation.write_json(result, os.path.join(FLAGS.output_dir, 'tournament.json'))
   table = evaluation.format_table(result)

@@ -5,11 +5,12 @@
 #
 # 1. set-up: `bash scripts/setup.sh` (idempotent; seconds when everything is installed; it also regenerates the
 #    Bazel Python toolchain for this checkout's .venv),
-# 2. Bazel: `bazel test //...`: the fast targets (tests marked grf/slow deselected; see BUILD),
-# 3. pytest: `.venv/bin/python -m pytest tests -q`: every test, the real football engine's included.
+# 2. Bazel: `bazel test //...`: every test not marked grf or slow (see BUILD),
+# 3. pytest: `.venv/bin/python -m pytest tests -q -m "grf or slow"`: the rest (real football engine, long runs),
+#    so the two phases run every test once. With RLCV_SKIP_BAZEL=1 pytest runs every test.
 #
 # Phases 2 and 3 both run even if one fails; the exit status is non-zero if set-up, Bazel or pytest failed.
-# Extra arguments go to pytest (e.g. `bash scripts/run_tests.sh -x -k vtrace`).
+# Extra arguments go to pytest (e.g. `RLCV_SKIP_BAZEL=1 bash scripts/run_tests.sh -x -k vtrace`).
 #
 # Environment: RLCV_SKIP_SETUP=1 skips phase 1; RLCV_SKIP_BAZEL=1 skips phase 2; RLCV_TEST_TIMEOUT (seconds,
 # default 1200) fails any single pytest test that hangs, with its traceback, instead of the whole CI job timing
@@ -61,9 +62,11 @@ if [ "${RLCV_SKIP_BAZEL:-0}" != 1 ]; then
 fi
 
 # ---------------------------------------------------------------- 3. pytest
-phase "[3/3] pytest: $VENV/bin/python -m pytest tests -q"
+markers=()
+[ "${RLCV_SKIP_BAZEL:-0}" = 1 ] || markers=(-m "grf or slow")
+phase "[3/3] pytest: $VENV/bin/python -m pytest tests -q ${markers[*]}"
 t=$SECONDS
-"$VENV/bin/python" -m pytest tests -q --durations=15 --timeout="${RLCV_TEST_TIMEOUT:-1200}" "$@"
+"$VENV/bin/python" -m pytest tests -q --durations=15 --timeout="${RLCV_TEST_TIMEOUT:-1200}" "${markers[@]}" "$@"
 pytest_status=$?
 case $pytest_status in
   0) pytest_result="passed" ;;

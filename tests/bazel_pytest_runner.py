@@ -42,6 +42,11 @@ def main(argv):
   os.environ['PYTHONPATH'] = os.pathsep.join([here] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep)
                                                        if p and p != here])
 
+  # The sandbox's HOME is read-only: matplotlib (which TensorFlow imports when installed) would log a warning on
+  # every start-up, to stderr, including in launcher subprocesses whose stderr the tests read.
+  if os.environ.get('TEST_TMPDIR'):
+    os.environ.setdefault('MPLCONFIGDIR', os.path.join(os.environ['TEST_TMPDIR'], 'matplotlib'))
+
   import pytest  # pylint: disable=g-import-not-at-top
 
   pytest_args = [test_file, '-q', '-p', 'no:cacheprovider', '--rootdir', here]

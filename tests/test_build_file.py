@@ -169,8 +169,16 @@ def test_environment_adapters_are_with_the_registry():
   assert not apart, f'BUILD: put these in the same py_library as rlcv_tf/envs/registry.py: {apart}'
 
 
+def _is_entry_point(path):
+  with open(os.path.join(ROOT, path)) as f:
+    return re.search(r"^if __name__ == '__main__':", f.read(), re.M) is not None
+
+
 def test_every_launcher_has_a_py_binary():
-  launchers = [f for f in source_files() if f.startswith('launchers/') and not f.endswith('__init__.py')]
+  # A launcher is a module under launchers/ that runs as `python -m launchers.NAME`; shared helpers
+  # (launchers/common.py) are not.
+  launchers = [f for f in source_files() if f.startswith('launchers/') and _is_entry_point(f)]
+  assert 'launchers/marl.py' in launchers
   mains = {t['main']: n for n, t in TARGETS.items() if t['rule'] == 'py_binary'}
   for f in launchers:
     name = 'launcher_' + os.path.basename(f)[:-3]
