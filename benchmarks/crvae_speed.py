@@ -96,8 +96,8 @@ def main(argv):
         'generate 2.2 vs 4.0 ms (1.82)')
 
   from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
-  ds = pipeline.make_image_dataset(FLAGS.dataset, FLAGS.data_dir, 'train', cfg.resolution, cfg.batch_size,
-                                   train=True, seed=0)
+  ds = pipeline.make_image_dataset(FLAGS.dataset, FLAGS.data_dir or None, 'train', cfg.resolution,
+                                   cfg.batch_size, train=True, seed=0)
   it = iter(ds.repeat())
   next(it)
   t0 = time.perf_counter()
