@@ -195,7 +195,24 @@ def _latent_conv_head(filters, name, config=None, batch_norm=False, add_bias_sha
 
 
 # --------------------------------------------------------------------------------------------- the VAEs
-class ImageVAE(keras.Model):
+class _ConfiguredModel(keras.Model):
+  """A model built from one CrVAEConfig, which its Keras config carries (for get_config / from_config)."""
+
+  @property
+  def config(self) -> presets.CrVAEConfig:
+    return self._config
+
+  def get_config(self):
+    return dict(super().get_config(), config=self._config.to_dict())
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    model_config = presets.CrVAEConfig.from_dict(config.pop('config'))
+    return cls(model_config, name=config.get('name'))
+
+
+class ImageVAE(_ConfiguredModel):
   """The Stage-1 generator of every Chapter 5 model (VAE-GAN, cVAE, crVAE(-GAN), MNIST VAE/cVAE/crVAE variants).
 
   Interface (used by the training loop, evaluation, latent tools and export):
@@ -247,10 +264,6 @@ class ImageVAE(keras.Model):
     self.decoder_trunk = DecoderTrunk(config, name='decoder')
 
   # ------------------------------------------------------------------------------------ properties
-  @property
-  def config(self) -> presets.CrVAEConfig:
-    return self._config
-
   @property
   def latent_shape(self):
     return self._config.latent_shape
@@ -321,18 +334,9 @@ class ImageVAE(keras.Model):
     }
     return {name: variables for name, variables in groups.items() if variables}
 
-  def get_config(self):
-    return dict(super().get_config(), config=self._config.to_dict())
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    model_config = presets.CrVAEConfig.from_dict(config.pop('config'))
-    return cls(model_config, name=config.get('name'))
-
 
 # -------------------------------------------------------------------------------------- discriminator
-class Discriminator(keras.Model):
+class Discriminator(_ConfiguredModel):
   """F + D head (+ q_psi for crVAE-GAN with MI) of spec A2.2.
 
     features(x, training=False) -> F(x) [B, R/16, R/16, C_F]
@@ -367,10 +371,6 @@ class Discriminator(keras.Model):
           _dense(config.latent_dim, 'dense'), keras.layers.Reshape(config.latent_shape, name='reshape'),
           crvae_layers.AddBias(config.latent_shape, name='add_bias')], name='q_head')
 
-  @property
-  def config(self) -> presets.CrVAEConfig:
-    return self._config
-
   def features(self, x, training=False):
     return self.trunk(x, training=training)
 
@@ -395,15 +395,6 @@ class Discriminator(keras.Model):
   def variable_groups(self) -> Dict[str, list]:
     groups = dict(trunk=_trainable([self.trunk]), d_head=_trainable([self.d_head]), q_head=_trainable([self.q_head]))
     return {name: variables for name, variables in groups.items() if variables}
-
-  def get_config(self):
-    return dict(super().get_config(), config=self._config.to_dict())
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    model_config = presets.CrVAEConfig.from_dict(config.pop('config'))
-    return cls(model_config, name=config.get('name'))
 
 
 def build_models(config: presets.CrVAEConfig, batch_size: int = 4):

@@ -86,7 +86,18 @@ def _kl_metrics(kl_blocks, num_blocks):
 
 
 # ------------------------------------------------------------------------------------------------ Stage 1
-class Stage1Trainer:
+class _GroupedTrainer:
+  """What the Stage-1 and MNIST trainers share: per-group Adam (`self.opt`) and one compiled step (`_train_step`)."""
+
+  @property
+  def optimizers(self):
+    return self.opt.optimizers
+
+  def train_step(self, x) -> Dict[str, tf.Tensor]:
+    return self._compiled_step(tf.convert_to_tensor(x, tf.float32))
+
+
+class Stage1Trainer(_GroupedTrainer):
   """Stage-1 training of VAE-GAN / crVAE-GAN (with a discriminator) or a plain RGB VAE / cVAE / crVAE (disc None).
 
   Args:
@@ -136,13 +147,6 @@ class Stage1Trainer:
     self._compiled_step = tf.function(self._train_step)
 
   # ---------------------------------------------------------------------------------------- public
-  @property
-  def optimizers(self):
-    return self.opt.optimizers
-
-  def train_step(self, x) -> Dict[str, tf.Tensor]:
-    return self._compiled_step(tf.convert_to_tensor(x, tf.float32))
-
   def set_learning_rate(self, learning_rate: float):
     """Sets the base LR (step decay); every group keeps its multiplier, the D head also its warm-up."""
     self.opt.set_learning_rate(learning_rate, skip=('d_head',))
@@ -252,7 +256,7 @@ class Stage1Trainer:
 
 
 # ------------------------------------------------------------------------------------------------ MNIST
-class MNISTTrainer:
+class MNISTTrainer(_GroupedTrainer):
   """MNIST ablations of Table 5.B.1 (spec A3.5): Bernoulli likelihood on {0, 1} images, no discriminator.
 
   mnist_objective:
@@ -281,13 +285,6 @@ class MNISTTrainer:
                                                       lstm_gen=lstm))
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     self._compiled_step = tf.function(self._train_step)
-
-  @property
-  def optimizers(self):
-    return self.opt.optimizers
-
-  def train_step(self, x) -> Dict[str, tf.Tensor]:
-    return self._compiled_step(tf.convert_to_tensor(x, tf.float32))
 
   def set_learning_rate(self, learning_rate: float):
     self.opt.set_learning_rate(learning_rate)

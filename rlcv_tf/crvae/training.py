@@ -97,10 +97,10 @@ def make_datasets(cfg: presets.CrVAEConfig, run: RunConfig):
   else:
     train, info = pipeline.make_image_dataset(run.dataset, data_dir, 'train', cfg.resolution, cfg.batch_size,
                                               train=True, seed=cfg.seed, with_info=True)
-    _, held_info = pipeline.make_image_dataset(run.dataset, data_dir, 'val', cfg.resolution, 1, train=False,
-                                               with_info=True)
-    held = pipeline.make_image_dataset(run.dataset, data_dir, 'val', cfg.resolution,
-                                       min(run.num_eval_images, held_info.num_examples), train=False)
+    # Batches of one, so a split smaller than num_eval_images still works; built (and file-checked) once.
+    held, held_info = pipeline.make_image_dataset(run.dataset, data_dir, 'val', cfg.resolution, 1, train=False,
+                                                  with_info=True)
+    held = held.unbatch().batch(min(run.num_eval_images, held_info.num_examples))
   held_images = next(iter(held.take(1)))['image'].numpy()
   return train.map(lambda b: b['image']), held_images, info.steps_per_epoch
 
