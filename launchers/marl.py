@@ -7,6 +7,11 @@ r"""Chapter 4: agent-centric multi-agent RL (CNN / ACNN) with V-trace, SEED-styl
   python -m launchers.marl --model=acnn --record_dir=replays/acnn        # also save observation replays
   python -m launchers.marl --model=acnn --init_from=runs/pretrain/acnn   # init from launchers/marl_pretrain.py
   python -m launchers.marl --model=pracnn --progressive_from=runs/pretrain/acnn   # progressive (Fig. 4.1c)
+  # Self-play (App. 4.C): make self-play AIs with 2 / 1 right players driven by the trained policy, then train
+  # against them frozen, one drawn per episode:
+  python -m launchers.marl --model=cnn --opponent=selfplay_mixed --selfplay_agents=2 --logdir=runs/cnn_v1
+  python -m launchers.marl --model=cnn --opponent=selfplay_mixed --selfplay_agents=1 --logdir=runs/cnn_v2
+  python -m launchers.marl --model=acnn --opponent=selfplay_fixed --opponent_agents=runs/cnn_v1,runs/cnn_v2
 
 Writes checkpoints, TensorBoard events and a SavedModel (DIR/saved_model) with a serving signature.
 """
@@ -40,6 +45,15 @@ flags.DEFINE_string('record_dir', '', 'Also save observation replays (no actions
                     'for launchers/marl_pretrain.py.')
 flags.DEFINE_integer('record_every', _D.record_every, 'With --record_dir: record every k-th episode (counted as '
                      'they start, over all actors).')
+flags.DEFINE_enum('opponent', _D.opponent, config_lib.OPPONENTS, 'Who plays the right team: builtin (the '
+                  'built-in AI), selfplay_mixed (--selfplay_agents right field players driven by the trained '
+                  'policy and trained on, the rest built-in; App. 4.C) or selfplay_fixed (frozen '
+                  '--opponent_agents, one per episode). Self-play controls 4 home field players unless '
+                  '--num_agents says otherwise.')
+flags.DEFINE_integer('selfplay_agents', _D.selfplay_agents, 'selfplay_mixed: right field players driven by the '
+                     'trained policy (thesis CNN-v1: 2, CNN-v2: 1).')
+flags.DEFINE_list('opponent_agents', [], 'selfplay_fixed: frozen opponents, comma-separated run logdirs, '
+                  'SavedModels or checkpoints (e.g. of selfplay_mixed runs).')
 flags.DEFINE_string('stack_channels', '', 'Torso conv stacks as CHANNELSxBLOCKS,..., e.g. 16x2,32x2,32x2,32x2 '
                     '(the default, SEED RL / thesis).')
 flags.DEFINE_integer('feature_dim', _D.feature_dim, 'Width of the torso feature z and of the attention (thesis: '
@@ -95,6 +109,12 @@ def config_from_flags() -> config_lib.MarlConfig:
     path = getattr(FLAGS, flag)
     if path and not (os.path.isdir(path) or os.path.exists(path + '.index')):
       raise FlagError(f'--{flag}={path}: no such pre-training logdir or checkpoint')
+  from rlcv_tf.marl import evaluation  # pylint: disable=g-import-not-at-top  (no TensorFlow until an agent loads)
+  for path in FLAGS.opponent_agents:
+    try:
+      evaluation.resolve_agent(path)
+    except evaluation.AgentLoadError as e:
+      raise FlagError(f'--opponent_agents: {e}') from None
   arch = {}
   if FLAGS.stack_channels:
     try:
@@ -120,7 +140,8 @@ def config_from_flags() -> config_lib.MarlConfig:
       checkpoint_interval_s=FLAGS.checkpoint_interval_s, log_interval_s=FLAGS.log_interval_s, aux=FLAGS.aux,
       aux_coef=FLAGS.aux_coef, observe_all_opponents=FLAGS.observe_all_opponents, init_from=FLAGS.init_from,
       progressive_from=FLAGS.progressive_from, record_dir=FLAGS.record_dir, record_every=FLAGS.record_every,
-      feature_dim=FLAGS.feature_dim, **arch)
+      feature_dim=FLAGS.feature_dim, opponent=FLAGS.opponent, selfplay_agents=FLAGS.selfplay_agents,
+      opponent_agents=tuple(FLAGS.opponent_agents), **arch)
   try:
     cfg.validate()
   except ValueError as e:
@@ -144,9 +165,11 @@ def main(argv):
     common.fail(str(e))
   from rlcv_tf.marl import pretraining  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import replays  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.marl import selfplay  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import training  # pylint: disable=g-import-not-at-top
   thesis = ' '.join(f'--{k}={v}' for k, v in config_lib.THESIS_SCALE.items())
   aux = f', aux {cfg.aux} x {cfg.aux_coef:g}' if cfg.aux != 'none' else ''
+  aux += f', vs {cfg.opponent}' if cfg.opponent != 'builtin' else ''
   print(f'[marl] {cfg.env} / {cfg.model}{aux}: {cfg.total_frames:,} frames, {cfg.num_actors} actors, batch '
         f'{cfg.batch_size}x{cfg.unroll_length}, logdir {logdir}', flush=True)
   print(f'[marl] thesis scale (App. 4.E; needs many actor machines and accelerators): {thesis} '
@@ -154,7 +177,7 @@ def main(argv):
   try:
     training.train(cfg, logdir, print_fn=lambda s: print(s, flush=True))
   except (base.EnvironmentUnavailableError, training.ResumeMismatchError, pretraining.TransferError,
-          replays.ReplayError) as e:
+          replays.ReplayError, selfplay.SelfPlayError) as e:
     common.fail(str(e))
 
 

@@ -87,3 +87,38 @@ def test_agent_vs_agent_on_grf(tmp_path):
   assert vs_ai['summary']['games'] == 1 and vs_ai['games'][0]['length'] in (30, 31)
   vs = evaluation.play_games(agent, other, 1, env_name='grf_5v5', episode_length=30, print_fn=lambda s: None)
   assert vs['env_kwargs']['right_agents'] == 5 and vs['summary']['games'] == 1
+
+
+def test_mixed_self_play_hands_k_right_players_to_the_caller():
+  """App. 4.C mixed self-play on the engine: 4 home field players and k = 2 right players driven by the caller,
+  the rest of the right team (goalie included) built-in. Each right agent sees the rotated pitch with itself
+  marked."""
+  pytest.importorskip('gfootball')
+  e = registry.make_env('grf_5v5', seed=4, num_frames=1, num_agents=4, right_agents=2, episode_length=40)
+  try:
+    ts = e.reset()
+    assert e.team_sizes == (4, 2) and ts.observation.shape == (6, 72, 96, 4)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+      ts = e.step(rng.integers(0, 19, size=6).astype(np.int32))
+    assert ts.reward.shape == (6,)
+    for i, (r, c) in enumerate(e.agent_positions()):
+      assert ts.observation[i, r, c, 3] == 255
+    raw = e.raw_observations()
+    # Every controlled player is a field player (each raw view is from its own side: its team is 'left').
+    assert all(raw[i]['left_team_roles'][raw[i]['active']] != GK_ROLE for i in range(6))
+  finally:
+    e.close()
+
+
+def test_mixed_self_play_training_on_grf(tmp_path):
+  pytest.importorskip('gfootball')
+  from rlcv_tf.marl import config as config_lib
+  from rlcv_tf.marl import training
+  cfg = config_lib.MarlConfig(env='grf_5v5', model='acnn', env_kwargs={'smm_hw': (36, 48), 'episode_length': 30},
+                              total_frames=80, num_actors=1, batch_size=1, unroll_length=20,
+                              stack_channels=((4, 1),), feature_dim=16, opponent='selfplay_mixed',
+                              selfplay_agents=1, log_interval_s=60.0)
+  r = training.train(cfg, str(tmp_path), print_fn=lambda s: None)
+  assert r.frames == 80 and r.episodes
+  assert all(ep['return'].shape == (4,) and ep['opponent_return'].shape == (1,) for ep in r.episodes)

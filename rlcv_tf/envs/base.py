@@ -8,6 +8,7 @@ what bootstrapped returns such as V-trace need. Multi-agent environments batch t
   * `step(actions int32 [N])` -> `TimeStep(MID|LAST, reward=float32 [N], discount=float32 scalar, observation)`
   * `agent_positions()` -> int32 [N, 2]: (row, col) of each controlled agent on the map in the current
     observation (the target of the Chapter 4 prediction objective).
+  * `team_sizes` -> (left agents, right agents): with two-team control the right team's agents follow the left's.
   * `episode_info()` -> dict of scalars worth logging about the current episode (e.g. `score_home`).
 
 A single-agent environment is the case N = 1: the leading agent axis is always present. Frame stacking is
@@ -43,6 +44,12 @@ class MultiAgentEnv(dm_env.Environment, abc.ABC):
   @abc.abstractmethod
   def agent_positions(self) -> np.ndarray:
     """int32 [N, 2] (row, col) of each controlled agent in the current observation."""
+
+  @property
+  def team_sizes(self) -> Tuple[int, int]:
+    """(left agents, right agents) on the agent axis, left first. The right count is 0 unless the caller
+    also drives right-team players (two-team control for agent-vs-agent games and self-play)."""
+    return (self.num_agents, 0)
 
   def episode_info(self) -> Dict[str, Any]:
     """Scalars describing the current episode so far (score, ...); empty by default."""

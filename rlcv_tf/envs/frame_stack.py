@@ -36,6 +36,10 @@ class FrameStack(base.MultiAgentEnv):
     return self._env.num_agents
 
   @property
+  def team_sizes(self) -> Tuple[int, int]:
+    return self._env.team_sizes
+
+  @property
   def num_actions(self) -> int:
     return self._env.num_actions
 

@@ -207,15 +207,17 @@ def make_5v5(seed: int = 0, num_agents: int = 5, smm_hw=(72, 96), episode_length
              rewards: str = 'scoring,checkpoints', render: bool = False, right_agents: int = 0) -> GoogleFootball:
   """5-vs-5 against the built-in AI. N = 5 controls the goalie too (thesis); N = 4 leaves it to the AI.
 
-  `right_agents` = 4 or 5 also hands the right team to the caller (two-team control, same goalie rule); 0 (the
-  default) leaves it to the built-in AI.
+  `right_agents` = 4 or 5 also hands the right team to the caller (two-team control, same goalie rule); 1-3
+  hands over that many right field players and leaves the rest, goalie included, to the built-in AI (the
+  thesis's mixed self-play, App. 4.C); gfootball then gives the controlled slots to the players it makes
+  active, as for a human player. 0 (the default) leaves the whole right team to the built-in AI.
   """
   if num_agents not in (4, 5):
     raise ValueError(f'grf_5v5 controls 4 field players or all 5 players including the goalie; '
                      f'num_agents={num_agents} is neither')
-  if right_agents not in (0, 4, 5):
-    raise ValueError(f'grf_5v5 right_agents must be 0 (built-in AI), 4 (field players) or 5 (with the goalie); '
-                     f'got {right_agents}')
+  if right_agents not in (0, 1, 2, 3, 4, 5):
+    raise ValueError(f'grf_5v5 right_agents must be 0 (built-in AI), 1-3 (that many field players, the rest '
+                     f'built-in), 4 (field players) or 5 (with the goalie); got {right_agents}')
   level = _five_vs_five(control_goalie=(num_agents == 5), game_duration=int(episode_length),
                         control_right_goalie=(right_agents == 5))
   return GoogleFootball(level, num_agents, smm_hw, rewards, seed, render, right_agents)

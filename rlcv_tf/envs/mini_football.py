@@ -12,8 +12,10 @@ Scenarios:
                200 steps.
   run_to_score N (1-2) players with the ball and an empty goal; ends on a goal or after `episode_length` steps.
 
-Two-team control (5v5 only, `right_agents` = 4 or 5; for agent-vs-agent evaluation): the right team's players are
-driven by the caller too. The agent axis then holds the N left agents first and the right agents after them,
+Two-team control (5v5 only, `right_agents` = 1..5; for agent-vs-agent evaluation and self-play): right-team
+players are driven by the caller too: all 5 with the goalie, 4 = the field players, 1-3 = that many field players
+(players 1..k; the rest, goalie included, stay with the scripted AI, as in the thesis's mixed self-play, App. 4.C;
+gfootball instead hands the k controlled slots to whichever players it makes active). The agent axis then holds the N left agents first and the right agents after them,
 each seeing the game from its own side, as gfootball does for right-team agents (see `grf.py`): the pitch rotated
 by 180 degrees (x -> -x, y -> -y) with its own team in plane 0 and attacking towards +x; its direction actions
 are rotated back before they are applied, and its rewards are its own team's (scoring negated, its own
@@ -56,8 +58,8 @@ class MiniFootball(base.MultiAgentEnv):
     unknown = set(rewards.split(',')) - {'scoring', 'checkpoints'}
     if unknown:
       raise ValueError(f'unknown reward components {sorted(unknown)}; valid: scoring, checkpoints')
-    if right_agents and (scenario != '5v5' or right_agents not in (4, 5)):
-      raise ValueError(f'right_agents (two-team control) needs scenario 5v5 and 4 or 5 right agents, got '
+    if right_agents and (scenario != '5v5' or right_agents not in (1, 2, 3, 4, 5)):
+      raise ValueError(f'right_agents (two-team control) needs scenario 5v5 and 1 to 5 right agents, got '
                        f'scenario={scenario!r}, right_agents={right_agents}')
     if episode_length < 1:
       raise ValueError(f'episode_length must be >= 1, got {episode_length}')
@@ -83,8 +85,8 @@ class MiniFootball(base.MultiAgentEnv):
       self._away0 = np.zeros((0, 2))
       self._controlled = np.arange(num_agents)
     self._nr = int(right_agents)
-    # Right player 0 is its goalie too: with 4 right agents the goalie stays with the scripted AI.
-    self._right_controlled = np.arange(5) if self._nr == 5 else np.arange(1, 5) if self._nr == 4 else np.arange(0)
+    # Right player 0 is its goalie too: with 1-4 right agents the goalie stays with the scripted AI.
+    self._right_controlled = np.arange(5) if self._nr == 5 else np.arange(1, 1 + self._nr)
     self._reward_fn = smm.CheckpointReward(num_agents)
     self._right_reward_fn = smm.CheckpointReward(max(1, self._nr))
     self._needs_reset = True

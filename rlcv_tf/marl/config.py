@@ -17,6 +17,18 @@ PROGRESSIVE_MODELS = {'prcnn': 'cnn', 'pracnn': 'acnn'}   # progressive kind -> 
 AUX_OBJECTIVES = ('none', 'predict', 'observe_all')
 THESIS_AUX_COEF = 5e-4   # App. 4.E sweeps {1e-4, 5e-4}; the best is not stated, spec §4.3 proposes 5e-4
 STRATEGIES = ('default', 'one_device', 'mirrored', 'tpu')
+# Who plays the right team (thesis Sec. 4.3.1, App. 4.C; spec §3.6):
+#   builtin         the environment's built-in AI (GRF's rule-based bot, the stand-in's scripted AI);
+#   selfplay_mixed  `selfplay_agents` right field players are driven by the policy being trained (their
+#                   trajectories are trained on too, as a second attention group), the rest by the built-in AI;
+#                   how the thesis made its self-play AIs (CNN-v1: 2 agents, CNN-v2: 1 agent);
+#   selfplay_fixed  the right field players are driven by frozen saved agents (`opponent_agents`), one drawn
+#                   uniformly for each episode; only the home team is trained.
+OPPONENTS = ('builtin', 'selfplay_mixed', 'selfplay_fixed')
+# Environments whose adapter supports `right_agents` (two-team control), needed by the self-play opponents.
+TWO_TEAM_ENVS = ('grf_5v5', 'mini_5v5', 'mini_5v5_small')
+SELFPLAY_HOME_AGENTS = 4      # spec §3.6: against a self-play AI the home goalie is left to the built-in AI
+FROZEN_OPPONENT_AGENTS = 4    # a frozen opponent drives the right field players; its goalie is built-in
 
 # The thesis's settings (App. 4.E) for 5v5 against the built-in AI; printed by the launcher.
 THESIS_SCALE = {
@@ -58,6 +70,9 @@ class MarlConfig:
   progressive_from: str = ''           # pre-train logdir / checkpoint: the frozen column of prcnn / pracnn
   record_dir: str = ''                 # save observation replays (no actions) of the actors' episodes here
   record_every: int = 1                # record every k-th episode to start (over all actors)
+  opponent: str = 'builtin'            # builtin, selfplay_mixed or selfplay_fixed (see OPPONENTS)
+  selfplay_agents: int = 2             # selfplay_mixed: right field players driven by the trained policy (1-4)
+  opponent_agents: Tuple[str, ...] = ()  # selfplay_fixed: saved agents (logdir, SavedModel or checkpoint)
   lambda_: float = 1.0
   clip_rho_threshold: float = 1.0
   clip_pg_rho_threshold: float = 1.0
@@ -90,6 +105,21 @@ class MarlConfig:
                        'from progressive_from')
     if not isinstance(self.record_every, int) or self.record_every < 1:
       raise ValueError(f'record_every: must be a positive integer, got {self.record_every!r}')
+    if self.opponent not in OPPONENTS:
+      raise ValueError(f'opponent: unknown value {self.opponent!r}; valid values: {", ".join(OPPONENTS)}')
+    if self.opponent != 'builtin' and self.env not in TWO_TEAM_ENVS:
+      raise ValueError(f'opponent: {self.opponent} needs an environment with two-team control '
+                       f'({", ".join(TWO_TEAM_ENVS)}), not env={self.env}')
+    if self.opponent == 'selfplay_mixed' and self.selfplay_agents not in (1, 2, 3, 4):
+      raise ValueError(f'selfplay_agents: must be 1-4 right field players, got {self.selfplay_agents!r}')
+    if self.opponent == 'selfplay_fixed' and not self.opponent_agents:
+      raise ValueError('opponent_agents: opponent=selfplay_fixed needs at least one saved agent (a run logdir, '
+                       'SavedModel or checkpoint, e.g. of a selfplay_mixed run)')
+    if self.opponent_agents and self.opponent != 'selfplay_fixed':
+      raise ValueError(f'opponent_agents: only used by opponent=selfplay_fixed, not opponent={self.opponent}')
+    if 'right_agents' in self.env_kwargs:
+      raise ValueError('env_kwargs: right_agents is set by the opponent setting (opponent=selfplay_mixed / '
+                       'selfplay_fixed), not by hand')
     if self.strategy not in STRATEGIES:
       raise ValueError(f'strategy: unknown value {self.strategy!r}; valid values: {", ".join(STRATEGIES)}')
     positive_ints = ('total_frames', 'num_actors', 'batch_size', 'unroll_length', 'num_frames', 'feature_dim',
@@ -120,6 +150,17 @@ class MarlConfig:
     return PROGRESSIVE_MODELS.get(self.model, self.model)
 
   @property
+  def effective_env_kwargs(self) -> Dict[str, Any]:
+    """`env_kwargs` plus what the opponent setting implies: the right agents handed to the caller and, against
+    a self-play opponent, 4 home agents (goalie built-in) unless `num_agents` is given."""
+    kwargs = dict(self.env_kwargs)
+    if self.opponent == 'builtin':
+      return kwargs
+    kwargs.setdefault('num_agents', SELFPLAY_HOME_AGENTS)
+    kwargs['right_agents'] = self.selfplay_agents if self.opponent == 'selfplay_mixed' else FROZEN_OPPONENT_AGENTS
+    return kwargs
+
+  @property
   def frames_per_update(self) -> int:
     return self.batch_size * self.unroll_length
 
@@ -134,6 +175,8 @@ class MarlConfig:
     d = {k: v for k, v in d.items() if k in known}
     d['stack_channels'] = tuple(tuple(x) for x in d['stack_channels'])
     d['env_kwargs'] = {k: tuple(v) if isinstance(v, list) else v for k, v in d['env_kwargs'].items()}
+    if 'opponent_agents' in d:
+      d['opponent_agents'] = tuple(d['opponent_agents'])
     return cls(**d)
 
   def save(self, logdir: str):

@@ -9,10 +9,15 @@ With `aux` = predict / observe_all the network gets the row/column heads and the
 auxiliary objective (Eq. 4.4 / Sec. 4.4.5; spec §3.3). Progressive models (prcnn, pracnn) load their frozen
 column from `progressive_from` here; `init_from` weights are copied by `initialise_from` (the caller does it only
 for a fresh run, so a resumed run keeps its own weights).
+
+`agent_groups` (mixed self-play, App. 4.C) splits the agent axis into teams, e.g. (4, 2): the 4 home agents and
+the 2 right-team agents driven by the same policy. Each group is a separate pass of the network, so attention
+stays within a team (spec §8 row 4), and the loss covers every group: the opponents' trajectories produce policy
+gradients like the home team's.
 """
 
 import os
-from typing import Dict, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -32,10 +37,14 @@ tfd = tfp.distributions
 class Learner:
 
   def __init__(self, cfg: config_lib.MarlConfig, observation_shape: Tuple[int, int, int, int], num_actions: int,
-               strategy: tf.distribute.Strategy = None):
+               strategy: tf.distribute.Strategy = None, agent_groups: Optional[Sequence[int]] = None):
     self.config = cfg
     self.observation_shape = tuple(observation_shape)  # (N, H, W, C)
     self.num_actions = num_actions
+    self.agent_groups = tuple(int(g) for g in agent_groups) if agent_groups else None
+    if self.agent_groups and (sum(self.agent_groups) != self.observation_shape[0] or min(self.agent_groups) < 1):
+      raise ValueError(f'agent_groups {self.agent_groups} must be positive and add up to the '
+                       f'{self.observation_shape[0]} agents of the observations')
     self.strategy = strategy or distribute.make_strategy(cfg.strategy)
     if cfg.batch_size % self.strategy.num_replicas_in_sync:
       raise ValueError(f'batch_size: {cfg.batch_size} must be divisible by the {self.strategy.num_replicas_in_sync} '
@@ -64,9 +73,21 @@ class Learner:
                              jit_compile=False)
     self._train = tf.function(self._train_step)
 
+  # ------------------------------------------------------------------------------------------ forward
+  def _forward(self, observations, training: bool):
+    """The network on [B, N, H, W, C], one pass per agent group; outputs concatenated over the agent axis."""
+    if not self.agent_groups or len(self.agent_groups) == 1:
+      return self.model(observations, training=training)
+    outs, start = [], 0
+    for size in self.agent_groups:
+      outs.append(self.model(observations[:, start:start + size], training=training))
+      start += size
+    # Attention weights have a per-group shape [B, heads, n, n] and are not needed by inference or the loss.
+    return {k: tf.concat([o[k] for o in outs], axis=1) for k in outs[0] if k != 'attention'}
+
   # ------------------------------------------------------------------------------------------ inference
   def _infer(self, observations):
-    out = self.model(observations, training=False)
+    out = self._forward(observations, training=False)
     logits = out['policy_logits']
     flat = tf.reshape(logits, [-1, self.num_actions])
     seeds = self._sample_seed.make_seeds(1)[:, 0]
@@ -82,7 +103,7 @@ class Learner:
     t1, b = shape[0], shape[1]
     with tf.GradientTape() as tape:
       # Fold time into the batch: attention still only mixes the N agents of one (t, b) team.
-      out = self.model(tf.reshape(obs, tf.concat([[t1 * b], shape[2:]], 0)), training=True)
+      out = self._forward(tf.reshape(obs, tf.concat([[t1 * b], shape[2:]], 0)), training=True)
       logits = tf.reshape(out['policy_logits'], [t1, b, -1, self.num_actions])
       baseline = tf.reshape(out['baseline'], [t1, b, -1])
       loss, logs = learning.vtrace_loss(

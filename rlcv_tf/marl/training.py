@@ -27,6 +27,7 @@ from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import export
 from rlcv_tf.marl import learner as learner_lib
 from rlcv_tf.marl import replays
+from rlcv_tf.marl import selfplay
 from rlcv_tf.runtime import actors as actors_lib
 from rlcv_tf.runtime import inference as inference_lib
 from rlcv_tf.runtime import unrolls as unrolls_lib
@@ -52,13 +53,20 @@ class TrainResult:
   steady_frames_per_second: float  # from the end of the first update (compilation, start-up) to the last
 
 
-def env_specs(cfg: config_lib.MarlConfig):
-  """Builds one environment in this process to read its specs; raises the engine's own clear error."""
-  env = registry.make_env(cfg.env, seed=cfg.seed, num_frames=cfg.num_frames, **cfg.env_kwargs)
+def env_layout(cfg: config_lib.MarlConfig):
+  """Builds one environment in this process to read (observation shape [N, H, W, C], actions per agent,
+  (home agents, right agents)); raises the engine's own clear error."""
+  env = registry.make_env(cfg.env, seed=cfg.seed, num_frames=cfg.num_frames, **cfg.effective_env_kwargs)
   try:
-    return tuple(env.observation_spec().shape), env.num_actions
+    shape = tuple(env.observation_spec().shape)
+    return shape, env.num_actions, tuple(env.team_sizes)
   finally:
     env.close()
+
+
+def env_specs(cfg: config_lib.MarlConfig):
+  """(observation shape [N, H, W, C] over every agent the caller drives, actions per agent)."""
+  return env_layout(cfg)[:2]
 
 
 def check_resume(cfg: config_lib.MarlConfig, logdir: str):
@@ -74,7 +82,7 @@ def check_resume(cfg: config_lib.MarlConfig, logdir: str):
 
 
 def make_actor_pool(cfg: config_lib.MarlConfig) -> actors_lib.ActorPool:
-  configs = [actors_lib.ActorConfig(cfg.env, dict(cfg.env_kwargs), seed=cfg.seed * 7919 + i,
+  configs = [actors_lib.ActorConfig(cfg.env, cfg.effective_env_kwargs, seed=cfg.seed * 7919 + i,
                                     num_frames=cfg.num_frames) for i in range(cfg.num_actors)]
   return actors_lib.LocalActorPool(configs)
 
@@ -91,6 +99,14 @@ def _episode_scalars(episodes: List[Dict]) -> Dict[str, float]:
       out[f'episode/{key}'] = float(np.mean([e[key] for e in episodes]))
   if 'episode/score_home' in out and 'episode/score_away' in out:
     out['episode/goal_difference'] = out['episode/score_home'] - out['episode/score_away']
+  if all('opponent_return' in e for e in episodes):   # self-play: the right team's agents
+    out['episode/opponent_return_team'] = float(np.mean([np.sum(e['opponent_return']) for e in episodes]))
+  # selfplay_fixed: the same per frozen opponent, so progress against each one can be read apart.
+  for name in sorted({e['opponent'] for e in episodes if 'opponent' in e}):
+    group = [e for e in episodes if e.get('opponent') == name]
+    out[f'opponents/{name}/return_team'] = float(np.mean([np.sum(e['return']) for e in group]))
+    if all('score_home' in e and 'score_away' in e for e in group):
+      out[f'opponents/{name}/goal_difference'] = float(np.mean([e['score_home'] - e['score_away'] for e in group]))
   return out
 
 
@@ -100,11 +116,23 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
   cfg.validate()
   start = time.monotonic()
   check_resume(cfg, logdir)
-  observation_shape, num_actions = env_specs(cfg)
+  observation_shape, num_actions, (num_home, num_right) = env_layout(cfg)
+  opponents, agent_groups = None, None
+  if cfg.opponent == 'selfplay_fixed':
+    # Frozen opponents act in the inference thread; the learner sees (and trains) the home team only.
+    policies = selfplay.load_opponents(cfg.opponent_agents, observation_shape[1:])
+    opponents = selfplay.FrozenOpponents(policies, num_right, seed=cfg.seed)
+    observation_shape = (num_home,) + tuple(observation_shape[1:])
+    print_fn(f'[marl] selfplay_fixed: {num_home} home agents vs {num_right} right field players driven by one of '
+             f'{", ".join(opponents.names)} per episode (goalies built-in)')
+  elif cfg.opponent == 'selfplay_mixed':
+    agent_groups = (num_home, num_right)
+    print_fn(f'[marl] selfplay_mixed: {num_home} home agents and {num_right} right-team agents share the trained '
+             'policy (two attention groups, both trained on); the other right players are built-in')
   os.makedirs(logdir, exist_ok=True)
   cfg.save(logdir)
 
-  learner = learner_lib.Learner(cfg, observation_shape, num_actions)
+  learner = learner_lib.Learner(cfg, observation_shape, num_actions, agent_groups=agent_groups)
   manager = tf.train.CheckpointManager(learner.checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=3)
   if manager.latest_checkpoint:
     learner.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -133,7 +161,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
     server = inference_lib.InferenceServer(
         pool, lambda obs: learner.infer(obs)[:2], cfg.unroll_length,
         max_queued_unrolls=cfg.max_queued_unrolls or 2 * cfg.batch_size,
-        step_hook=recorder.add_step if recorder else None)
+        step_hook=recorder.add_step if recorder else None, opponent=opponents)
     rate = progress.RateMeter()
     last_log = last_summary = last_ckpt = time.monotonic()
     recent: List[Dict] = []
@@ -159,6 +187,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
         new_eps = server.pop_episodes()
         for e in new_eps:
           e['frames'] = frames  # learner frame count when the episode was reported (for learning curves)
+          selfplay.split_team_returns(e, num_home)
         episodes_all.extend(new_eps)
         recent = (recent + new_eps)[-20:]
         now = time.monotonic()

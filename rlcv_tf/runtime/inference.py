@@ -2,7 +2,11 @@
 once with the learner's current weights, answers each actor, and turns the trajectory into unrolls.
 
 It knows nothing about the model or the loss: `infer_fn(observations [b, ...]) -> (actions, logits)` is all
-it needs. Finished unrolls go into a bounded queue that the learner reads; when the learner falls behind, the
+it needs. An optional `opponent` drives the trailing `opponent.num_agents` agents of every actor's environment
+(frozen self-play opponents): it gets their observations, its actions are appended to the trained policy's, and
+the unrolls keep only the leading (trained) agents. Its interface is duck-typed so the runtime stays free of
+TensorFlow: `opponent.num_agents` and `opponent.act(steps, observations [b, M, ...]) -> int actions [b, M]`,
+which may add keys (e.g. which opponent played) to the `episode` statistics of the steps it is given. Finished unrolls go into a bounded queue that the learner reads; when the learner falls behind, the
 queue fills, inference blocks and the actors wait, which bounds how stale (off-policy) an unroll can be.
 """
 
@@ -23,7 +27,7 @@ class InferenceServer:
 
   def __init__(self, pool: actors_lib.ActorPool, infer_fn: Callable, unroll_length: int, max_queued_unrolls: int,
                poll_timeout_s: float = 0.05, min_batch: int = 0, batch_wait_s: float = 0.005,
-               step_hook: Optional[Callable[[actors_lib.EnvStep], None]] = None):
+               step_hook: Optional[Callable[[actors_lib.EnvStep], None]] = None, opponent=None):
     self._pool = pool
     self._infer = infer_fn
     self._builder = unrolls_lib.UnrollBuilder(unroll_length)
@@ -33,6 +37,7 @@ class InferenceServer:
     self._batch_wait = batch_wait_s
     # Called with every env step in arrival order (e.g. the replay recorder); runs in the inference thread.
     self._step_hook = step_hook
+    self._opponent = opponent
     self._stop = threading.Event()
     self._thread: Optional[threading.Thread] = None
     self._error: Optional[BaseException] = None
@@ -91,11 +96,16 @@ class InferenceServer:
         t1 = time.monotonic()
         self.receive_seconds += t1 - t0
         obs = np.stack([s.observation for s in steps])
-        actions, logits = self._infer(obs)
+        trained = obs.shape[1] - (self._opponent.num_agents if self._opponent is not None else 0)
+        actions, logits = self._infer(obs[:, :trained])
         actions = np.asarray(actions, np.int32)
         logits = np.asarray(logits, np.float32)
+        joint = actions
+        if self._opponent is not None:
+          opponent_actions = np.asarray(self._opponent.act(steps, obs[:, trained:]), np.int32)
+          joint = np.concatenate([actions, opponent_actions], axis=1)
         self.infer_seconds += time.monotonic() - t1
-        self._pool.send_actions([s.actor_id for s in steps], actions)
+        self._pool.send_actions([s.actor_id for s in steps], joint)
         self.inference_batches += 1
         self.env_steps += len(steps)
         for k, s in enumerate(steps):
@@ -105,9 +115,9 @@ class InferenceServer:
             with self._lock:
               self._episodes.append(s.episode)
           unroll = self._builder.append(s.actor_id, s.run_id, {
-              'observation': s.observation, 'reward': np.asarray(s.reward, np.float32), 'done': np.bool_(s.done),
-              'agent_positions': np.asarray(s.agent_positions, np.int32), 'action': actions[k],
-              'behaviour_logits': logits[k]})
+              'observation': s.observation[:trained], 'reward': np.asarray(s.reward, np.float32)[:trained],
+              'done': np.bool_(s.done), 'agent_positions': np.asarray(s.agent_positions, np.int32)[:trained],
+              'action': actions[k], 'behaviour_logits': logits[k]})
           if unroll is not None:
             self._put(unroll)
     except BaseException as e:  # pylint: disable=broad-except
