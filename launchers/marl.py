@@ -36,6 +36,8 @@ flags.DEFINE_string('model', 'acnn', 'Network: cnn (independent agents), acnn (a
 flags.DEFINE_string('aux', _D.aux, 'Auxiliary objective: none, predict (each agent predicts its own next row and '
                     'column, Eq. 4.4) or observe_all (occupancy of all home players, Sec. 4.4.5).')
 flags.DEFINE_float('aux_coef', _D.aux_coef, 'Weight of the auxiliary loss (thesis sweep 0.0001, 0.0005).')
+flags.DEFINE_integer('aux_max_jump_px', _D.aux_max_jump_px, 'aux=predict: skip targets more than this many '
+                     'pixels from the agent\'s position (active-player switch, kick-off reset); 0 keeps all.')
 flags.DEFINE_bool('observe_all_opponents', _D.observe_all_opponents, 'observe_all masks also cover the opponents.')
 flags.DEFINE_string('init_from', '', 'Pre-training logdir or checkpoint (launchers/marl_pretrain.py): initialise '
                     'torso and attention (and matching prediction heads) of a new run from it.')
@@ -138,7 +140,7 @@ def config_from_flags() -> config_lib.MarlConfig:
       learning_rate=FLAGS.learning_rate, entropy_cost=FLAGS.entropy_cost, baseline_cost=FLAGS.baseline_cost,
       discounting=FLAGS.discounting, seed=FLAGS.seed, strategy=FLAGS.strategy,
       checkpoint_interval_s=FLAGS.checkpoint_interval_s, log_interval_s=FLAGS.log_interval_s, aux=FLAGS.aux,
-      aux_coef=FLAGS.aux_coef, observe_all_opponents=FLAGS.observe_all_opponents, init_from=FLAGS.init_from,
+      aux_coef=FLAGS.aux_coef, aux_max_jump_px=FLAGS.aux_max_jump_px, observe_all_opponents=FLAGS.observe_all_opponents, init_from=FLAGS.init_from,
       progressive_from=FLAGS.progressive_from, record_dir=FLAGS.record_dir, record_every=FLAGS.record_every,
       feature_dim=FLAGS.feature_dim, opponent=FLAGS.opponent, selfplay_agents=FLAGS.selfplay_agents,
       opponent_agents=tuple(FLAGS.opponent_agents), **arch)

@@ -19,8 +19,9 @@ def _log_softmax(x):
   return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
-def numpy_predict(row_logits, col_logits, positions, done):
-  """Eq. 4.4 by loops: step s predicts positions[s+1]; pairs with done[s+1] are skipped."""
+def numpy_predict(row_logits, col_logits, positions, done, max_jump=0):
+  """Eq. 4.4 by loops: step s predicts positions[s+1]; pairs with done[s+1] are skipped, and with max_jump > 0
+  so are pairs whose target lies more than max_jump pixels (either axis) from positions[s]."""
   tot = nr = nc = ar = ac = 0.0
   count = 0
   for s in range(row_logits.shape[0] - 1):
@@ -29,6 +30,8 @@ def numpy_predict(row_logits, col_logits, positions, done):
         continue
       for i in range(row_logits.shape[2]):
         r, c = positions[s + 1, b, i]
+        if max_jump and max(abs(r - positions[s, b, i, 0]), abs(c - positions[s, b, i, 1])) > max_jump:
+          continue
         lr, lc = _log_softmax(row_logits[s, b, i]), _log_softmax(col_logits[s, b, i])
         nr += -lr[r]
         nc += -lc[c]
@@ -57,6 +60,19 @@ def test_predict_loss_matches_numpy_loop_with_episode_masks(seed):
   np.testing.assert_allclose(float(loss), ref[0], rtol=1e-5)
   for key, r in zip(('aux/nll_row', 'aux/nll_col', 'aux/accuracy_row', 'aux/accuracy_col'), ref[1:]):
     np.testing.assert_allclose(float(logs[key]), r, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('max_jump', [2, 4])
+def test_jumped_targets_are_masked_like_a_numpy_loop(max_jump):
+  """An active-player switch (spec §2.9): a target far from where the agent is cannot be predicted and is
+  dropped. Random positions jump often, so the mask matters here (the unmasked loss differs)."""
+  row, col, pos, done, obs = random_unroll(4)
+  pos[:, 0, 0] = np.arange(T + 1)[:, None]    # one agent walks diagonally, so some pairs survive a tight mask
+  loss, logs = learning.unroll_aux_loss('predict', row, col, obs, pos, done, max_jump=max_jump)
+  ref = numpy_predict(row, col, pos, done, max_jump=max_jump)
+  np.testing.assert_allclose(float(loss), ref[0], rtol=1e-5)
+  assert abs(ref[0] - numpy_predict(row, col, pos, done)[0]) > 1e-3
+  assert 0 < float(logs['aux/valid_fraction']) < float(np.mean(~done[1:]))
 
 
 def test_targets_come_from_the_next_step_and_done_steps_contribute_nothing():

@@ -66,6 +66,9 @@ class MarlConfig:
   aux: str = 'none'                    # auxiliary objective: none, predict (Eq. 4.4) or observe_all (Sec. 4.4.5)
   aux_coef: float = THESIS_AUX_COEF    # weight c_aux of the auxiliary loss (spec §3.3)
   observe_all_opponents: bool = False  # observe_all masks also cover the opponents (spec §2.7 [P] flag)
+  # predict: drop targets more than this many pixels from the agent's current position (the active player
+  # switched, or a kick-off reset; spec §2.9 proposes 3 px at 72x96); 0 keeps every target.
+  aux_max_jump_px: int = 3
   init_from: str = ''                  # pre-train logdir / checkpoint: initialise torso + attention (+ heads)
   progressive_from: str = ''           # pre-train logdir / checkpoint: the frozen column of prcnn / pracnn
   record_dir: str = ''                 # save observation replays (no actions) of the actors' episodes here
@@ -92,6 +95,8 @@ class MarlConfig:
       raise ValueError(f'model: unknown value {self.model!r}; valid values: {", ".join(MODELS)}')
     if self.aux not in AUX_OBJECTIVES:
       raise ValueError(f'aux: unknown value {self.aux!r}; valid values: {", ".join(AUX_OBJECTIVES)}')
+    if not isinstance(self.aux_max_jump_px, int) or self.aux_max_jump_px < 0:
+      raise ValueError(f'aux_max_jump_px: must be an integer >= 0, got {self.aux_max_jump_px!r}')
     if not self.aux_coef >= 0:
       raise ValueError(f'aux_coef: must be >= 0, got {self.aux_coef!r}')
     if self.model in PROGRESSIVE_MODELS and not self.progressive_from:

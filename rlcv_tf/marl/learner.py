@@ -115,7 +115,8 @@ class Learner:
         h, w = self.observation_shape[1:3]
         aux_loss, aux_logs = learning.unroll_aux_loss(
             cfg.aux, tf.reshape(out['pred_row'], [t1, b, -1, h]), tf.reshape(out['pred_col'], [t1, b, -1, w]),
-            obs, batch['agent_positions'], batch['done'], include_opponents=cfg.observe_all_opponents)
+            obs, batch['agent_positions'], batch['done'], include_opponents=cfg.observe_all_opponents,
+            max_jump=cfg.aux_max_jump_px)
         loss = loss + cfg.aux_coef * aux_loss
         logs.update(aux_logs)
         logs['loss/aux'] = cfg.aux_coef * aux_loss      # weighted, like loss/baseline and loss/entropy

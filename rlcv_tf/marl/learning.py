@@ -171,8 +171,17 @@ def observe_all_loss(pred_row, pred_col, row_targets, col_targets,
                 'aux/accuracy_col': mean(acc_col), 'aux/valid_fraction': tf.reduce_mean(valid)}
 
 
+def jump_mask(positions, max_jump: int) -> tf.Tensor:
+  """float [T, ..., N]: 1 where an agent's marked pixel moves at most `max_jump` pixels (Chebyshev) from step s
+  to s+1. A bigger jump is no move a player can make in one step: the agent now drives another player (the
+  active player switched, e.g. in single-agent 11v11; spec ch4 §2.9) or the players were reset for a kick-off,
+  and "where will I be next" has no answer in the observation."""
+  step = tf.reduce_max(tf.abs(tf.cast(positions[1:] - positions[:-1], tf.int32)), axis=-1)
+  return tf.cast(step <= max_jump, tf.float32)
+
+
 def unroll_aux_loss(objective: str, pred_row, pred_col, observation, positions, done,
-                    include_opponents: bool = False) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+                    include_opponents: bool = False, max_jump: int = 0) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
   """The auxiliary loss on a time-major unroll batch: predictions at steps 0..T-1, targets from steps 1..T.
 
   Args:
@@ -181,9 +190,13 @@ def unroll_aux_loss(objective: str, pred_row, pred_col, observation, positions, 
     observation: uint8 [T+1, B, N, H, W, C] (only read by observe_all).
     positions: int [T+1, B, N, 2], each agent's (row, col) in observation t.
     done: bool [T+1, B] (done[t]: observation t starts a new episode).
+    max_jump: predict only: also mask pairs whose target is more than this many pixels away (`jump_mask`);
+      0 keeps every pair within an episode.
   """
   valid = next_step_mask(done)[..., tf.newaxis]                  # [T, B, 1], broadcast over agents
   if objective == 'predict':
+    if max_jump:
+      valid = valid * jump_mask(positions, max_jump)
     return predict_loss(pred_row[:-1], pred_col[:-1], positions[1:], valid)
   if objective == 'observe_all':
     rows, cols = occupancy_targets(observation[1:], include_opponents=include_opponents)
