@@ -3,11 +3,17 @@ r"""Play a saved Chapter 4 agent against the built-in AI or against another agen
   python -m launchers.marl_eval --agent=runs/marl/grf_5v5_acnn --games=10                 # vs the built-in AI
   python -m launchers.marl_eval --agent=RUN_A --opponent=RUN_B --games=10 --greedy         # agent vs agent
   python -m launchers.marl_eval --agent=RUN/checkpoints/ckpt-4096 --env=mini_5v5_small     # a checkpoint
+  python -m launchers.marl_eval --agent=RUN_A --opponent=RUN_B --games=100 --record_dir=replays/5v5  # replays
 
 An agent is a run's logdir, its SavedModel directory, or a checkpoint (prefix or checkpoints/ directory) with the
 run's config.json nearby (or --config). The agent plays the left (home) team; agent vs agent hands the right team
 to the opponent (two-team control: grf_5v5, mini_5v5, mini_5v5_small). Prints one line per game and writes the
 results (per game and W/T/L, goals for/against, goal difference) as JSON to --output.
+
+--record_dir saves the games (every --record_every-th) as observation replays of the HOME agents (the --agent's
+team, as it saw the game; no actions) in the format launchers/marl_pretrain.py --replay_dir reads: recordings
+of saved agents playing, next to those of RL runs (launchers/marl.py --record_dir). A directory that already
+holds replays is appended to (they must be of the same observation shape).
 """
 
 import os
@@ -32,6 +38,9 @@ flags.DEFINE_integer('seed', 0, 'Seed of the environment and of the action sampl
 flags.DEFINE_string('config', '', 'config.json for a checkpoint agent whose run directory is elsewhere.')
 flags.DEFINE_string('opponent_config', '', 'config.json for a checkpoint opponent.')
 flags.DEFINE_string('prefer', 'saved_model', 'For a run logdir: load its saved_model or its latest checkpoint.')
+flags.DEFINE_string('record_dir', '', 'Also save the games as observation replays of the home agents here (for '
+                    'launchers/marl_pretrain.py --replay_dir); appended to if it holds replays.')
+flags.DEFINE_integer('record_every', 1, 'With --record_dir: record every k-th game (the first included).')
 flags.DEFINE_string('output', '', 'Results JSON; default: <agent run dir>/eval/<agent>_vs_<opponent>.json '
                     '(or ./eval_<agent>_vs_<opponent>.json).')
 
@@ -51,6 +60,17 @@ def _check_flags():
     common.fail(f'--env={FLAGS.env}: unknown environment; valid values: {", ".join(registry.names())}')
   if FLAGS.prefer not in ('saved_model', 'checkpoint'):
     common.fail(f'--prefer={FLAGS.prefer}: valid values: saved_model, checkpoint')
+  if FLAGS.record_every < 1:
+    common.fail(f'--record_every={FLAGS.record_every}: must be >= 1 (1 = record every game)')
+  if FLAGS.record_dir:
+    from rlcv_tf.marl import replays  # pylint: disable=g-import-not-at-top  (NumPy only)
+    if os.path.exists(FLAGS.record_dir) and not os.path.isdir(FLAGS.record_dir):
+      common.fail(f'--record_dir={FLAGS.record_dir}: exists and is not a directory')
+    if os.path.exists(os.path.join(FLAGS.record_dir, replays.INDEX)):
+      try:
+        replays.read_index(FLAGS.record_dir)
+      except (replays.ReplayError, ValueError) as e:   # a malformed index.json is a json ValueError
+        common.fail(f'--record_dir={FLAGS.record_dir}: {e}; record to another directory')
 
 
 def default_output(agent_source, home: str, away: str) -> str:
@@ -65,6 +85,7 @@ def main(argv):
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import evaluation  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.marl import replays  # pylint: disable=g-import-not-at-top
   try:
     # Paths first (no TensorFlow yet), so a typo fails in a second.
     home_src = evaluation.resolve_agent(FLAGS.agent, FLAGS.config or None, FLAGS.prefer)
@@ -84,7 +105,10 @@ def main(argv):
     print(f'[eval] {home.name} ({home_src.kind}) vs {away.name + " (" + away_src.kind + ")" if away else "built-in AI"}'
           f' on {env_name}: {FLAGS.games} games, {mode} actions', flush=True)
     result = evaluation.play_games(home, away, FLAGS.games, FLAGS.greedy, env_name, FLAGS.episode_length or None,
-                                   FLAGS.seed, print_fn=lambda s: print(s, flush=True))
+                                   FLAGS.seed, print_fn=lambda s: print(s, flush=True),
+                                   record_dir=FLAGS.record_dir or None, record_every=FLAGS.record_every)
+  except replays.ReplayError as e:
+    common.fail(f'--record_dir={FLAGS.record_dir}: {e}')
   except (evaluation.AgentLoadError, base.EnvironmentUnavailableError, ValueError) as e:
     common.fail(str(e))
   evaluation.write_json(result, out_path)
@@ -92,6 +116,10 @@ def main(argv):
   print(f'[eval] done: W/T/L {s["wins"]}/{s["ties"]}/{s["losses"]}, goals {s["goals_for"]}-{s["goals_against"]} '
         f'(difference {s["goal_difference"]:+d}, {s["goal_difference_per_game"]:+.2f} per game); results '
         f'{out_path}', flush=True)
+  if 'recorded' in result:
+    rec = result['recorded']
+    print(f'[eval] recorded {rec["episodes"]} games (home agents\' observations) to {rec["directory"]}; pre-train '
+          f'on them with python -m launchers.marl_pretrain --replay_dir={rec["directory"]}', flush=True)
 
 
 if __name__ == '__main__':

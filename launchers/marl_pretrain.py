@@ -5,6 +5,13 @@ r"""Chapter 4 pre-training from observations without actions (thesis Sec. 4.4.2,
   python -m launchers.marl --model=acnn --init_from=runs/pretrain/acnn   # 3a. weight-initialisation transfer
   python -m launchers.marl --model=pracnn --progressive_from=runs/pretrain/acnn   # 3b. progressive column
   tensorboard --logdir=runs/pretrain/acnn
+  python -m launchers.marl_eval --agent=runs/marl/acnn --games=50 --record_dir=replays/5v5   # 1b. saved agents
+
+Re-running with the same --logdir resumes from its latest checkpoint (written at every validation pass), e.g.
+with a larger --max_steps; the model, objective and architecture flags must match the saved run's.
+--max_resident_episodes bounds memory for thesis-scale replays (300K frames of 72x96 SMM): at most that many
+episodes are decoded at once (a rotating shuffle buffer of training episodes, validation streamed one episode at
+a time); 0 keeps every episode in memory.
 
 Every agent predicts its own next-step row and column (Eq. 4.4, `--objective=predict`) or, as the ablation of
 Sec. 4.4.5, the occupancy of all home players (`--objective=observe_all`). Adam lr 0.002, batch 32, 1/15 of the
@@ -21,9 +28,10 @@ from absl import flags
 from launchers import common
 
 
-flags.DEFINE_string('replay_dir', '', 'Directory of recorded observation replays (launchers/marl.py --record_dir).')
-flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries and the SavedModel go. Default: '
-                    'runs/pretrain/<model>_<objective>.')
+flags.DEFINE_string('replay_dir', '', 'Directory of recorded observation replays (launchers/marl.py or '
+                    'launchers/marl_eval.py --record_dir).')
+flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries and the SavedModel go; a logdir that holds a run '
+                    'is resumed. Default: runs/pretrain/<model>_<objective>.')
 flags.DEFINE_string('model', 'acnn', 'Predictor network: cnn or acnn (the RL model it will initialise).')
 flags.DEFINE_string('objective', 'predict', 'predict (agent-centric, Eq. 4.4) or observe_all (Sec. 4.4.5).')
 flags.DEFINE_bool('observe_all_opponents', False, 'observe_all masks also cover the opponents.')
@@ -40,6 +48,8 @@ flags.DEFINE_integer('feature_dim', 256, 'Width of the torso feature z (thesis: 
 flags.DEFINE_integer('num_heads', 2, 'Attention heads (thesis: 2).')
 flags.DEFINE_integer('seed', 0, 'Random seed (initialisation, validation split, batches).')
 flags.DEFINE_float('log_interval_s', 10.0, 'Seconds between console progress lines.')
+flags.DEFINE_integer('max_resident_episodes', 0, 'Most episodes decoded in memory at once (>= 2: a rotating '
+                     'shuffle buffer of training episodes plus one validation episode at a time); 0 = all.')
 
 FLAGS = flags.FLAGS
 
@@ -67,7 +77,8 @@ def main(argv):
       learning_rate=FLAGS.learning_rate, max_steps=FLAGS.max_steps, eval_every=FLAGS.eval_every,
       patience=FLAGS.patience, validation_fraction=FLAGS.validation_fraction,
       max_eval_batches=FLAGS.max_eval_batches, feature_dim=FLAGS.feature_dim, num_heads=FLAGS.num_heads,
-      seed=FLAGS.seed, log_interval_s=FLAGS.log_interval_s, **arch)
+      seed=FLAGS.seed, log_interval_s=FLAGS.log_interval_s, max_resident_episodes=FLAGS.max_resident_episodes,
+      **arch)
   try:
     cfg.validate()
   except ValueError as e:
@@ -79,6 +90,8 @@ def main(argv):
   logdir = FLAGS.logdir or os.path.join('runs', 'pretrain', f'{cfg.model}_{cfg.objective}')
   try:
     pretraining.pretrain(cfg, logdir, print_fn=lambda s: print(s, flush=True))
+  except pretraining.ResumeError as e:
+    common.fail(str(e))                   # names --logdir and the differing flags itself
   except replays.ReplayError as e:
     common.fail(f'--replay_dir={FLAGS.replay_dir}: {e}')
 

@@ -134,6 +134,75 @@ def test_vs_builtin_and_agent_vs_agent(runs):
     evaluation.play_games(a, c, num_games=1, env_name='mini_academy_3v1', print_fn=lambda s: None)
 
 
+class _SpyEnv:
+  """Passes everything to the environment, keeping each game's (observation, positions) of the home agents."""
+
+  def __init__(self, env, num_home):
+    self.env, self.num_home, self.games = env, num_home, []
+
+  def __getattr__(self, name):
+    return getattr(self.env, name)
+
+  def _keep(self, ts):
+    self.games[-1].append((ts.observation[:self.num_home].copy(), self.env.agent_positions()[:self.num_home]))
+
+  def reset(self):
+    ts = self.env.reset()
+    self.games.append([])
+    self._keep(ts)
+    return ts
+
+  def step(self, actions):
+    ts = self.env.step(actions)
+    if not ts.last():            # replays hold no terminal observation
+      self._keep(ts)
+    return ts
+
+
+def test_games_are_recorded_as_replays_of_the_home_agents_for_pretraining(runs, tmp_path, monkeypatch):
+  from rlcv_tf.marl import pretraining  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.marl import replays  # pylint: disable=g-import-not-at-top
+  a = evaluation.load_agent(runs['acnn'])
+  c = evaluation.load_agent(runs['cnn'], prefer='checkpoint')
+  d = str(tmp_path / 'replays')
+  vs_ai = evaluation.play_games(a, None, num_games=3, episode_length=12, seed=4, print_fn=lambda s: None,
+                                record_dir=d, record_every=2)
+  assert vs_ai['recorded'] == {'directory': d, 'episodes': 2, 'every': 2}        # games 0 and 2
+  spies = []
+  make_env = registry.make_env
+  monkeypatch.setattr(evaluation.registry, 'make_env',
+                      lambda *args, **kw: spies.append(_SpyEnv(make_env(*args, **kw), 5)) or spies[-1])
+  vs_agent = evaluation.play_games(a, c, num_games=2, episode_length=12, seed=5, print_fn=lambda s: None,
+                                   record_dir=d)
+  reader = replays.ReplayReader(d)
+  assert len(reader) == 4 and reader.observation_shape == (5, 18, 24, 16) and reader.num_actions == 19
+  assert [(e['game'], e['away'], e['source'], e['length']) for e in reader.entries] == [
+      (0, 'builtin', 'eval', 12), (2, 'builtin', 'eval', 12), (0, 'cnn', 'eval', 12), (1, 'cnn', 'eval', 12)]
+  assert [e['score_home'] for e in reader.entries[2:]] == [g['score_home'] for g in vs_agent['games']]
+  # Agent vs agent: the home team's stacked observations and positions, bit for bit (10 agents played).
+  assert spies[0].env.num_agents == 10
+  for k, game in enumerate(spies[0].games):
+    episode = reader.load(2 + k)
+    stacked = episode.stacked(np.arange(episode.length))
+    assert len(game) == episode.length
+    for t, (obs, pos) in enumerate(game):
+      np.testing.assert_array_equal(stacked[t], obs, err_msg=f'game {k} step {t}')
+      np.testing.assert_array_equal(episode.positions[t], pos)
+  # The recorded games pre-train like RL replays.
+  cfg = pretraining.PretrainConfig(replay_dir=d, model='cnn', max_steps=2, eval_every=2, batch_size=4,
+                                   validation_fraction=0.25, **SMALL_NET)
+  res = pretraining.pretrain(cfg, str(tmp_path / 'pre'), print_fn=lambda s: None)
+  assert res.steps == 2 and np.isfinite(res.best_val_nll) and len(res.train_episodes) == 3
+  # A directory of other observations is refused before any game is played.
+  other = replays.GameRecorder(str(tmp_path / 'other'), num_frames=4, num_actions=19)
+  other.begin_game()
+  other.add_step(np.zeros((2, 4, 5, 8), np.uint8), np.zeros((2, 2)))
+  other.end_game()
+  with pytest.raises(replays.ReplayError, match='already holds replays'):
+    evaluation.play_games(a, None, num_games=1, episode_length=12, print_fn=lambda s: None,
+                          record_dir=other.directory)
+
+
 def test_tournament_table_is_mirror_consistent(runs):
   agents = [evaluation.load_agent(runs['acnn']), evaluation.load_agent(runs['cnn'])]
   res = evaluation.tournament(agents, games_per_pair=2, episode_length=SHORT, elo_shuffles=10,
@@ -157,12 +226,16 @@ def _launch(module, *args, timeout=240):
 
 def test_eval_launcher_end_to_end(runs, tmp_path):
   out = tmp_path / 'eval.json'
+  rec = tmp_path / 'replays'
   proc = _launch('launchers.marl_eval', f'--agent={runs["acnn"]}', f'--opponent={runs["cnn"]}', '--games=1',
-                 f'--episode_length={SHORT}', '--greedy', f'--output={out}')
+                 f'--episode_length={SHORT}', '--greedy', f'--output={out}', f'--record_dir={rec}')
   assert proc.returncode == 0, proc.stderr
   res = json.loads(out.read_text())
   assert res['summary']['games'] == 1 and res['away'] == 'cnn'
-  assert '[eval]' in proc.stdout
+  assert '[eval]' in proc.stdout and f'--replay_dir={rec}' in proc.stdout
+  index = json.loads((rec / 'index.json').read_text())
+  assert [(e['home'], e['away'], e['num_agents'], e['length']) for e in index['episodes']] == [
+      ('acnn', 'cnn', 5, SHORT)]
 
 
 @pytest.mark.parametrize('module,args,needle', [
@@ -171,6 +244,8 @@ def test_eval_launcher_end_to_end(runs, tmp_path):
     ('launchers.marl_eval', ['--agent=RUN', '--env=nope'], '--env=nope'),
     ('launchers.marl_eval', ['--agent=RUN', '--prefer=onnx'], '--prefer=onnx'),
     ('launchers.marl_eval', [], '--agent'),
+    ('launchers.marl_eval', ['--agent=RUN', '--record_every=0'], '--record_every=0'),
+    ('launchers.marl_eval', ['--agent=RUN', '--record_dir=RUN/config.json'], 'not a directory'),
     ('launchers.marl_tournament', ['--agents=RUN'], 'at least two'),
     ('launchers.marl_tournament', ['--agents=RUN,/nonexistent/x'], '/nonexistent/x'),
     ('launchers.marl_tournament', ['--agents=RUN,RUN2', '--elo_scoring=fide'], '--elo_scoring=fide'),

@@ -3,6 +3,7 @@ the replay format (no actions, no pickle, stacks rebuilt bit for bit), the recor
 validation split by episode, pre-training with early stopping and per-axis NLL, the RL run's --record_dir, and
 launchers/marl_pretrain.py's one-line errors and end-to-end run."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -176,6 +177,7 @@ def run_pretrain_launcher(*args, timeout=300):
     (['--replay_dir={rep}', '--objective=guess'], '--objective=guess'),
     (['--replay_dir={rep}', '--stack_channels=8by1'], '--stack_channels=8by1'),
     (['--replay_dir={rep}', '--batch_size=0'], '--batch_size=0'),
+    (['--replay_dir={rep}', '--max_resident_episodes=1'], '--max_resident_episodes=1'),
 ])
 def test_pretrain_launcher_bad_flags_give_one_clear_line(args, needle, replay_dir, tmp_path):
   empty = tmp_path / 'empty'
@@ -198,3 +200,160 @@ def test_pretrain_launcher_end_to_end(replay_dir, tmp_path):
   assert 'uniform NLL bounds log 18 = 2.890, log 24 = 3.178' in proc.stdout
   assert '--init_from=' in proc.stdout
   assert (logdir / 'pretrain_config.json').exists() and list((logdir / 'best').glob('ckpt-*.index'))
+
+
+# ------------------------------------------------------------------------------------------ resuming a run
+def _resume_checkpoint(logdir):
+  """(step, Adam iterations, {variable key: value}) of a logdir's latest resume checkpoint."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  reader = tf.train.load_checkpoint(os.path.join(logdir, pretraining.RESUME_DIR))
+  values = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if k.startswith('model/') and 'OPTIMIZER_SLOT' not in k}
+  iterations = [reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+                if k.startswith('optimizer/') and 'iteration' in k]
+  return int(reader.get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE')), int(iterations[0]), values
+
+
+@pytest.mark.parametrize('max_resident', [0, 3])
+def test_pretrain_resumes_weights_adam_state_and_step_exactly(replay_dir, tmp_path, max_resident):
+  def cfg(steps, **kw):
+    settings = dict(SMALL, replay_dir=replay_dir, model='cnn', max_steps=steps, eval_every=2, batch_size=4,
+                    validation_fraction=0.25)
+    return pretraining.PretrainConfig(**dict(settings, **kw))
+  k = 4
+  resumed, straight = str(tmp_path / 'resumed'), str(tmp_path / 'straight')
+  lines = []
+  first = pretraining.pretrain(cfg(k), resumed, print_fn=lines.append)
+  assert first.steps == k and first.resumed_from == 0
+  step, iterations, after_first = _resume_checkpoint(resumed)
+  assert step == k and iterations == k
+  second = pretraining.pretrain(cfg(2 * k), resumed, print_fn=lines.append)
+  assert second.resumed_from == k and second.steps == 2 * k
+  assert any('resumed from' in l and f'at step {k}' in l for l in lines)
+  assert [h['step'] for h in second.history] == [2, 4, 6, 8]      # the first session's evaluations are kept
+  step, iterations, after_second = _resume_checkpoint(resumed)
+  assert step == 2 * k and iterations == 2 * k, 'Adam continued from the saved state, not afresh'
+  assert any(not np.array_equal(after_first[key], after_second[key]) for key in after_first)
+  # An uninterrupted run of 2k steps lands on the same weights: the resumed session started from the first
+  # session's step-k weights, Adam moments and batch sampler state.
+  whole = pretraining.pretrain(cfg(2 * k), straight, print_fn=lambda s: None)
+  _, _, after_whole = _resume_checkpoint(straight)
+  for key, value in after_whole.items():
+    np.testing.assert_allclose(after_second[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+  assert whole.best_val_nll == pytest.approx(second.best_val_nll, rel=1e-5)
+  assert pretraining.load_pretrained(resumed, (5, 18, 24, 16), kind='cnn')[1]['checkpoint'] == second.checkpoint
+  # A saved run of another architecture or objective is not continued: one message naming the flags.
+  with pytest.raises(pretraining.ResumeError, match=r'--logdir=.*--model=cnn.*--model=acnn.*new --logdir'):
+    pretraining.pretrain(cfg(3 * k, model='acnn'), resumed, print_fn=lambda s: None)
+  with pytest.raises(pretraining.ResumeError, match=r'--objective=predict.*--objective=observe_all'):
+    pretraining.pretrain(cfg(3 * k, objective='observe_all'), resumed, print_fn=lambda s: None)
+  with pytest.raises(pretraining.ResumeError, match=r'--stack_channels=8x1,8x1.*--stack_channels=8x1'):
+    pretraining.pretrain(cfg(3 * k, stack_channels=((8, 1),)), resumed, print_fn=lambda s: None)
+  with pytest.raises(pretraining.ResumeError, match='validation split differs'):
+    pretraining.pretrain(cfg(3 * k, seed=5), resumed, print_fn=lambda s: None)
+
+
+def test_pretrain_launcher_refuses_to_resume_another_architecture(replay_dir, tmp_path):
+  logdir = tmp_path / 'pre'
+  cfg = pretraining.PretrainConfig(replay_dir=replay_dir, model='acnn', **SMALL)
+  pretraining.write_meta(str(logdir), cfg, (5, 18, 24, 16), 19)
+  proc = run_pretrain_launcher(f'--replay_dir={replay_dir}', f'--logdir={logdir}', '--model=cnn',
+                               '--stack_channels=8x1,8x1', '--feature_dim=32')
+  assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+  # This check needs the saved run, so it comes after TensorFlow's import, whose start-up banner (printed before
+  # absl's logging starts, whatever TF_CPP_MIN_LOG_LEVEL says) shares stderr: count the error lines.
+  lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+  assert len(lines) == 1 and '--model=acnn' in lines[0] and '--model=cnn' in lines[0], proc.stderr
+
+
+# ------------------------------------------------------------------------------------- streaming replays
+class _CountingReader(replays.ReplayReader):
+  """Counts the decoded episodes alive (CPython frees an Episode as soon as its last reference goes)."""
+
+  def __init__(self, directory):
+    super().__init__(directory)
+    self.live = 0
+    self.peak = 0
+
+  def load(self, i):
+    import weakref  # pylint: disable=g-import-not-at-top
+    episode = super().load(i)
+    self.live += 1
+    self.peak = max(self.peak, self.live)
+    weakref.finalize(episode, self._freed)
+    return episode
+
+  def _freed(self):
+    self.live -= 1
+
+
+@pytest.fixture(scope='module')
+def many_episodes(tmp_path_factory):
+  d = str(tmp_path_factory.mktemp('replays') / 'many')
+  record(d, episodes=10, length=6, seed=2)
+  return d
+
+
+def _draw_sequence(buffer, draws, batch_size=4):
+  seen = []
+  for _ in range(draws):
+    pieces = buffer.draw(batch_size)
+    batch = pretraining._assemble(pieces, 'predict', False)  # pylint: disable=protected-access
+    assert len(batch[0]) == batch_size
+    seen += [(ep.entry['file'], int(t)) for ep, ts in pieces for t in ts]
+    del pieces, batch                         # the caller keeps no episode past the next draw
+  return seen
+
+
+def test_shuffle_buffer_bounds_residency_covers_every_episode_and_is_seeded(many_episodes):
+  reader = _CountingReader(many_episodes)
+  train = [0, 1, 2, 3, 4, 5, 6, 7]
+  buffer = replays.EpisodeShuffleBuffer(reader, train, capacity=3, seed=7)
+  seen = _draw_sequence(buffer, 100)
+  assert reader.peak <= 3 and buffer.peak_resident == 3 and reader.live == 3
+  files = {reader.entries[i]['file'] for i in train}
+  assert {f for f, _ in seen} == files, 'every training episode is sampled, the held-out ones never'
+  assert all(0 <= t < 5 for _, t in seen)                  # length 6: steps 0..4 have a next step
+  assert buffer.loads > 8, 'episodes rotate through the buffer'
+  counts = np.array([sum(f == g for g, _ in seen) for f in sorted(files)])
+  assert counts.min() > 0.3 * counts.mean()                # roughly uniform over episodes of equal length
+  # Deterministic for a seed, different for another; state() / restore() continue the same draws.
+  assert _draw_sequence(replays.EpisodeShuffleBuffer(reader, train, 3, seed=7), 100) == seen
+  assert _draw_sequence(replays.EpisodeShuffleBuffer(reader, train, 3, seed=8), 100) != seen
+  a = replays.EpisodeShuffleBuffer(reader, train, 3, seed=7)
+  _draw_sequence(a, 30)
+  b = replays.EpisodeShuffleBuffer(reader, train, 3, seed=0)
+  assert b.restore(json.loads(json.dumps(a.state())))     # the state survives JSON (the resume checkpoint)
+  assert _draw_sequence(b, 40) == _draw_sequence(a, 40)
+  del a, b, buffer
+  assert not replays.EpisodeShuffleBuffer(reader, train, 4, seed=0).restore(
+      replays.EpisodeShuffleBuffer(reader, train, 3, seed=0).state())
+  # Room for every episode: nothing rotates.
+  whole = replays.EpisodeShuffleBuffer(reader, train, 20, seed=0)
+  _draw_sequence(whole, 30)
+  assert whole.capacity == 8 and whole.loads == 8
+
+
+def test_streamed_pretraining_keeps_the_bound_and_validates_on_the_whole_split(many_episodes, tmp_path,
+                                                                               monkeypatch):
+  readers = []
+
+  def counting_reader(directory):
+    readers.append(_CountingReader(directory))
+    return readers[-1]
+
+  monkeypatch.setattr(replays, 'ReplayReader', counting_reader)
+  loads = []
+  original = _CountingReader.load
+  monkeypatch.setattr(_CountingReader, 'load', lambda self, i: (loads.append(i), original(self, i))[1])
+  cfg = pretraining.PretrainConfig(replay_dir=many_episodes, model='cnn', max_steps=6, eval_every=3,
+                                   batch_size=4, validation_fraction=0.3, max_resident_episodes=3, **SMALL)
+  lines = []
+  res = pretraining.pretrain(cfg, str(tmp_path / 'pre'), print_fn=lines.append)
+  assert readers[0].peak <= 3 and res.peak_resident_episodes == 3
+  assert any('at most 3 episodes decoded at once' in l for l in lines)
+  assert len(res.val_episodes) == 3
+  # Two evaluations, each streaming every held-out episode once.
+  assert sorted(i for i in loads if i in res.val_episodes) == sorted(res.val_episodes * 2)
+  with pytest.raises(ValueError, match='max_resident_episodes'):
+    pretraining.pretrain(dataclasses.replace(cfg, max_resident_episodes=1), str(tmp_path / 'other'))

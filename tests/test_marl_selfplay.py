@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from rlcv_tf.envs import registry
 from rlcv_tf.marl import config as config_lib
+from rlcv_tf.marl import evaluation
 from rlcv_tf.marl import learner as learner_lib
 from rlcv_tf.marl import selfplay
 from rlcv_tf.marl import training
@@ -240,6 +241,12 @@ def test_mixed_then_fixed_self_play(tmp_path):
   assert r.episodes and all(e['opponent'] in ('v2_0', 'v2_1') for e in r.episodes)
   assert all(e['return'].shape == (4,) for e in r.episodes)
   assert os.path.isfile(os.path.join(tmp_path, 'fixed', 'saved_model', 'saved_model.pb'))
+  # Evaluation plays each side with the players it trained with: 4 field players (goalies built-in).
+  home, away = evaluation.load_agent(str(tmp_path / 'fixed')), evaluation.load_agent(mixed_dir)
+  assert evaluation.evaluation_env(None, home, None)[1] == {'episode_length': 40, 'num_agents': 4}
+  assert evaluation.evaluation_env(None, home, away)[1]['right_agents'] == 4
+  game = evaluation.play_games(home, away, num_games=1, print_fn=lambda s: None)
+  assert game['games'][0]['length'] == 40
 
 
 def test_an_opponent_for_another_map_is_refused(tmp_path):

@@ -164,7 +164,7 @@ def record_episode(policy, env_name: Optional[str] = None, steps: int = 100, gre
                      'checkpoint)')
   cfg = policy.config
   env_name = env_name or cfg.env
-  kwargs = dict(cfg.env_kwargs) if cfg.env == env_name else {}
+  kwargs = cfg.home_env_kwargs if cfg.env == env_name else {}
   kwargs.update(env_kwargs or {})
   env = registry.make_env(env_name, seed=seed, num_frames=policy.num_frames, **kwargs)
   rng = np.random.default_rng(seed)

@@ -166,6 +166,14 @@ class MarlConfig:
     return kwargs
 
   @property
+  def home_env_kwargs(self) -> Dict[str, Any]:
+    """The environment as this run's own team played it, without the right team it trained against: how many
+    players its agents drove (4 against self-play unless set), map size, episode length (for evaluation)."""
+    kwargs = self.effective_env_kwargs
+    kwargs.pop('right_agents', None)
+    return kwargs
+
+  @property
   def frames_per_update(self) -> int:
     return self.batch_size * self.unroll_length
 
@@ -221,6 +229,9 @@ class PretrainConfig:
   patience: int = 5                    # spec §4.3 [P]
   validation_fraction: float = 1.0 / 15.0   # App. 4.D
   max_eval_batches: int = 0            # 0: the whole validation split at every evaluation
+  # 0: decode every episode up front. K >= 2: at most K decoded at once (K-1 in a rotating training shuffle
+  # buffer, one slot through which the validation split streams), for thesis-scale replays.
+  max_resident_episodes: int = 0
   seed: int = 0
   log_interval_s: float = 10.0
 
@@ -236,6 +247,10 @@ class PretrainConfig:
         raise ValueError(f'{name}: must be a positive integer, got {v!r}')
     if not self.learning_rate > 0:
       raise ValueError(f'learning_rate: must be > 0, got {self.learning_rate!r}')
+    if not isinstance(self.max_resident_episodes, int) or self.max_resident_episodes < 0 or \
+        self.max_resident_episodes == 1:
+      raise ValueError(f'max_resident_episodes: must be 0 (every episode in memory) or >= 2 (training episodes '
+                       f'plus one validation episode), got {self.max_resident_episodes!r}')
     if not 0 < self.validation_fraction < 1:
       raise ValueError(f'validation_fraction: must lie in (0, 1), got {self.validation_fraction!r}')
     if self.feature_dim % self.num_heads:

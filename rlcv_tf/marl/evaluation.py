@@ -13,6 +13,9 @@ An agent is any of (`resolve_agent`):
     directories, or given as `config_path`); the network is rebuilt from the config and restored through the
     learner's checkpoint layout (`model=...`).
 
+`play_games(record_dir=...)` saves the games as observation replays of the home agents, for pre-training
+(`replays`, `launchers/marl_pretrain.py`).
+
 Agent vs agent needs two-team control (`right_agents`, grf.py / mini_football.py): the home agent plays the
 left team, the away agent the right team, each seeing the game from its own side. A game's result is decided by
 its goals (`episode_info`: score_home / score_away, from the home side).
@@ -30,10 +33,10 @@ from rlcv_tf.core import progress
 from rlcv_tf.envs import registry
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import elo
+from rlcv_tf.marl import replays
 
 BUILTIN = 'builtin'
-# Environments whose adapter supports `right_agents` (two-team control).
-TWO_TEAM_ENVS = ('grf_5v5', 'mini_5v5', 'mini_5v5_small')
+TWO_TEAM_ENVS = config_lib.TWO_TEAM_ENVS   # environments whose adapter supports `right_agents`
 SMM_PLANES = 4  # gfootball SMM planes per frame (left team, right team, ball, active)
 
 
@@ -259,14 +262,14 @@ def evaluation_env(env_name: Optional[str], home: Policy, away: Optional[Policy]
     env_name = cfg.env
   if env_name not in registry.names():
     raise ValueError(f'unknown environment {env_name!r}; valid names: {", ".join(registry.names())}')
-  kwargs = dict(cfg.env_kwargs) if cfg is not None and cfg.env == env_name else {}
+  kwargs = cfg.home_env_kwargs if cfg is not None and cfg.env == env_name else {}
   if episode_length:
     kwargs['episode_length'] = int(episode_length)
   if away is not None:
     if env_name not in TWO_TEAM_ENVS:
       raise ValueError(f'agent vs agent needs two-team control, which {env_name} does not have; use one of '
                        f'{", ".join(TWO_TEAM_ENVS)}')
-    away_kwargs = away.config.env_kwargs if away.config is not None else {}
+    away_kwargs = away.config.home_env_kwargs if away.config is not None else {}
     # Each side controls as many players as its agent was trained with (5 = goalie included, the default).
     kwargs['right_agents'] = int(away_kwargs.get('num_agents', dict(registry.entry(env_name).kwargs)['num_agents']))
   return env_name, kwargs
@@ -281,10 +284,18 @@ def _check_shapes(policy: Policy, obs_hwc, who: str):
 
 def play_games(home: Policy, away: Optional[Policy] = None, num_games: int = 10, greedy: bool = False,
                env_name: Optional[str] = None, episode_length: Optional[int] = None, seed: int = 0,
-               print_fn: Callable[[str], None] = print, label: str = '') -> Dict[str, Any]:
+               print_fn: Callable[[str], None] = print, label: str = '', record_dir: Optional[str] = None,
+               record_every: int = 1) -> Dict[str, Any]:
   """Plays `num_games` games of `home` (left team) vs `away` (right team; None = the built-in AI).
 
-  Returns a JSON-ready dict: the setting, one record per game and `summary` (from the home side).
+  With `record_dir`, every `record_every`-th game (the first included) is saved there as an observation replay
+  (`replays` format, source "eval", no actions; what `launchers/marl_pretrain.py` reads). Only the HOME agents
+  are recorded, as they saw the game (their stacked observations and positions; the left team's view), so agent
+  vs built-in AI and agent vs agent games of one home agent go to one directory alike; the away agents' view of
+  an agent-vs-agent game is not kept. Each episode's index entry also names the players, the game and its score.
+
+  Returns a JSON-ready dict: the setting, one record per game and `summary` (from the home side), and with
+  `record_dir` a `recorded` entry (directory, episodes written).
   """
   if num_games < 1:
     raise ValueError(f'num_games must be >= 1, got {num_games}')
@@ -298,18 +309,26 @@ def play_games(home: Policy, away: Optional[Policy] = None, num_games: int = 10,
   start = time.monotonic()
   opponent = BUILTIN if away is None else away.name
   label = label or f'{home.name} vs {opponent}'
+  recorder = None
   try:
     obs_shape = env.observation_spec().shape
     _check_shapes(home, obs_shape[1:], 'home')
     n_home = obs_shape[0] - (kwargs.get('right_agents') or 0)
     if away is not None:
       _check_shapes(away, obs_shape[1:], 'away')
+    if record_dir:
+      recorder = replays.GameRecorder(record_dir, home.num_frames, env.num_actions, every=record_every,
+                                      source='eval')
+      recorder.check((n_home,) + tuple(obs_shape[1:]))
     for g in range(num_games):
       ts = env.reset()
       steps, t0 = 0, time.monotonic()
       ret = np.zeros(obs_shape[0], np.float64)
+      recorded = recorder is not None and recorder.begin_game()
       while not ts.last():
         obs = ts.observation
+        if recorded:
+          recorder.add_step(obs[:n_home], env.agent_positions()[:n_home])
         actions = home.act(obs[None, :n_home], greedy, rng)[0]
         if away is not None:
           actions = np.concatenate([actions, away.act(obs[None, n_home:], greedy, rng)[0]])
@@ -318,6 +337,9 @@ def play_games(home: Policy, away: Optional[Policy] = None, num_games: int = 10,
         steps += 1
       info = env.episode_info()
       sh, sa = int(info['score_home']), int(info['score_away'])
+      if recorded:
+        recorder.end_game(game=g, home=home.name, away=opponent, score_home=sh, score_away=sa,
+                          greedy=bool(greedy), seed=int(seed))
       games.append({'game': g, 'score_home': sh, 'score_away': sa, 'result': game_result(sh, sa),
                     'length': steps, 'home_return_per_agent': float(ret[:n_home].mean()),
                     'seconds': round(time.monotonic() - t0, 3)})
@@ -329,11 +351,15 @@ def play_games(home: Policy, away: Optional[Policy] = None, num_games: int = 10,
                f'(GD {s["goal_difference"]:+d}) | {elapsed / (g + 1):.1f} s/game, ETA {progress.format_duration(eta)}')
   finally:
     env.close()
-  return {'home': home.name, 'away': opponent, 'home_path': home.source.path,
-          'away_path': None if away is None else away.source.path, 'env': env_name,
-          'env_kwargs': {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
-          'greedy': bool(greedy), 'seed': int(seed), 'games': games, 'summary': summarize(games),
-          'wall_s': round(time.monotonic() - start, 3)}
+  result = {'home': home.name, 'away': opponent, 'home_path': home.source.path,
+            'away_path': None if away is None else away.source.path, 'env': env_name,
+            'env_kwargs': {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+            'greedy': bool(greedy), 'seed': int(seed), 'games': games, 'summary': summarize(games),
+            'wall_s': round(time.monotonic() - start, 3)}
+  if recorder is not None:
+    result['recorded'] = {'directory': recorder.directory, 'episodes': recorder.episodes_written,
+                          'every': recorder.every}
+  return result
 
 
 # ------------------------------------------------------------------------------------------------ tournament

@@ -3,7 +3,10 @@
 
 The thesis pre-trains on ~300K frames per task recorded "from early training to convergence" of an RL run, and
 from saved agents playing each other; no action labels are kept. `ReplayRecorder` records the actors' episodes
-during RL (`launchers/marl.py --record_dir`); `record_env_episodes` records any policy playing an environment.
+during RL (`launchers/marl.py --record_dir`); `GameRecorder` records a game loop, as `record_env_episodes` (any
+policy playing an environment) and `evaluation.play_games` (saved agents vs the built-in AI or each other,
+`launchers/marl_eval.py --record_dir`) do. `ReplayReader` reads a directory; `EpisodeShuffleBuffer` samples it
+with at most a fixed number of episodes decoded at once, for replays larger than memory.
 
 On-disk format (no pickle anywhere; `np.load(..., allow_pickle=False)` reads it):
 
@@ -31,7 +34,7 @@ On-disk format (no pickle anywhere; `np.load(..., allow_pickle=False)` reads it)
 import json
 import os
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -148,29 +151,83 @@ class ReplayRecorder:
       buf['pos'].append(np.array(step.agent_positions, np.int16))
 
 
+class GameRecorder:
+  """Records episodes from a game loop that sees every observation (as opposed to `ReplayRecorder`'s stream of
+  actor steps): `begin_game()`, then `add_step(observation, positions)` for every observation that is not the
+  terminal one, then `end_game(**extra)`. Every `every`-th game (counted from 0) is kept; the others cost nothing.
+  Used by `record_env_episodes` and by `evaluation.play_games` (`launchers/marl_eval.py --record_dir`).
+  """
+
+  def __init__(self, directory: str, num_frames: int, num_actions: int, every: int = 1, source: str = 'play'):
+    self.writer = EpisodeWriter(directory, source)
+    self.num_frames = int(num_frames)
+    self.num_actions = int(num_actions)
+    self.every = max(1, int(every))
+    self.games_seen = 0
+    self.episodes_written = 0
+    self._steps: Optional[List[Dict[str, Any]]] = None
+    self._positions: List[np.ndarray] = []
+
+  @property
+  def directory(self) -> str:
+    return self.writer.directory
+
+  def check(self, observation_shape) -> None:
+    """Raises ReplayError unless observations [N, H, W, F*c] may join the episodes already in the directory
+    (`ReplayReader` needs one kind of observation per directory); call before playing, to fail fast."""
+    episodes = self.writer._index['episodes']  # pylint: disable=protected-access  (one module)
+    if not episodes:
+      return
+    e = episodes[0]
+    have = (e['num_agents'], *e['map_hw'], e['num_frames'] * e['channels_per_frame'])
+    want = tuple(int(d) for d in observation_shape)
+    if have != want or e['num_frames'] != self.num_frames:
+      raise ReplayError(f'{self.directory} already holds replays of observations {have} (N, H, W, C; '
+                        f'{e["num_frames"]} frames), these games give {want} ({self.num_frames} frames); record '
+                        'them to another directory')
+
+  def begin_game(self) -> bool:
+    """Starts a game; returns whether it is recorded."""
+    recorded = self.games_seen % self.every == 0
+    self.games_seen += 1
+    self._steps, self._positions = ([], []) if recorded else (None, [])
+    return recorded
+
+  def add_step(self, observation: np.ndarray, positions: np.ndarray) -> None:
+    """One step: the stacked observation uint8 [N, H, W, F*c] and the agents' (row, col) [N, 2]."""
+    if self._steps is not None:
+      self._steps.append(newest_frame(np.asarray(observation), self.num_frames))
+      self._positions.append(np.array(positions, np.int16))
+
+  def end_game(self, **extra: Any) -> Optional[str]:
+    """Writes the game if it is recorded (and has a step); returns the file name or None."""
+    steps, positions = self._steps, self._positions
+    self._steps, self._positions = None, []
+    if not steps:
+      return None
+    self.episodes_written += 1
+    return self.writer.write_steps(steps, positions, self.num_frames, self.num_actions, **extra)
+
+
 def record_env_episodes(env, directory: str, num_episodes: int, policy: Optional[Callable] = None,
                         seed: int = 0, source: str = 'play') -> List[str]:
   """Plays `num_episodes` of a (frame-stacked) `MultiAgentEnv` with `policy(obs [N, ...]) -> actions [N]`
   (uniform random actions by default; see `saved_model_policy` for a trained agent) and records them; no
-  actions are stored. Returns the file names."""
+  actions are stored. Returns the file names. (`evaluation.play_games(recorder=...)` records evaluation games.)"""
   rng = np.random.default_rng(seed)
-  writer = EpisodeWriter(directory, source)
-  num_frames = getattr(env, 'num_frames', 1)
+  recorder = GameRecorder(directory, getattr(env, 'num_frames', 1), env.num_actions, source=source)
   names = []
   for _ in range(num_episodes):
+    recorder.begin_game()
     ts = env.reset()
-    steps, pos = [newest_frame(ts.observation, num_frames)], [env.agent_positions().copy()]
-    while True:
+    while not ts.last():
+      recorder.add_step(ts.observation, env.agent_positions())
       if policy is None:
         actions = rng.integers(0, env.num_actions, size=env.num_agents).astype(np.int32)
       else:
         actions = np.asarray(policy(ts.observation), np.int32)
       ts = env.step(actions)
-      if ts.last():
-        break
-      steps.append(newest_frame(ts.observation, num_frames))
-      pos.append(env.agent_positions().copy())
-    names.append(writer.write_steps(steps, pos, num_frames, env.num_actions))
+    names.append(recorder.end_game())
   return names
 
 
@@ -194,7 +251,7 @@ def read_index(directory: str) -> Dict[str, Any]:
     raise ReplayError(f'replay directory {directory} does not exist')
   if not os.path.exists(path):
     raise ReplayError(f'{directory} holds no replays ({INDEX} missing); record some with launchers/marl.py '
-                      '--record_dir')
+                      'or launchers/marl_eval.py --record_dir')
   with open(path) as f:
     index = json.load(f)
   if index.get('format') != FORMAT or index.get('version') != VERSION:
@@ -234,8 +291,20 @@ class Episode:
   def stacked(self, t) -> np.ndarray:
     t = np.asarray(t, np.int64)
     # Slot j of the stack holds step t - (F-1) + j, clamped at the episode start (FrameStack's reset fill).
-    slots = [self.newest(np.maximum(t - (self.num_frames - 1) + j, 0)) for j in range(self.num_frames)]
-    return np.concatenate(slots, axis=-1)
+    steps = [np.maximum(t - (self.num_frames - 1) + j, 0) for j in range(self.num_frames)]
+    if self.layout != 'smm':
+      return np.concatenate([self.newest(s) for s in steps], axis=-1)
+    # SMM: written straight into the stack (no per-slot arrays and concatenation; this is the batch
+    # assembly's hot loop: 4x faster for a 32-step batch at 72x96).
+    h, w = self.hw
+    out = np.zeros((len(t), self.n, h, w, self.num_frames * SMM_PLANES), np.uint8)
+    kk, ii = np.meshgrid(np.arange(len(t)), np.arange(self.n), indexing='ij')
+    for j, s in enumerate(steps):
+      c = j * SMM_PLANES
+      out[..., c:c + 3] = self.planes[s][:, None]
+      pos = self.positions[s]
+      out[kk, ii, pos[..., 0], pos[..., 1], c + 3] = 255
+    return out
 
   def occupancy(self, t, include_opponents: bool = False):
     """Observe-all masks of step t (home team plane, optionally OR the opponents): ([k, H], [k, W]) float32."""
@@ -278,3 +347,119 @@ class ReplayReader:
       raise ReplayError(f'{path} is listed in {INDEX} but missing')
     with np.load(path, allow_pickle=False) as z:
       return Episode(e, {k: z[k] for k in z.files})
+
+  def sample_counts(self, horizon: int = 1) -> np.ndarray:
+    """Samples per episode (steps t whose step t + horizon exists), from the index alone (nothing decoded)."""
+    return np.array([max(0, int(e['length']) - horizon) for e in self.entries], np.int64)
+
+
+class EpisodeShuffleBuffer:
+  """Uniform (episode, step) draws from at most `capacity` decoded episodes of a larger set: bounded memory for
+  replays that do not fit (the thesis's ~300K frames of 72x96 SMM for 5 agents per task).
+
+  Episodes enter from a seeded stream (a fresh permutation of `episode_ids` per pass over them) and each stays
+  resident until it has been drawn from as often as it has samples (one pass' worth on average), when the next
+  episode of the stream replaces it. The first fill is staggered (slot j starts j/capacity of the way through
+  its stay), so replacements come one at a time, not all at once. Draws are uniform over the resident samples,
+  so over many draws every episode is sampled in proportion to its length, as with everything in memory.
+
+  An evicted episode is dropped before its replacement is decoded, and evictions happen at the start of the
+  next `draw`, so the episodes a draw returns stay resident while the caller builds its batch: as long as the
+  caller keeps no episode past the next draw, at most `capacity` are ever decoded. Everything is a function of
+  `seed`; `state()` / `restore()` carry it across a resumed run.
+  """
+
+  def __init__(self, reader: ReplayReader, episode_ids, capacity: int, seed: int, horizon: int = 1):
+    counts = reader.sample_counts(horizon)
+    self.reader = reader
+    self.horizon = horizon
+    self.episode_ids = [int(i) for i in episode_ids if counts[int(i)] > 0]
+    if not self.episode_ids:
+      raise ReplayError(f'{reader.directory}: no episode is long enough to give a sample')
+    if capacity < 1:
+      raise ValueError(f'capacity must be >= 1, got {capacity}')
+    self.capacity = min(int(capacity), len(self.episode_ids))
+    # With room for every episode nothing rotates: the same draws as an in-memory sampler of these episodes.
+    self.rotates = self.capacity < len(self.episode_ids)
+    self._counts = {i: int(counts[i]) for i in self.episode_ids}
+    self._rng = np.random.default_rng(seed)
+    self._order: List[int] = []
+    self._pos = 0
+    self._slots: List[Optional[Episode]] = []
+    self._ids: List[int] = []
+    self._draws: List[int] = []
+    self.loads = 0
+    self.peak_resident = 0
+    for j in range(self.capacity):
+      i = self._next_id()
+      self._load_into(len(self._slots), i, draws=j * self._counts[i] // self.capacity)
+
+  @property
+  def num_resident(self) -> int:
+    return sum(ep is not None for ep in self._slots)
+
+  @property
+  def resident_ids(self) -> List[int]:
+    return list(self._ids)
+
+  def _next_id(self) -> int:
+    while True:
+      if self._pos >= len(self._order):
+        self._order = self._rng.permutation(self.episode_ids).tolist()
+        self._pos = 0
+      i = self._order[self._pos]
+      self._pos += 1
+      if i not in self._ids:          # an episode of the new pass may still be resident from the last one
+        return i
+
+  def _load_into(self, slot: int, episode_id: int, draws: int = 0):
+    if slot == len(self._slots):
+      self._slots.append(None)
+      self._ids.append(-1)
+      self._draws.append(0)
+    self._ids[slot], self._draws[slot] = episode_id, draws
+    self._slots[slot] = self.reader.load(episode_id)
+    self.loads += 1
+    self.peak_resident = max(self.peak_resident, self.num_resident)
+
+  def _rotate(self):
+    for slot, i in enumerate(self._ids):
+      if self.rotates and self._draws[slot] >= self._counts[i]:
+        self._slots[slot] = None          # dropped before the replacement is decoded
+        self._ids[slot] = -1
+        self._load_into(slot, self._next_id())
+
+  def draw(self, batch_size: int) -> List[Tuple[Episode, np.ndarray]]:
+    """`batch_size` uniform draws over the resident samples, as [(episode, steps t int64 [k])] (one entry per
+    distinct episode, in slot order); every t has a step t + horizon."""
+    self._rotate()
+    sizes = np.array([self._counts[i] for i in self._ids], np.int64)
+    flat = self._rng.integers(0, sizes.sum(), size=batch_size)
+    bounds = np.cumsum(sizes)
+    slot_of = np.searchsorted(bounds, flat, side='right')
+    out = []
+    for slot in np.unique(slot_of):
+      mask = slot_of == slot
+      self._draws[slot] += int(mask.sum())
+      out.append((self._slots[slot], flat[mask] - (bounds[slot] - sizes[slot])))
+    return out
+
+  def state(self) -> Dict[str, Any]:
+    """A JSON-ready snapshot (episode ids, draw counts, the stream's position and generator state)."""
+    return {'capacity': self.capacity, 'episode_ids': list(self.episode_ids), 'ids': list(self._ids),
+            'draws': list(self._draws), 'order': list(self._order), 'pos': self._pos,
+            'rng': self._rng.bit_generator.state}
+
+  def restore(self, state: Dict[str, Any]) -> bool:
+    """Continues from `state()` (re-decoding its resident episodes); False, changing nothing, if it was taken
+    for another capacity or episode set."""
+    if state.get('capacity') != self.capacity or state.get('episode_ids') != self.episode_ids:
+      return False
+    size = len(state['ids'])
+    # Drop the current fill before decoding the saved one, so the bound holds throughout.
+    self._slots, self._ids, self._draws = [None] * size, [-1] * size, [0] * size
+    for slot, (i, d) in enumerate(zip(state['ids'], state['draws'])):
+      self._load_into(slot, int(i), int(d))
+    self._order, self._pos = [int(i) for i in state['order']], int(state['pos'])
+    self._rng.bit_generator.state = state['rng']
+    return True
