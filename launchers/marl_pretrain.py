@@ -34,6 +34,8 @@ flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries and the SavedMod
                     'is resumed. Default: runs/pretrain/<model>_<objective>.')
 flags.DEFINE_string('model', 'acnn', 'Predictor network: cnn or acnn (the RL model it will initialise).')
 flags.DEFINE_string('objective', 'predict', 'predict (agent-centric, Eq. 4.4) or observe_all (Sec. 4.4.5).')
+flags.DEFINE_integer('max_jump_px', 3, 'predict: skip targets more than this many pixels from the agent\'s '
+                     'position (a switched player or a kick-off reset; as launchers.marl --aux_max_jump_px).')
 flags.DEFINE_bool('observe_all_opponents', False, 'observe_all masks also cover the opponents.')
 flags.DEFINE_integer('batch_size', 32, 'Samples (time steps, all agents each) per update (App. 4.D: 32).')
 flags.DEFINE_float('learning_rate', 0.002, 'Adam learning rate (App. 4.D: 0.002).')
@@ -73,7 +75,7 @@ def main(argv):
       common.fail(f'--stack_channels={e}')
   cfg = config_lib.PretrainConfig(
       replay_dir=FLAGS.replay_dir, model=FLAGS.model, objective=FLAGS.objective,
-      observe_all_opponents=FLAGS.observe_all_opponents, batch_size=FLAGS.batch_size,
+      observe_all_opponents=FLAGS.observe_all_opponents, max_jump_px=FLAGS.max_jump_px, batch_size=FLAGS.batch_size,
       learning_rate=FLAGS.learning_rate, max_steps=FLAGS.max_steps, eval_every=FLAGS.eval_every,
       patience=FLAGS.patience, validation_fraction=FLAGS.validation_fraction,
       max_eval_batches=FLAGS.max_eval_batches, feature_dim=FLAGS.feature_dim, num_heads=FLAGS.num_heads,

@@ -357,3 +357,27 @@ def test_streamed_pretraining_keeps_the_bound_and_validates_on_the_whole_split(m
   assert sorted(i for i in loads if i in res.val_episodes) == sorted(res.val_episodes * 2)
   with pytest.raises(ValueError, match='max_resident_episodes'):
     pretraining.pretrain(dataclasses.replace(cfg, max_resident_episodes=1), str(tmp_path / 'other'))
+
+
+def test_predict_pretraining_skips_jumped_targets_like_the_rl_aux_loss():
+  """A target far from the agent's current position (switched player, kick-off) is dropped in pre-training
+  exactly as in the RL auxiliary loss, so the two objectives measure the same thing."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.marl import learning  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.marl import networks  # pylint: disable=g-import-not-at-top
+  model = networks.build_network('cnn', 19, (3, 18, 24, 8), prediction_heads=True, **{
+      k: v for k, v in SMALL.items() if k in ('stack_channels', 'feature_dim')})
+  rng = np.random.default_rng(0)
+  obs = rng.integers(0, 256, (4, 3, 18, 24, 8)).astype(np.uint8)
+  now = rng.integers(5, 12, (4, 3, 2)).astype(np.int32)
+  nxt = now + rng.integers(-1, 2, (4, 3, 2)).astype(np.int32)
+  nxt[0, 0] = [0, 0]                                    # a jump of at least 5 px
+  nxt[2, 1] = [17, 23]
+  loss, _ = pretraining.objective_loss('predict', model, obs, (nxt, now), max_jump=3)
+  out = model(obs)
+  valid = np.ones((4, 3), np.float32)
+  valid[0, 0] = valid[2, 1] = 0
+  ref, _ = learning.predict_loss(out['pred_row'], out['pred_col'], nxt, valid)
+  np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
+  unmasked, _ = pretraining.objective_loss('predict', model, obs, (nxt, now), max_jump=0)
+  assert abs(float(unmasked) - float(loss)) > 1e-4

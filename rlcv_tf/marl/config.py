@@ -218,6 +218,7 @@ class PretrainConfig:
   model: str = 'acnn'
   objective: str = 'predict'
   observe_all_opponents: bool = False
+  max_jump_px: int = 3                 # predict: drop targets this far away, as MarlConfig.aux_max_jump_px
   stack_channels: Tuple[Tuple[int, int], ...] = ((16, 2), (32, 2), (32, 2), (32, 2))
   feature_dim: int = 256
   num_heads: int = 2
@@ -241,6 +242,8 @@ class PretrainConfig:
     if self.objective not in PRETRAIN_OBJECTIVES:
       raise ValueError(f'objective: unknown value {self.objective!r}; valid values: '
                        f'{", ".join(PRETRAIN_OBJECTIVES)}')
+    if not isinstance(self.max_jump_px, int) or self.max_jump_px < 0:
+      raise ValueError(f'max_jump_px: must be an integer >= 0, got {self.max_jump_px!r}')
     for name in ('batch_size', 'max_steps', 'eval_every', 'patience', 'feature_dim', 'num_heads'):
       v = getattr(self, name)
       if not isinstance(v, int) or v < 1:

@@ -184,12 +184,14 @@ def split_episodes(num_episodes: int, fraction: float, seed: int) -> Tuple[List[
 
 
 def _assemble(pieces, objective: str, include_opponents: bool):
-  """A batch from [(episode, steps t)]: inputs the stacked observations at t, targets at t+1."""
+  """A batch from [(episode, steps t)]: inputs the stacked observations at t, targets at t+1 (predict: the
+  positions at t+1, then those at t for the jump mask)."""
   obs, a, b = [], [], []
   for ep, ts in pieces:
     obs.append(ep.stacked(ts))
     if objective == 'predict':
       a.append(ep.positions[ts + 1])                                  # [k, N, 2]
+      b.append(ep.positions[ts])
     else:
       rows, cols = ep.occupancy(ts + 1, include_opponents)           # [k, H], [k, W]
       a.append(np.repeat(rows[:, None], ep.n, axis=1))
@@ -219,12 +221,17 @@ class _Samples:
     return _assemble(pieces, self.objective, self.include_opponents)
 
 
-def objective_loss(objective: str, model, observations, targets):
-  """The pre-training loss on a batch: Eq. 4.4 CE (targets = (positions,)) or observe-all BCE (row, col masks)."""
+def objective_loss(objective: str, model, observations, targets, max_jump: int = 0):
+  """The pre-training loss on a batch: Eq. 4.4 CE (targets = (positions at t+1, positions at t)) or observe-all
+  BCE (row, col masks). `max_jump` > 0 drops predict targets that far from the current position, as the RL
+  auxiliary loss does (`learning.jump_mask`: a switched player or a kick-off reset)."""
   out = model(observations, training=True)
   ones = tf.ones(tf.shape(out['pred_row'])[:-1])
   if objective == 'predict':
-    return learning.predict_loss(out['pred_row'], out['pred_col'], targets[0], ones)
+    valid = ones
+    if max_jump and len(targets) > 1:
+      valid = learning.jump_mask(tf.stack([targets[1], targets[0]]), max_jump)[0]
+    return learning.predict_loss(out['pred_row'], out['pred_col'], targets[0], valid)
   return learning.observe_all_loss(out['pred_row'], out['pred_col'], targets[0], targets[1], ones)
 
 
@@ -388,14 +395,14 @@ def pretrain(cfg: PretrainConfig, logdir: str, print_fn: Callable[[str], None] =
   @tf.function
   def train_step(obs, *targets):
     with tf.GradientTape() as tape:
-      loss, logs = objective_loss(cfg.objective, model, obs, targets)
+      loss, logs = objective_loss(cfg.objective, model, obs, targets, cfg.max_jump_px)
     grads = tape.gradient(loss, variables)
     optimizer.apply_gradients(zip(grads, variables))
     return dict(logs, loss=loss)
 
   @tf.function
   def eval_step(obs, *targets):
-    loss, logs = objective_loss(cfg.objective, model, obs, targets)
+    loss, logs = objective_loss(cfg.objective, model, obs, targets, cfg.max_jump_px)
     return dict(logs, loss=loss)
 
   peak_resident = 0 if streaming else len(reader)     # most episodes decoded at once, for the result
