@@ -84,6 +84,32 @@ class ResidualTorso(keras.layers.Layer):
     return dict(super().get_config(), stack_channels=self.stack_channels, feature_dim=self.feature_dim)
 
 
+def build_heads(model: keras.Model):
+  """Adds the heads every Chapter 4 network reads its per-agent features with (their names are checkpoint
+  keys): f_pi (`policy_head`), f_v (`value_head`) and, with `model.prediction_heads`, the Eq. 4.4 row and
+  column logits (`row_head`, `col_head`; None otherwise). Reads `num_actions`, `map_hw`, `prediction_heads`."""
+  model.policy_head = _dense(model.num_actions, 'policy')
+  model.value_head = _dense(1, 'baseline')
+  model.row_head = model.col_head = None
+  if model.prediction_heads:
+    model.row_head = _dense(model.map_hw[0], 'pred_row')
+    model.col_head = _dense(model.map_hw[1], 'pred_col')
+
+
+def head_outputs(model: keras.Model, features, attention_weights=None):
+  """The output dict of a network from its per-agent features [B, N, F] (see `MarlNetwork`)."""
+  out = {
+      'policy_logits': model.policy_head(features),
+      'baseline': ops.squeeze(model.value_head(features), -1),
+  }
+  if attention_weights is not None:
+    out['attention'] = attention_weights
+  if model.prediction_heads:
+    out['pred_row'] = model.row_head(features)
+    out['pred_col'] = model.col_head(features)
+  return out
+
+
 class MarlNetwork(keras.Model):
   """CNN or ACNN (Fig. 4.1a/b), with optional agent-centric predictive heads (Eq. 4.4).
 
@@ -125,12 +151,7 @@ class MarlNetwork(keras.Model):
     if kind == 'acnn':
       self.attention = attention_lib.AgentCentricAttention(self.num_heads, self.attention_out_proj,
                                                            name='attention')
-    self.policy_head = _dense(self.num_actions, 'policy')       # f_pi
-    self.value_head = _dense(1, 'baseline')                     # f_v
-    self.row_head = self.col_head = None
-    if self.prediction_heads:
-      self.row_head = _dense(self.map_hw[0], 'pred_row')        # sigma_h logits (Eq. 4.4)
-      self.col_head = _dense(self.map_hw[1], 'pred_col')        # sigma_w logits
+    build_heads(self)
 
   def fold(self, observations):
     """uint8/float [B, N, H, W, C] -> float [B*N, H, W, C] in [0, 1], plus the dynamic B and N."""
@@ -169,16 +190,7 @@ class MarlNetwork(keras.Model):
   def call(self, observations, agent_mask=None, training=False):
     del training  # no dropout / batch norm anywhere; accepted for the Keras calling convention
     feat, weights = self.features(observations, agent_mask)
-    out = {
-        'policy_logits': self.policy_head(feat),
-        'baseline': ops.squeeze(self.value_head(feat), -1),
-    }
-    if weights is not None:
-      out['attention'] = weights
-    if self.prediction_heads:
-      out['pred_row'] = self.row_head(feat)
-      out['pred_col'] = self.col_head(feat)
-    return out
+    return head_outputs(self, feat, weights)
 
   def get_config(self):
     return dict(super().get_config(), kind=self.kind, num_actions=self.num_actions,

@@ -73,12 +73,7 @@ class ProgressiveNetwork(keras.Model):
     self.attention = None
     if kind == 'acnn':
       self.attention = attention_lib.AgentCentricAttention(self.num_heads, attention_out_proj, name='attention')
-    self.policy_head = networks._dense(self.num_actions, 'policy')    # pylint: disable=protected-access
-    self.value_head = networks._dense(1, 'baseline')                  # pylint: disable=protected-access
-    self.row_head = self.col_head = None
-    if self.prediction_heads:
-      self.row_head = networks._dense(self.map_hw[0], 'pred_row')     # pylint: disable=protected-access
-      self.col_head = networks._dense(self.map_hw[1], 'pred_col')     # pylint: disable=protected-access
+    networks.build_heads(self)
 
   def call(self, observations, agent_mask=None, training=False):
     del training
@@ -92,13 +87,7 @@ class ProgressiveNetwork(keras.Model):
     if self.attention is not None:
       z, weights = self.attention(z, agent_mask=agent_mask)
     feat = ops.concatenate([z, ops.cast(frozen_feat, z.dtype)], axis=-1)   # tap 3: heads read [z~_rl, z~_frozen]
-    out = {'policy_logits': self.policy_head(feat), 'baseline': ops.squeeze(self.value_head(feat), -1)}
-    if weights is not None:
-      out['attention'] = weights
-    if self.prediction_heads:
-      out['pred_row'] = self.row_head(feat)
-      out['pred_col'] = self.col_head(feat)
-    return out
+    return networks.head_outputs(self, feat, weights)
 
   def rl_column_variables(self):
     """The trainable column's variables (everything but `frozen`)."""
