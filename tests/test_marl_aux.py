@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import marl_test_helpers
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import learner as learner_lib
 from rlcv_tf.marl import learning
@@ -178,25 +179,11 @@ def test_aux_gradient_reaches_the_torso_and_never_the_value_or_policy_head(kind)
     assert all(g is not None for g in tape.gradient(loss, net.attention.trainable_variables))
 
 
-def synthetic_batch(obs_shape, t1=T + 1, b=2, seed=0):
-  n, h, w, c = obs_shape
-  rng = np.random.default_rng(seed)
-  return {
-      'observation': ((rng.random((t1, b) + obs_shape) < 0.1) * 255).astype(np.uint8),
-      'reward': rng.normal(size=(t1, b, n)).astype(np.float32),
-      'done': rng.random((t1, b)) < 0.2,
-      'agent_positions': np.stack([rng.integers(0, h, (t1, b, n)), rng.integers(0, w, (t1, b, n))],
-                                  -1).astype(np.int32),
-      'action': rng.integers(0, 19, (t1, b, n)).astype(np.int32),
-      'behaviour_logits': rng.normal(size=(t1, b, n, 19)).astype(np.float32),
-  }
-
-
 @pytest.mark.parametrize('model,aux', [('cnn', 'predict'), ('acnn', 'predict'), ('acnn', 'observe_all')])
 def test_learner_adds_weighted_aux_loss_and_logs_it(model, aux):
   obs_shape = (3, 12, 16, 8)
   kw = dict(model=model, batch_size=2, unroll_length=T, stack_channels=((8, 1), (8, 1)), feature_dim=32)
-  batch = synthetic_batch(obs_shape)
+  batch = marl_test_helpers.synthetic_unroll_batch(obs_shape, t1=T + 1)
   lrn = learner_lib.Learner(config_lib.MarlConfig(aux=aux, aux_coef=0.25, **kw), obs_shape, 19)
   assert lrn.model.row_head is not None
   # The same weights without the aux term give the RL part of the loss.

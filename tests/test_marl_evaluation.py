@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import marl_test_helpers
 from rlcv_tf.envs import registry
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import evaluation
@@ -254,9 +255,7 @@ def test_launchers_bad_flags_give_one_line(runs, module, args, needle):
   args = [a.replace('RUN2', runs['cnn']).replace('RUN', runs['acnn']) for a in args]
   proc = _launch(module, *args, timeout=120)
   assert proc.returncode == 2, (proc.stdout, proc.stderr)
-  lines = [l for l in proc.stderr.splitlines() if l.strip()]
-  assert len(lines) == 1 and 'Traceback' not in proc.stderr, proc.stderr
-  assert needle in lines[0]
+  assert needle in marl_test_helpers.error_line(proc)
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import marl_test_helpers
 from rlcv_tf.envs import registry
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import evaluation
@@ -89,15 +90,9 @@ def test_groups_attend_only_within_their_team():
     learner_lib.Learner(cfg, (6, 18, 24, 8), 19, agent_groups=(4, 1))
 
 
-def _unroll_batch(rng, t, b, n, opponent_reward):
-  batch = {
-      'observation': rng.integers(0, 256, size=(t + 1, b, n, 18, 24, 8)).astype(np.uint8),
-      'reward': np.zeros((t + 1, b, n), np.float32),
-      'done': np.zeros((t + 1, b), bool),
-      'agent_positions': rng.integers(0, 18, size=(t + 1, b, n, 2)).astype(np.int32),
-      'action': rng.integers(0, 19, size=(t + 1, b, n)).astype(np.int32),
-      'behaviour_logits': rng.normal(size=(t + 1, b, n, 19)).astype(np.float32),
-  }
+def _unroll_batch(opponent_reward):
+  batch = marl_test_helpers.synthetic_unroll_batch((6, 18, 24, 8), t1=6, b=2, seed=7)
+  batch['reward'][:] = 0.0
   batch['reward'][:, :, 4:] = opponent_reward     # only the right-team agents are rewarded
   return batch
 
@@ -109,7 +104,7 @@ def test_opponent_group_rewards_reach_the_gradient():
   weights = []
   for reward in (0.0, 1.0):
     learner = learner_lib.Learner(cfg, (6, 18, 24, 8), 19, agent_groups=(4, 2))
-    learner.train(_unroll_batch(np.random.default_rng(7), 5, 2, 6, reward))
+    learner.train(_unroll_batch(reward))
     weights.append([v.numpy() for v in learner.model.trainable_variables])
   assert max(np.abs(a - b).max() for a, b in zip(*weights)) > 1e-6
 
@@ -262,5 +257,4 @@ def test_launcher_names_a_missing_opponent(tmp_path):
                        (['--opponent=selfplay_fixed', f'--opponent_agents={tmp_path}/nope'], 'no such file')):
     proc = subprocess.run([sys.executable, '-m', 'launchers.marl', '--env=mini_5v5_small', f'--logdir={tmp_path}',
                            *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], proc.stderr
+    assert proc.returncode == 2 and needle in marl_test_helpers.error_line(proc), proc.stderr

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import marl_test_helpers
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import export
 from rlcv_tf.marl import learner as learner_lib
@@ -139,20 +140,6 @@ def test_loading_a_checkpoint_without_the_torso_fails_loudly(tmp_path):
     pretraining.load_pretrained(bad, OBS)
 
 
-def synthetic_batch(t1=5, b=2, seed=0):
-  n, h, w, c = OBS
-  rng = np.random.default_rng(seed)
-  return {
-      'observation': ((rng.random((t1, b) + OBS) < 0.1) * 255).astype(np.uint8),
-      'reward': rng.normal(size=(t1, b, n)).astype(np.float32),
-      'done': rng.random((t1, b)) < 0.2,
-      'agent_positions': np.stack([rng.integers(0, h, (t1, b, n)), rng.integers(0, w, (t1, b, n))],
-                                  -1).astype(np.int32),
-      'action': rng.integers(0, 19, (t1, b, n)).astype(np.int32),
-      'behaviour_logits': rng.normal(size=(t1, b, n, 19)).astype(np.float32),
-  }
-
-
 @pytest.mark.parametrize('model', ['prcnn', 'pracnn'])
 def test_progressive_frozen_column_is_unchanged_by_training_and_rl_column_learns(model, tmp_path):
   base = config_lib.PROGRESSIVE_MODELS[model]
@@ -182,7 +169,7 @@ def test_progressive_frozen_column_is_unchanged_by_training_and_rl_column_learns
     assert g is None or float(tf.reduce_max(tf.abs(g))) == 0.0
   frozen_before, rl_before = snapshot(net.frozen.weights), snapshot(net.rl_column_variables())
   for i in range(3):
-    lrn.train(synthetic_batch(seed=i))
+    lrn.train(marl_test_helpers.synthetic_unroll_batch(OBS, seed=i))
   for a, v in zip(frozen_before, net.frozen.weights):
     np.testing.assert_array_equal(a, v.numpy(), err_msg=f'frozen {v.path} changed')
   changed = [not np.array_equal(a, v.numpy()) for a, v in zip(rl_before, net.rl_column_variables())]
@@ -282,12 +269,7 @@ def run_launcher(*args, timeout=120):
     (['--record_every=0'], '--record_every=0'),
 ])
 def test_marl_launcher_new_flags_give_one_clear_line(args, needle, tmp_path):
-  proc = run_launcher(*args, f'--logdir={tmp_path}')
-  assert proc.returncode != 0
-  assert 'Traceback' not in proc.stderr
-  lines = [l for l in proc.stderr.splitlines() if l.strip()]
-  assert len(lines) == 1, proc.stderr
-  assert needle in lines[0]
+  assert needle in marl_test_helpers.error_line(run_launcher(*args, f'--logdir={tmp_path}'))
 
 
 def test_marl_launcher_reports_a_pretrained_model_of_the_wrong_kind(tmp_path):
