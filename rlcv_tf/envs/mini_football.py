@@ -15,11 +15,11 @@ Scenarios:
 Two-team control (5v5 only, `right_agents` = 1..5; for agent-vs-agent evaluation and self-play): right-team
 players are driven by the caller too: all 5 with the goalie, 4 = the field players, 1-3 = that many field players
 (players 1..k; the rest, goalie included, stay with the scripted AI, as in the thesis's mixed self-play, App. 4.C;
-gfootball instead hands the k controlled slots to whichever players it makes active). The agent axis then holds the N left agents first and the right agents after them,
-each seeing the game from its own side, as gfootball does for right-team agents (see `grf.py`): the pitch rotated
-by 180 degrees (x -> -x, y -> -y) with its own team in plane 0 and attacking towards +x; its direction actions
-are rotated back before they are applied, and its rewards are its own team's (scoring negated, its own
-checkpoints).
+gfootball instead hands the k controlled slots to whichever players it makes active). The agent axis then holds
+the N left agents first and the right agents after them, each seeing the game from its own side, as gfootball
+does for right-team agents (see `grf.py`): the pitch rotated by 180 degrees (x -> -x, y -> -y) with its own team
+in plane 0 and attacking towards +x; its direction actions are rotated back before they are applied, and its
+rewards are its own team's (scoring negated, its own checkpoints).
 """
 
 from typing import Dict, Optional, Tuple

@@ -229,7 +229,7 @@ def objective_loss(objective: str, model, observations, targets, max_jump: int =
   ones = tf.ones(tf.shape(out['pred_row'])[:-1])
   if objective == 'predict':
     valid = ones
-    if max_jump and len(targets) > 1:
+    if max_jump:
       valid = learning.jump_mask(tf.stack([targets[1], targets[0]]), max_jump)[0]
     return learning.predict_loss(out['pred_row'], out['pred_col'], targets[0], valid)
   return learning.observe_all_loss(out['pred_row'], out['pred_col'], targets[0], targets[1], ones)

@@ -72,7 +72,6 @@ class FrozenOpponents:
     self.greedy = greedy
     self._rng = np.random.default_rng(seed)
     self._current: Dict[int, Tuple[int, int]] = {}   # actor id -> (run id, policy index)
-    self.episodes_per_opponent = [0] * len(self.policies)  # draws so far, for logs and tests
 
   @property
   def names(self) -> List[str]:
@@ -85,7 +84,6 @@ class FrozenOpponents:
   def _draw(self, actor_id: int, run_id: int) -> int:
     index = int(self._rng.integers(len(self.policies)))
     self._current[actor_id] = (run_id, index)
-    self.episodes_per_opponent[index] += 1
     return index
 
   def act(self, steps, observations: np.ndarray) -> np.ndarray:

@@ -6,8 +6,10 @@ it needs. An optional `opponent` drives the trailing `opponent.num_agents` agent
 (frozen self-play opponents): it gets their observations, its actions are appended to the trained policy's, and
 the unrolls keep only the leading (trained) agents. Its interface is duck-typed so the runtime stays free of
 TensorFlow: `opponent.num_agents` and `opponent.act(steps, observations [b, M, ...]) -> int actions [b, M]`,
-which may add keys (e.g. which opponent played) to the `episode` statistics of the steps it is given. Finished unrolls go into a bounded queue that the learner reads; when the learner falls behind, the
-queue fills, inference blocks and the actors wait, which bounds how stale (off-policy) an unroll can be.
+which may add keys (e.g. which opponent played) to the `episode` statistics of the steps it is given.
+
+Finished unrolls go into a bounded queue that the learner reads; when the learner falls behind, the queue fills,
+inference blocks and the actors wait, which bounds how stale (off-policy) an unroll can be.
 """
 
 import collections
