@@ -79,6 +79,8 @@ def learner_only(cfg, obs_shape, num_actions, updates):
       'observation': rng.integers(0, 2, size=(t1, b) + tuple(obs_shape), dtype=np.uint8) * 255,
       'reward': rng.normal(size=(t1, b, n)).astype(np.float32),
       'done': np.zeros((t1, b), bool),
+      'discount': np.ones((t1, b), np.float32),
+      'truncated': np.zeros((t1, b), bool),
       'agent_positions': np.zeros((t1, b, n, 2), np.int32),
       'action': rng.integers(0, num_actions, size=(t1, b, n)).astype(np.int32),
       'behaviour_logits': np.zeros((t1, b, n, num_actions), np.float32),

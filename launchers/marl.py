@@ -17,6 +17,7 @@ Writes checkpoints, TensorBoard events and a SavedModel (DIR/saved_model) with a
 """
 
 import os
+import sys
 
 # TensorFlow's C++ start-up banner is noise on the console; warnings and errors still show.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
@@ -60,6 +61,14 @@ flags.DEFINE_string('stack_channels', '', 'Torso conv stacks as CHANNELSxBLOCKS,
                     '(the default, SEED RL / thesis).')
 flags.DEFINE_integer('feature_dim', _D.feature_dim, 'Width of the torso feature z and of the attention (thesis: '
                      '256).')
+flags.DEFINE_integer('num_heads', _D.num_heads, 'Attention heads of ACNN (thesis: 2); must divide --feature_dim.')
+flags.DEFINE_float('lambda', _D.lambda_, 'V-trace lambda (1 = plain V-trace, as SEED RL and the thesis).')
+flags.DEFINE_float('clip_rho_threshold', _D.clip_rho_threshold, 'V-trace rho-bar of the value targets.')
+flags.DEFINE_float('clip_c_threshold', _D.clip_c_threshold, 'V-trace c-bar of the traces.')
+flags.DEFINE_float('clip_pg_rho_threshold', _D.clip_pg_rho_threshold, 'V-trace rho-bar of the policy-gradient '
+                   'advantages.')
+flags.DEFINE_integer('max_queued_unrolls', _D.max_queued_unrolls, 'Finished unrolls waiting for the learner; when '
+                     'full, inference and actors wait (bounds the policy lag). 0: 2 x --batch_size.')
 flags.DEFINE_integer('total_frames', _D.total_frames, 'Environment steps to train for (B*T per update).')
 flags.DEFINE_integer('num_actors', _D.num_actors, 'Actor processes, one environment each.')
 flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries and the SavedModel go; an existing run there '
@@ -111,11 +120,11 @@ def config_from_flags() -> config_lib.MarlConfig:
     path = getattr(FLAGS, flag)
     if path and not (os.path.isdir(path) or os.path.exists(path + '.index')):
       raise FlagError(f'--{flag}={path}: no such pre-training logdir or checkpoint')
-  from rlcv_tf.marl import evaluation  # pylint: disable=g-import-not-at-top  (no TensorFlow until an agent loads)
+  from rlcv_tf.marl import agents as agents_lib  # pylint: disable=g-import-not-at-top  (no TensorFlow until one loads)
   for path in FLAGS.opponent_agents:
     try:
-      evaluation.resolve_agent(path)
-    except evaluation.AgentLoadError as e:
+      agents_lib.resolve_agent(path)
+    except agents_lib.AgentLoadError as e:
       raise FlagError(f'--opponent_agents: {e}') from None
   arch = {}
   if FLAGS.stack_channels:
@@ -140,15 +149,19 @@ def config_from_flags() -> config_lib.MarlConfig:
       learning_rate=FLAGS.learning_rate, entropy_cost=FLAGS.entropy_cost, baseline_cost=FLAGS.baseline_cost,
       discounting=FLAGS.discounting, seed=FLAGS.seed, strategy=FLAGS.strategy,
       checkpoint_interval_s=FLAGS.checkpoint_interval_s, log_interval_s=FLAGS.log_interval_s, aux=FLAGS.aux,
-      aux_coef=FLAGS.aux_coef, aux_max_jump_px=FLAGS.aux_max_jump_px, observe_all_opponents=FLAGS.observe_all_opponents, init_from=FLAGS.init_from,
+      aux_coef=FLAGS.aux_coef, aux_max_jump_px=FLAGS.aux_max_jump_px, observe_all_opponents=FLAGS.observe_all_opponents,
+      init_from=FLAGS.init_from,
       progressive_from=FLAGS.progressive_from, record_dir=FLAGS.record_dir, record_every=FLAGS.record_every,
       feature_dim=FLAGS.feature_dim, opponent=FLAGS.opponent, selfplay_agents=FLAGS.selfplay_agents,
-      opponent_agents=tuple(FLAGS.opponent_agents), **arch)
+      opponent_agents=tuple(FLAGS.opponent_agents), num_heads=FLAGS.num_heads, lambda_=FLAGS['lambda'].value,
+      clip_rho_threshold=FLAGS.clip_rho_threshold, clip_c_threshold=FLAGS.clip_c_threshold,
+      clip_pg_rho_threshold=FLAGS.clip_pg_rho_threshold, max_queued_unrolls=FLAGS.max_queued_unrolls, **arch)
   try:
     cfg.validate()
   except ValueError as e:
     field, _, problem = str(e).partition(': ')
-    raise FlagError(f'--{field}={getattr(FLAGS, field, "?")}: {problem}') from None
+    flag = 'lambda' if field == 'lambda_' else field
+    raise FlagError(f'--{flag}={FLAGS[flag].value if flag in FLAGS else "?"}: {problem}') from None
   return cfg
 
 
@@ -176,8 +189,11 @@ def main(argv):
         f'{cfg.batch_size}x{cfg.unroll_length}, logdir {logdir}', flush=True)
   print(f'[marl] thesis scale (App. 4.E; needs many actor machines and accelerators): {thesis} '
         '--num_actors=<thousands>', flush=True)
+  from rlcv_tf.core import runs  # pylint: disable=g-import-not-at-top
   try:
     training.train(cfg, logdir, print_fn=lambda s: print(s, flush=True))
+  except runs.Interrupted as e:
+    sys.exit(e.exit_code)   # the run saved its checkpoint and SavedModel and said where
   except (base.EnvironmentUnavailableError, training.ResumeMismatchError, pretraining.TransferError,
           replays.ReplayError, selfplay.SelfPlayError) as e:
     common.fail(str(e))

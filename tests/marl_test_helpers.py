@@ -5,13 +5,16 @@ import numpy as np
 
 def synthetic_unroll_batch(observation_shape, t1: int = 5, b: int = 2, seed: int = 0, num_actions: int = 19):
   """A time-major batch of [t1, b, ...] unrolls in the learner's layout (`runtime.unrolls.UNROLL_FIELDS`), with
-  random sparse observations, rewards, dones, positions inside the map, actions and behaviour logits."""
+  random sparse observations, rewards, dones (terminations), positions inside the map, actions and behaviour logits."""
   n, h, w, _ = observation_shape
   rng = np.random.default_rng(seed)
+  done = rng.random((t1, b)) < 0.2
   return {
       'observation': ((rng.random((t1, b) + tuple(observation_shape)) < 0.1) * 255).astype(np.uint8),
       'reward': rng.normal(size=(t1, b, n)).astype(np.float32),
-      'done': rng.random((t1, b)) < 0.2,
+      'done': done,
+      'discount': (~done).astype(np.float32),
+      'truncated': np.zeros((t1, b), bool),
       'agent_positions': np.stack([rng.integers(0, h, (t1, b, n)), rng.integers(0, w, (t1, b, n))],
                                   -1).astype(np.int32),
       'action': rng.integers(0, num_actions, (t1, b, n)).astype(np.int32),

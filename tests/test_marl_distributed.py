@@ -21,9 +21,11 @@ SCRIPT = textwrap.dedent('''
     t1, b, n = 5, 4, 3
     batch = {'observation': (rng.random((t1, b) + obs_shape) < 0.3).astype(np.uint8) * 255,
              'reward': rng.normal(size=(t1, b, n)).astype(np.float32), 'done': rng.random((t1, b)) < 0.2,
+             'truncated': np.zeros((t1, b), bool),
              'agent_positions': np.zeros((t1, b, n, 2), np.int32),
              'action': rng.integers(0, A, size=(t1, b, n)).astype(np.int32),
              'behaviour_logits': rng.normal(size=(t1, b, n, A)).astype(np.float32)}
+    batch['discount'] = (~batch['done']).astype(np.float32)
     results = {}
     for name in ('default', 'mirrored'):
       strategy = distribute.make_strategy(name)

@@ -99,7 +99,7 @@ def test_training_survives_an_actor_being_killed(tmp_path):
         KillingPool.killed = True
       return got
 
-  def factory(cfg):
+  def factory(cfg, start_frames=0):
     return KillingPool([actors.ActorConfig(cfg.env, dict(cfg.env_kwargs), seed=i, num_frames=cfg.num_frames)
                         for i in range(cfg.num_actors)])
 

@@ -8,7 +8,8 @@ from rlcv_tf.runtime import unrolls
 
 def step(i, n=2):
   return {'observation': np.full((n, 3, 4, 1), i, np.uint8), 'reward': np.full(n, i, np.float32),
-          'done': np.bool_(i % 5 == 0), 'agent_positions': np.zeros((n, 2), np.int32),
+          'done': np.bool_(i % 5 == 0), 'discount': np.float32(i % 5 != 0), 'truncated': np.bool_(False),
+          'agent_positions': np.zeros((n, 2), np.int32),
           'action': np.full(n, i, np.int32), 'behaviour_logits': np.zeros((n, 19), np.float32)}
 
 

@@ -76,9 +76,10 @@ class MarlConfig:
   opponent: str = 'builtin'            # builtin, selfplay_mixed or selfplay_fixed (see OPPONENTS)
   selfplay_agents: int = 2             # selfplay_mixed: right field players driven by the trained policy (1-4)
   opponent_agents: Tuple[str, ...] = ()  # selfplay_fixed: saved agents (logdir, SavedModel or checkpoint)
-  lambda_: float = 1.0
-  clip_rho_threshold: float = 1.0
-  clip_pg_rho_threshold: float = 1.0
+  lambda_: float = 1.0                 # V-trace lambda (1 = plain V-trace; SEED RL / thesis)
+  clip_rho_threshold: float = 1.0      # rho-bar of the value targets
+  clip_c_threshold: float = 1.0        # c-bar of the traces
+  clip_pg_rho_threshold: float = 1.0   # rho-bar of the policy-gradient advantages
   stack_channels: Tuple[Tuple[int, int], ...] = ((16, 2), (32, 2), (32, 2), (32, 2))
   feature_dim: int = 256
   num_heads: int = 2
@@ -145,7 +146,10 @@ class MarlConfig:
       raise ValueError(f'lambda_: must lie in [0, 1], got {self.lambda_!r}')
     if self.feature_dim % self.num_heads:
       raise ValueError(f'num_heads: must divide feature_dim={self.feature_dim}, got {self.num_heads}')
-    if self.max_queued_unrolls < 0:
+    for name in ('clip_rho_threshold', 'clip_c_threshold', 'clip_pg_rho_threshold'):
+      if not getattr(self, name) > 0:
+        raise ValueError(f'{name}: must be > 0, got {getattr(self, name)!r}')
+    if not isinstance(self.max_queued_unrolls, int) or self.max_queued_unrolls < 0:
       raise ValueError(f'max_queued_unrolls: must be >= 0, got {self.max_queued_unrolls}')
     return self
 

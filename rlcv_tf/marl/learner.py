@@ -73,6 +73,10 @@ class Learner:
                              jit_compile=False)
     self._train = tf.function(self._train_step)
 
+  def reseed_sampler(self, seed: int):
+    """Restarts the action sampler's random stream from `seed` (each training session derives its own)."""
+    self._sample_seed.reset_from_seed(seed)
+
   # ------------------------------------------------------------------------------------------ forward
   def _forward(self, observations, training: bool):
     """The network on [B, N, H, W, C], one pass per agent group; outputs concatenated over the agent axis."""
@@ -110,7 +114,9 @@ class Learner:
           logits, baseline, batch['action'], batch['behaviour_logits'], batch['reward'], batch['done'],
           discounting=cfg.discounting, baseline_cost=cfg.baseline_cost, entropy_cost=cfg.entropy_cost,
           lambda_=cfg.lambda_, clip_rho_threshold=cfg.clip_rho_threshold,
-          clip_pg_rho_threshold=cfg.clip_pg_rho_threshold)
+          clip_pg_rho_threshold=cfg.clip_pg_rho_threshold, clip_c_threshold=cfg.clip_c_threshold,
+          discount=batch['discount'],
+          truncated=batch['truncated'])
       if cfg.aux != 'none':
         h, w = self.observation_shape[1:3]
         aux_loss, aux_logs = learning.unroll_aux_loss(

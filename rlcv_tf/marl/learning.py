@@ -24,8 +24,8 @@ tfd = tfp.distributions
 
 def vtrace_loss(policy_logits, baseline, actions, behaviour_logits, rewards, done, *, discounting: float,
                 baseline_cost: float, entropy_cost: float, lambda_: float = 1.0,
-                clip_rho_threshold: float = 1.0,
-                clip_pg_rho_threshold: float = 1.0) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+                clip_rho_threshold: float = 1.0, clip_pg_rho_threshold: float = 1.0, clip_c_threshold: float = 1.0,
+                discount=None, truncated=None) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
   """Total loss and its parts for one batch of unrolls.
 
   Args:
@@ -35,6 +35,12 @@ def vtrace_loss(policy_logits, baseline, actions, behaviour_logits, rewards, don
     behaviour_logits: the acting policy's logits, [T+1, B, N, A].
     rewards: per-agent reward of the transition into step t, [T+1, B, N].
     done: episode ended on the transition into step t, bool [T+1, B].
+    discount: dm_env discount of the transition into step t, [T+1, B] (0 at a termination and at the reset
+      after any episode end, 1 otherwise, also at a time-limit end). None: 1 - done (every end terminal).
+    truncated: bool [T+1, B], step t is the last observation of an episode cut by a time limit
+      (`runtime/env_runner.py`). Its value bootstraps the transition into it; its own transition (to the reset)
+      is not real, so it adds nothing to the V-trace targets (rho = c = 0 there) and its policy, value and
+      entropy terms are masked out of the means. None: no truncations.
   """
   target = tfd.Categorical(logits=policy_logits[:-1])
   behaviour = tfd.Categorical(logits=tf.cast(behaviour_logits[:-1], tf.float32))
@@ -42,16 +48,18 @@ def vtrace_loss(policy_logits, baseline, actions, behaviour_logits, rewards, don
   target_log_prob = target.log_prob(taken)
   log_rhos = target_log_prob - behaviour.log_prob(taken)
 
-  not_done = 1.0 - tf.cast(done[1:], tf.float32)                    # [T, B]
-  discounts = discounting * not_done[..., tf.newaxis] * tf.ones_like(baseline[1:])  # broadcast over agents
   values = baseline[:-1]
-  vt = vtrace.from_importance_weights(log_rhos, discounts, rewards[1:], values, baseline[-1],
-                                      clip_rho_threshold=clip_rho_threshold,
-                                      clip_pg_rho_threshold=clip_pg_rho_threshold, lambda_=lambda_)
+  vt, valid = vtrace_targets(log_rhos, baseline, rewards, done, discounting=discounting, discount=discount,
+                             truncated=truncated, lambda_=lambda_, clip_rho_threshold=clip_rho_threshold,
+                             clip_pg_rho_threshold=clip_pg_rho_threshold, clip_c_threshold=clip_c_threshold)
+  count = tf.maximum(tf.reduce_sum(valid), 1.0)
 
-  pg_loss = -tf.reduce_mean(target_log_prob * vt.pg_advantages)
-  baseline_loss = baseline_cost * 0.5 * tf.reduce_mean(tf.square(vt.vs - values))
-  entropy = tf.reduce_mean(target.entropy())
+  def mean(x):
+    return tf.reduce_sum(x * valid) / count
+
+  pg_loss = -mean(target_log_prob * vt.pg_advantages)
+  baseline_loss = baseline_cost * 0.5 * mean(tf.square(vt.vs - values))
+  entropy = mean(target.entropy())
   entropy_loss = -entropy_cost * entropy
   total = pg_loss + baseline_loss + entropy_loss
   rhos = tf.exp(log_rhos)
@@ -69,6 +77,33 @@ def vtrace_loss(policy_logits, baseline, actions, behaviour_logits, rewards, don
       'value/explained_variance': _explained_variance(vt.vs, values),
   }
   return total, logs
+
+
+def vtrace_targets(log_rhos, baseline, rewards, done, *, discounting: float, discount=None, truncated=None,
+                   lambda_: float = 1.0, clip_rho_threshold: float = 1.0, clip_pg_rho_threshold: float = 1.0,
+                   clip_c_threshold: float = 1.0):
+  """Per-agent V-trace targets for an unroll: (`vtrace.VTraceReturns` [T, B, N], valid float [T, B, N]).
+
+  `log_rhos` [T, B, N] for steps 0..T-1, `baseline` [T+1, B, N] (its last step bootstraps), `rewards` [T+1, B, N],
+  `done`, `discount`, `truncated` [T+1, B] as in `vtrace_loss`. `valid` is 0 at bootstrap-only steps.
+  """
+  baseline = tf.convert_to_tensor(baseline, tf.float32)
+  log_rhos = tf.convert_to_tensor(log_rhos, tf.float32)
+  not_done = 1.0 - tf.cast(done[1:], tf.float32)                    # [T, B]
+  if discount is not None:
+    not_done = not_done * tf.cast(discount[1:], tf.float32)
+  discounts = discounting * not_done[..., tf.newaxis] * tf.ones_like(baseline[1:])  # broadcast over agents
+  valid = tf.ones_like(baseline[:-1])
+  if truncated is not None:
+    valid = (1.0 - tf.cast(truncated[:-1], tf.float32))[..., tf.newaxis] * valid
+    # rho = c = 0 at a bootstrap-only step: its delta is 0 and the trace stops, so v_s = V(x_s) there and the
+    # step before it bootstraps from V(x_s), the value of the episode's last observation.
+    log_rhos = tf.where(valid > 0, log_rhos, tf.fill(tf.shape(log_rhos), -1e30))
+  vt = vtrace.from_importance_weights(log_rhos, discounts, tf.convert_to_tensor(rewards, tf.float32)[1:],
+                                      baseline[:-1], baseline[-1], clip_rho_threshold=clip_rho_threshold,
+                                      clip_c_threshold=clip_c_threshold, clip_pg_rho_threshold=clip_pg_rho_threshold,
+                                      lambda_=lambda_)
+  return vt, valid
 
 
 def _explained_variance(targets, predictions):

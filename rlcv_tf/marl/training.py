@@ -13,6 +13,7 @@ Re-running with the same `logdir` resumes from the latest checkpoint, e.g. with 
 """
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -22,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from rlcv_tf.core import progress
+from rlcv_tf.core import runs
 from rlcv_tf.envs import registry
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import export
@@ -81,10 +83,15 @@ def check_resume(cfg: config_lib.MarlConfig, logdir: str):
           f'value to resume it, or a new --logdir to start a new run.')
 
 
-def make_actor_pool(cfg: config_lib.MarlConfig) -> actors_lib.ActorPool:
-  configs = [actors_lib.ActorConfig(cfg.env, cfg.effective_env_kwargs, seed=cfg.seed * 7919 + i,
-                                    num_frames=cfg.num_frames) for i in range(cfg.num_actors)]
-  return actors_lib.LocalActorPool(configs)
+def actor_configs(cfg: config_lib.MarlConfig, start_frames: int = 0) -> List[actors_lib.ActorConfig]:
+  """One config per actor. Env seeds derive from (seed, frames at the start of this session, actor), so a
+  resumed run plays new episodes instead of replaying the first session's."""
+  return [actors_lib.ActorConfig(cfg.env, cfg.effective_env_kwargs, seed=runs.derived_seed(cfg.seed, start_frames, i),
+                                 num_frames=cfg.num_frames) for i in range(cfg.num_actors)]
+
+
+def make_actor_pool(cfg: config_lib.MarlConfig, start_frames: int = 0) -> actors_lib.ActorPool:
+  return actors_lib.LocalActorPool(actor_configs(cfg, start_frames))
 
 
 def _episode_scalars(episodes: List[Dict]) -> Dict[str, float]:
@@ -111,7 +118,7 @@ def _episode_scalars(episodes: List[Dict]) -> Dict[str, float]:
 
 
 def train(cfg: config_lib.MarlConfig, logdir: str,
-          pool_factory: Callable[[config_lib.MarlConfig], actors_lib.ActorPool] = make_actor_pool,
+          pool_factory: Callable[[config_lib.MarlConfig, int], actors_lib.ActorPool] = make_actor_pool,
           print_fn: Callable[[str], None] = print) -> TrainResult:
   cfg.validate()
   start = time.monotonic()
@@ -130,7 +137,6 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
     print_fn(f'[marl] selfplay_mixed: {num_home} home agents and {num_right} right-team agents share the trained '
              'policy (two attention groups, both trained on); the other right players are built-in')
   os.makedirs(logdir, exist_ok=True)
-  cfg.save(logdir)
 
   learner = learner_lib.Learner(cfg, observation_shape, num_actions, agent_groups=agent_groups)
   manager = tf.train.CheckpointManager(learner.checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=3)
@@ -142,18 +148,30 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
   if cfg.model in config_lib.PROGRESSIVE_MODELS:
     print_fn(f'[marl] {cfg.model}: frozen column from {learner.pretrained_meta["checkpoint"]} '
              f'({learner.pretrained_meta["objective"]} pre-training)')
+  start_frames = int(learner.frames.numpy())
+  # The action sampler, like the actors' environments, starts a new stream in every session.
+  learner.reseed_sampler(runs.derived_seed(cfg.seed, start_frames, 1 << 20))
   writer = tf.summary.create_file_writer(logdir)
+  changes = runs.record_config(logdir, json.loads(cfg.to_json()), start_frames)
+  if changes:
+    line = runs.format_changes(changes)
+    print_fn(f'[marl] settings changed since the last session (recorded in {logdir}/config_history.jsonl): {line}')
+    with writer.as_default(step=start_frames):
+      tf.summary.text('config/changes', line)
   saved_model_dir = os.path.join(logdir, 'saved_model')
 
   episodes_all: List[Dict] = []
   restarts = 0
   steady = (None, None)  # (time, frames) after the first update of this session
-  frames = int(learner.frames.numpy())
+  steady_end = None
+  frames = start_frames
+  stop = runs.StopOnSignal(print_fn, prefix='[marl] ')
+  failure: Optional[BaseException] = None
   if frames >= cfg.total_frames:
     print_fn(f'[marl] {logdir} already holds {frames:,} frames >= total_frames={cfg.total_frames:,}; '
              'nothing to train (raise --total_frames to continue)')
   else:
-    pool = pool_factory(cfg)
+    pool = pool_factory(cfg, start_frames)
     recorder = None
     if cfg.record_dir:
       recorder = replays.ReplayRecorder(cfg.record_dir, cfg.num_frames, num_actions, every=cfg.record_every,
@@ -167,65 +185,81 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
     recent: List[Dict] = []
     logs: Dict[str, float] = {}
     wait_s = train_s = 0.0  # learner time waiting for unrolls vs. updating
-    try:
-      pool.start()
-      server.start()
-      rate.update(frames)
-      while frames < cfg.total_frames:
-        t0 = time.monotonic()
-        batch = server.get_unrolls(cfg.batch_size)
-        if batch is None:
-          break
-        t1 = time.monotonic()
-        logs = learner.train(unrolls_lib.stack_batch(batch))
-        wait_s += t1 - t0
-        train_s += time.monotonic() - t1
-        frames = int(learner.frames.numpy())
+    with stop:
+      try:
+        pool.start()
+        server.start()
         rate.update(frames)
-        if steady[0] is None:
-          steady = (time.monotonic(), frames)
-        new_eps = server.pop_episodes()
-        for e in new_eps:
-          e['frames'] = frames  # learner frame count when the episode was reported (for learning curves)
-          selfplay.split_team_returns(e, num_home)
-        episodes_all.extend(new_eps)
-        recent = (recent + new_eps)[-20:]
-        now = time.monotonic()
-        with writer.as_default(step=frames):
-          if new_eps:
-            for k, v in _episode_scalars(new_eps).items():
-              tf.summary.scalar(k, v)
-          if now - last_summary >= cfg.summary_interval_s or frames >= cfg.total_frames:
-            for k, v in logs.items():
-              tf.summary.scalar(k, v)
-            tf.summary.scalar('throughput/frames_per_second', rate.rate)
-            tf.summary.scalar('runtime/actor_restarts', pool.restarts)
-            tf.summary.scalar('runtime/queued_unrolls', server.unrolls.qsize())
-            tf.summary.scalar('runtime/learner_wait_fraction', wait_s / max(1e-9, wait_s + train_s))
-            tf.summary.scalar('runtime/inference_seconds_per_env_step',
-                              server.infer_seconds / max(1, server.env_steps))
-            if recorder is not None:
-              tf.summary.scalar('replays/episodes_written', recorder.episodes_written)
-            last_summary = now
-        if now - last_log >= cfg.log_interval_s or frames >= cfg.total_frames:
-          print_fn(_progress_line(frames, cfg.total_frames, rate, recent, logs, pool.restarts))
-          last_log = now
-        if now - last_ckpt >= cfg.checkpoint_interval_s:
-          manager.save(checkpoint_number=frames)
-          last_ckpt = now
-    finally:
-      server.stop()
-      pool.close()
-      writer.flush()
-    steady_end = time.monotonic()
+        while frames < cfg.total_frames and not stop.requested:
+          t0 = time.monotonic()
+          batch = server.get_unrolls(cfg.batch_size, should_stop=lambda: stop.requested is not None)
+          if batch is None:
+            break
+          t1 = time.monotonic()
+          logs = learner.train(unrolls_lib.stack_batch(batch))
+          wait_s += t1 - t0
+          train_s += time.monotonic() - t1
+          frames = int(learner.frames.numpy())
+          rate.update(frames)
+          if steady[0] is None:
+            steady = (time.monotonic(), frames)
+          new_eps = server.pop_episodes()
+          for e in new_eps:
+            e['frames'] = frames  # learner frame count when the episode was reported (for learning curves)
+            selfplay.split_team_returns(e, num_home)
+          episodes_all.extend(new_eps)
+          recent = (recent + new_eps)[-20:]
+          now = time.monotonic()
+          with writer.as_default(step=frames):
+            if new_eps:
+              for k, v in _episode_scalars(new_eps).items():
+                tf.summary.scalar(k, v)
+            if now - last_summary >= cfg.summary_interval_s or frames >= cfg.total_frames:
+              for k, v in logs.items():
+                tf.summary.scalar(k, v)
+              tf.summary.scalar('throughput/frames_per_second', rate.rate)
+              tf.summary.scalar('runtime/actor_restarts', pool.restarts)
+              tf.summary.scalar('runtime/queued_unrolls', server.unrolls.qsize())
+              tf.summary.scalar('runtime/learner_wait_fraction', wait_s / max(1e-9, wait_s + train_s))
+              tf.summary.scalar('runtime/inference_seconds_per_env_step',
+                                server.infer_seconds / max(1, server.env_steps))
+              if recorder is not None:
+                tf.summary.scalar('replays/episodes_written', recorder.episodes_written)
+              last_summary = now
+          if now - last_log >= cfg.log_interval_s or frames >= cfg.total_frames:
+            print_fn(_progress_line(frames, cfg.total_frames, rate, recent, logs, pool.restarts,
+                                    server.running_episodes(), num_home))
+            last_log = now
+          if now - last_ckpt >= cfg.checkpoint_interval_s:
+            manager.save(checkpoint_number=frames)
+            last_ckpt = now
+      except Exception as e:  # pylint: disable=broad-except
+        failure = e
+      finally:
+        server.stop()
+        pool.close()
+        writer.flush()
+      steady_end = time.monotonic()
+      restarts = pool.restarts
+      if recorder is not None:
+        print_fn(f'[marl] recorded {recorder.episodes_written} episodes to {cfg.record_dir} '
+                 f'({recorder.writer.num_episodes} there in all)')
+      frames = int(learner.frames.numpy())
+      if failure is not None or stop.requested:
+        # Keep what was learned: checkpoint and SavedModel first, then say where, then stop.
+        _save(manager, learner, frames, saved_model_dir, observation_shape)
+        where = (f'checkpoint {manager.latest_checkpoint} and SavedModel {saved_model_dir} at {frames:,} frames; '
+                 'run the same command again to resume')
+        if failure is not None:
+          print_fn(f'[marl] training failed ({type(failure).__name__}: {failure}); saved {where}')
+          raise failure
+        print_fn(f'[marl] stopped by {stop.requested}: saved {where}')
+        raise runs.Interrupted(stop.signum, f'stopped by {stop.requested} at {frames:,} frames')
     manager.save(checkpoint_number=frames)
-    restarts = pool.restarts
-    if recorder is not None:
-      print_fn(f'[marl] recorded {recorder.episodes_written} episodes to {cfg.record_dir} '
-               f'({recorder.writer.num_episodes} there in all)')
   if frames < cfg.total_frames:
     raise RuntimeError('training stopped before total_frames was reached')
-  export.export_policy(learner.model, saved_model_dir, observation_shape[1:])
+  runs.write_saved_model(saved_model_dir,
+                         lambda path: export.export_policy(learner.model, path, observation_shape[1:]))
   print_fn(f'[marl] done: {frames:,} frames, {int(learner.updates.numpy()):,} updates in '
            f'{progress.format_duration(time.monotonic() - start)}; checkpoint {manager.latest_checkpoint}; '
            f'SavedModel {saved_model_dir}; TensorBoard: tensorboard --logdir={logdir}')
@@ -236,11 +270,23 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
                      time.monotonic() - start, steady_fps)
 
 
-def _progress_line(frames, total, rate, recent, logs, restarts) -> str:
+def _save(manager, learner, frames, saved_model_dir, observation_shape):
+  manager.save(checkpoint_number=frames)
+  runs.write_saved_model(saved_model_dir,
+                         lambda path: export.export_policy(learner.model, path, observation_shape[1:]))
+
+
+def _progress_line(frames, total, rate, recent, logs, restarts, running=(), num_home=None) -> str:
   parts = [f'[marl] frames {frames:,}/{total:,} ({100.0 * frames / total:.0f}%)', f'{rate.rate:,.0f} frames/s']
   if recent:
     r = np.stack([e['return'] for e in recent])
     parts.append(f'return/agent {r.mean():+.3f} (team {r.sum(axis=1).mean():+.2f}, last {len(recent)} episodes)')
+  elif running:
+    # Before the first episode ends (GRF 5v5: 3,000 steps), show the running episodes' return so far.
+    r = np.stack([np.asarray(ret)[:num_home] for ret, _ in running])
+    steps = int(np.mean([length for _, length in running]))
+    parts.append(f'no finished episode yet; return/agent so far {r.mean():+.3f} (team '
+                 f'{r.sum(axis=1).mean():+.2f}, {len(running)} running episodes, ~{steps:,} steps in)')
   else:
     parts.append('no finished episode yet')
   if logs:

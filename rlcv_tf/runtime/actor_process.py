@@ -1,8 +1,9 @@
 """Entry point of one actor process: build the environment, then step it with the learner's actions.
 
 Run by `actors.LocalActorPool`; never imports TensorFlow (an actor costs tens of MB, starts in a second).
-Messages to the learner: ('step', obs_bytes, obs_shape, reward[N], done, positions[N,2], episode|None) and
-('error', actor_id, text). From the learner: ('act', actions[N]) and ('close',).
+Messages to the learner: ('step', obs_bytes, obs_shape, reward[N], done, positions[N,2], episode|None, discount,
+truncated) (the fields of `env_runner.StepOutput`) and ('error', actor_id, text). From the learner: ('act', actions[N])
+and ('close',).
 """
 
 import argparse
@@ -12,17 +13,10 @@ import sys
 import traceback
 from multiprocessing import connection
 
-import numpy as np
-
-
-def _episode_stats(ret, length, info):
-  stats = {'return': ret.copy(), 'length': length}
-  stats.update(info)
-  return stats
-
 
 def run(conn, cfg, actor_id: int, run_id: int, seed: int):
   from rlcv_tf.envs import registry  # imported here so a bad environment is reported over the socket
+  from rlcv_tf.runtime import env_runner
   env_kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg['env_kwargs'].items()}
   try:
     env = registry.make_env(cfg['env_name'], seed=seed, num_frames=cfg['num_frames'], **env_kwargs)
@@ -30,29 +24,17 @@ def run(conn, cfg, actor_id: int, run_id: int, seed: int):
     conn.send(('error', actor_id, f'{type(e).__name__}: {e}'))
     return 1
   conn.send(('hello', actor_id, run_id))
-  n = env.num_agents
-  ts = env.reset()
-  ep_return = np.zeros(n, np.float32)
-  ep_length = 0
-  reward = np.zeros(n, np.float32)
-  done, episode = False, None
+  runner = env_runner.EnvRunner(env)
+  out = runner.reset()
   while True:
-    obs = np.ascontiguousarray(ts.observation)
-    conn.send(('step', obs.tobytes(), obs.shape, reward, done, env.agent_positions().astype(np.int32), episode))
+    obs = out.observation
+    conn.send(('step', obs.tobytes(), obs.shape, out.reward, out.done, out.agent_positions, out.episode,
+               out.discount, out.truncated))
     msg = conn.recv()
     if msg[0] == 'close':
       break
-    ts = env.step(msg[1])
-    reward = np.asarray(ts.reward, np.float32)
-    ep_return += reward
-    ep_length += 1
-    done, episode = bool(ts.last()), None
-    if done:
-      episode = _episode_stats(ep_return, ep_length, env.episode_info())
-      ep_return[:] = 0.0
-      ep_length = 0
-      ts = env.reset()
-  env.close()
+    out = runner.step(msg[1])
+  runner.close()
   return 0
 
 

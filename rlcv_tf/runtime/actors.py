@@ -37,9 +37,11 @@ import numpy as np
 class EnvStep:
   """One environment output, as an actor reports it.
 
-  `reward` and `done` describe the transition INTO `observation` (SEED's layout). When an episode ends the
-  actor resets at once: `observation` is then the first observation of the next episode, `done` is True and
-  `episode` holds the statistics of the episode that just ended.
+  `reward`, `discount` and `done` describe the transition INTO `observation` (SEED's layout). When an episode
+  ends the actor resets: `observation` is then the first observation of the next episode, `done` is True and
+  `episode` holds the statistics of the episode that just ended. At a time-limit truncation one step with
+  `truncated=True` carries the episode's last observation first (for the bootstrap value; its action is not
+  executed). See `env_runner.py`.
   """
   actor_id: int
   run_id: int
@@ -48,6 +50,8 @@ class EnvStep:
   done: bool
   agent_positions: np.ndarray    # int32 [N, 2], positions in `observation`
   episode: Optional[Dict[str, Any]] = None  # {'return': float32 [N], 'length': int, ...env info}
+  discount: float = 1.0          # dm_env discount of the transition into `observation`
+  truncated: bool = False        # `observation` ends an episode cut by a time limit (bootstrap only)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,9 +212,10 @@ class LocalActorPool(ActorPool):
       if msg[0] == 'error':
         self._restart(actor_id, msg[2])
         continue
-      _, obs_bytes, obs_shape, reward, done, positions, episode = msg
+      _, obs_bytes, obs_shape, reward, done, positions, episode, discount, truncated = msg
       obs = np.frombuffer(obs_bytes, np.uint8).reshape(obs_shape)
-      steps.append(EnvStep(actor_id, self._run_ids[actor_id], obs, reward, done, positions, episode))
+      steps.append(EnvStep(actor_id, self._run_ids[actor_id], obs, reward, done, positions, episode, discount,
+                           truncated))
     # Catch actors that died without closing their socket (e.g. killed while the learner was busy).
     for i, proc in enumerate(self._procs):
       if proc is not None and proc.poll() is not None and self._conns[i] is not None and \

@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable, Deque, Dict, List, Optional
+from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -45,6 +45,7 @@ class InferenceServer:
     self._error: Optional[BaseException] = None
     self._episodes: Deque[Dict] = collections.deque()
     self._lock = threading.Lock()
+    self._running: Dict[int, Tuple[int, np.ndarray, int]] = {}   # actor -> (run id, return so far, steps)
     self.env_steps = 0          # env steps answered (all actors)
     self.inference_batches = 0
     self.infer_seconds = 0.0    # time spent in infer_fn (for the runtime's own diagnostics)
@@ -71,17 +72,25 @@ class InferenceServer:
       self._episodes.clear()
     return eps
 
-  def get_unrolls(self, count: int, timeout_s: float = 1.0) -> Optional[List[Dict[str, np.ndarray]]]:
-    """Blocks until `count` unrolls are available; None if the thread stopped or failed first."""
+  def get_unrolls(self, count: int, timeout_s: float = 0.5,
+                  should_stop: Optional[Callable[[], bool]] = None) -> Optional[List[Dict[str, np.ndarray]]]:
+    """Blocks until `count` unrolls are available; None if the thread stopped or `should_stop()` turned true
+    first (checked every `timeout_s`). Unrolls taken before an early return are dropped."""
     out = []
     while len(out) < count:
       self.check()
       try:
         out.append(self.unrolls.get(timeout=timeout_s))
       except queue.Empty:
-        if self._stop.is_set():
+        if self._stop.is_set() or (should_stop is not None and should_stop()):
           return None
     return out
+
+  def running_episodes(self) -> List[Tuple[np.ndarray, int]]:
+    """(return so far [N], steps so far) of every actor's episode in progress (for progress lines before the
+    first episode ends)."""
+    with self._lock:
+      return [(ret.copy(), length) for _, ret, length in self._running.values()]
 
   def _run(self):
     try:
@@ -116,15 +125,26 @@ class InferenceServer:
           if s.episode is not None:
             with self._lock:
               self._episodes.append(s.episode)
+          self._track_running(s)
           unroll = self._builder.append(s.actor_id, s.run_id, {
               'observation': s.observation[:trained], 'reward': np.asarray(s.reward, np.float32)[:trained],
-              'done': np.bool_(s.done), 'agent_positions': np.asarray(s.agent_positions, np.int32)[:trained],
+              'done': np.bool_(s.done), 'discount': np.float32(s.discount),
+              'truncated': np.bool_(s.truncated), 'agent_positions': np.asarray(s.agent_positions, np.int32)[:trained],
               'action': actions[k], 'behaviour_logits': logits[k]})
           if unroll is not None:
             self._put(unroll)
     except BaseException as e:  # pylint: disable=broad-except
       logging.exception('inference thread failed')
       self._error = e
+
+  def _track_running(self, s: actors_lib.EnvStep):
+    entry = self._running.get(s.actor_id)
+    reward = np.asarray(s.reward, np.float32)
+    with self._lock:
+      if entry is None or entry[0] != s.run_id or s.done:
+        self._running[s.actor_id] = (s.run_id, np.zeros_like(reward), 0)
+      else:
+        self._running[s.actor_id] = (s.run_id, entry[1] + reward, entry[2] + (0 if s.truncated else 1))
 
   def _put(self, unroll):
     while not self._stop.is_set():

@@ -16,6 +16,8 @@ UNROLL_FIELDS = {
     'observation': np.uint8,       # [N, H, W, C]
     'reward': np.float32,          # [N]
     'done': np.bool_,              # []
+    'discount': np.float32,        # [] dm_env discount of the transition into the observation
+    'truncated': np.bool_,         # [] the observation ends a time-limited episode: bootstrap only, no loss
     'agent_positions': np.int32,   # [N, 2]
     'action': np.int32,            # [N]
     'behaviour_logits': np.float32,  # [N, A]
