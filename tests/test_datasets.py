@@ -88,7 +88,7 @@ def test_cub_fixture_parses_exactly():
 
 
 def test_bird_roi_is_a_centred_square_of_one_and_a_half_the_longer_side():
-  roi = cub.bird_roi(np.array([[60.0, 27.0, 325.0, 304.0], [10.0, 20.0, 30.0, 60.0]]))
+  roi = pipeline.bird_roi(np.array([[60.0, 27.0, 325.0, 304.0], [10.0, 20.0, 30.0, 60.0]]))
   side0 = 1.5 * 325.0
   np.testing.assert_allclose(roi[0], [27 + 152 - side0 / 2, 60 + 162.5 - side0 / 2, side0, side0])
   np.testing.assert_allclose(roi[1], [50 - 45, 25 - 45, 90, 90])
@@ -96,7 +96,7 @@ def test_bird_roi_is_a_centred_square_of_one_and_a_half_the_longer_side():
 
 def test_roi_crop_of_a_synthetic_bird_contains_every_bird_pixel():
   out = synthetic.SynthBirds(size=96, seed=3).generate(np.arange(24))
-  boxes = cub.bird_roi(out['bbox'])
+  boxes = pipeline.bird_roi(out['bbox'])
   ids = np.arange(96 * 96, dtype=np.int32).reshape(96, 96, 1)  # crop pixel ids to see which pixels survive
   for i in range(24):
     mask = out['mask'][i] > 0

@@ -10,9 +10,9 @@ Published layout (`CUB_200_2011.tgz` extracts to `CUB_200_2011/`):
 The thesis' Birds set merges CUB with NABirds and Birdsnap (T:L4948-4951); only CUB is read here (the others need
 their own readers). CUB has no validation split, so 'val' reads the test split [P].
 
-Bird ROI [P, StackGAN convention, spec §A5.1]: a square of side 1.5 * max(w, h) centred on the bbox. Where it
-leaves the image the border pixels are repeated (pipeline.crop_box), so the crop is never distorted and always
-contains the whole box.
+Bird ROI [P, StackGAN convention, spec §A5.1]: a square of side 1.5 * max(w, h) centred on the bbox
+(`pipeline.bird_roi`, which the synth_birds stand-in is cropped with too). Where it leaves the image the border
+pixels are repeated (pipeline.crop_box), so the crop is never distorted and always contains the whole box.
 """
 
 import os
@@ -28,7 +28,6 @@ LAYOUT = ('<data_dir>/{images.txt, bounding_boxes.txt, train_test_split.txt, ima
           '<data_dir>/images/<class>/<file>.jpg (data_dir may also be the folder that contains CUB_200_2011/)')
 SOURCE = 'https://www.vision.caltech.edu/datasets/cub_200_2011/ (CUB_200_2011.tgz)'
 STAND_IN = 'synth_birds'
-ROI_SCALE = 1.5
 SPLITS = {'train': 1, 'val': 0, 'test': 0}
 
 
@@ -66,15 +65,6 @@ def read_class_labels(path: str) -> Dict[int, int]:
   return {k: v[0] for k, v in _read_table(path, 1, int).items()}
 
 
-def bird_roi(bbox: np.ndarray, scale: float = ROI_SCALE) -> np.ndarray:
-  """(x, y, w, h) boxes [N, 4] -> square crop windows (y0, x0, side, side) [N, 4], side = scale * max(w, h)."""
-  bbox = np.asarray(bbox, np.float32).reshape(-1, 4)
-  x, y, w, h = bbox.T
-  side = scale * np.maximum(w, h)
-  cy, cx = y + h / 2, x + w / 2
-  return np.stack([cy - side / 2, cx - side / 2, side, side], 1).astype(np.float32)
-
-
 def find_root(data_dir: str) -> str:
   """data_dir itself, or data_dir/CUB_200_2011 when that holds the files."""
   nested = os.path.join(data_dir, 'CUB_200_2011')
@@ -106,6 +96,6 @@ def load_records(data_dir: str, split: str) -> pipeline.Records:
   records = pipeline.Records(
       paths=np.array([os.path.join(root, 'images', images[i]) for i in ids], dtype=object),
       labels=np.array([classes[i] - 1 for i in ids], np.int64),
-      boxes=bird_roi(np.stack([boxes[i] for i in ids])) if ids else np.zeros((0, 4), np.float32),
+      boxes=pipeline.bird_roi(np.stack([boxes[i] for i in ids])) if ids else np.zeros((0, 4), np.float32),
       num_classes=200)
   return records.select(keep)

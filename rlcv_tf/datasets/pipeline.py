@@ -272,6 +272,19 @@ class DatasetInfo:
 # ------------------------------------------------------------------------------------------------ graph pieces
 
 
+ROI_SCALE = 1.5   # bird ROI: side = 1.5 x the longer bbox side (StackGAN convention, spec §A5.1)
+
+
+def bird_roi(bbox: np.ndarray, scale: float = ROI_SCALE) -> np.ndarray:
+  """The bird ROI of CUB and of its stand-in synth_birds: (x, y, w, h) boxes [N, 4] -> square crop windows
+  (y0, x0, side, side) [N, 4], side = scale * max(w, h), centred on the box."""
+  bbox = np.asarray(bbox, np.float32).reshape(-1, 4)
+  x, y, w, h = bbox.T
+  side = scale * np.maximum(w, h)
+  cy, cx = y + h / 2, x + w / 2
+  return np.stack([cy - side / 2, cx - side / 2, side, side], 1).astype(np.float32)
+
+
 def crop_box(image: tf.Tensor, box: tf.Tensor) -> tf.Tensor:
   """Crops window `box` = (y0, x0, h, w) (pixels, may reach outside) from `image` [H, W, C].
 
@@ -329,14 +342,13 @@ def _synthetic_loader(name: str, split: str, canvas: int, data_seed: int, num_at
                       num_attr_out: int) -> Callable:
   """Returns fn(indices int64 [n]) -> (image uint8 [n,S,S,3], label, attributes [n,K], box [n,4]) via numpy."""
   gen = synthetic.make_generator(name, canvas, data_seed, num_attributes)
-  from rlcv_tf.datasets import cub  # pylint: disable=g-import-not-at-top  (the bird ROI rule lives there)
 
   def fn(indices):
     out = gen.generate(indices, split)
     n = len(indices)
     attrs = out.get('attributes', np.zeros((n, num_attr_out), np.float32)).astype(np.float32)
     if 'bbox' in out:
-      box = cub.bird_roi(out['bbox'])
+      box = bird_roi(out['bbox'])
     else:
       box = np.tile(np.array([[0, 0, canvas, canvas]], np.float32), (n, 1))
     return out['image'], out['label'].astype(np.int64), attrs, box.astype(np.float32)
