@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from rlcv_tf.marl import agents as agents_lib  # pylint: disable=g-import-not-at-top
 from rlcv_tf.marl import config as config_lib  # pylint: disable=g-import-not-at-top
 from rlcv_tf.marl import evaluation  # pylint: disable=g-import-not-at-top
 from rlcv_tf.marl import training  # pylint: disable=g-import-not-at-top
@@ -145,7 +146,7 @@ def main(_):
     for e in res.episodes:
       if 'opponent' in e:
         runs[name]['per_opponent'].setdefault(e['opponent'], []).append(float(np.sum(e['return'])))
-  agents = [evaluation.load_agent(os.path.join(root, name), name=name) for name, _, _ in RUNS]
+  agents = [agents_lib.load_agent(os.path.join(root, name), name=name) for name, _, _ in RUNS]
   vs_builtin = {}
   for agent in agents:
     r = evaluation.play_games(agent, None, FLAGS.eval_games, env_name=FLAGS.env, seed=FLAGS.seed,

@@ -40,7 +40,7 @@ def main(argv):
   common.start(argv)
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.marl import evaluation  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.marl import agents as agents_lib  # pylint: disable=g-import-not-at-top
   if not FLAGS.agent:
     common.fail('--agent is required: an ACNN run logdir or checkpoint')
   for name in ('steps', 'gif_ms'):
@@ -55,7 +55,7 @@ def main(argv):
   except ValueError:
     common.fail(f'--focus={",".join(FLAGS.focus)}: expected agent indices, e.g. 0,1')
   try:
-    source = evaluation.resolve_agent(FLAGS.agent, FLAGS.config or None, prefer='checkpoint')
+    source = agents_lib.resolve_agent(FLAGS.agent, FLAGS.config or None, prefer='checkpoint')
     if source.kind != 'checkpoint':
       common.fail(f'--agent={FLAGS.agent}: a SavedModel does not return attention weights; give the run logdir or '
             'its checkpoint')
@@ -64,7 +64,7 @@ def main(argv):
     env_name = FLAGS.env or source.config.env
     registry.check_available(env_name)
     from rlcv_tf.marl import attention_viz  # pylint: disable=g-import-not-at-top
-    policy = evaluation.load_policy(source)
+    policy = agents_lib.load_policy(source)
     env_kwargs = {'episode_length': FLAGS.episode_length} if FLAGS.episode_length else None
     print(f'[attention] {source.name} on {env_name}: playing up to {FLAGS.steps} steps', flush=True)
     episode = attention_viz.record_episode(policy, env_name, FLAGS.steps, FLAGS.greedy, FLAGS.seed, env_kwargs)
@@ -75,7 +75,7 @@ def main(argv):
     outdir = FLAGS.outdir or (os.path.join(run_dir, 'attention') if run_dir else 'attention')
     paths = attention_viz.save_episode(episode, outdir, FLAGS.scale or None, focus, FLAGS.gif_ms, FLAGS.png,
                                        FLAGS.relative)
-  except (evaluation.AgentLoadError, base.EnvironmentUnavailableError, ValueError) as e:
+  except (agents_lib.AgentLoadError, base.EnvironmentUnavailableError, ValueError) as e:
     common.fail(str(e))
   print(f'[attention] {len(episode["frames"])} frames: {paths["gif"]}, {paths["npz"]}'
         + (f', PNGs in {paths["pngs"]}' if paths['pngs'] else ''), flush=True)

@@ -84,22 +84,23 @@ def main(argv):
   _check_flags()
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.marl import agents as agents_lib  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import evaluation  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import replays  # pylint: disable=g-import-not-at-top
   try:
     # Paths first (no TensorFlow yet), so a typo fails in a second.
-    home_src = evaluation.resolve_agent(FLAGS.agent, FLAGS.config or None, FLAGS.prefer)
+    home_src = agents_lib.resolve_agent(FLAGS.agent, FLAGS.config or None, FLAGS.prefer)
     away_src = None
     if FLAGS.opponent != evaluation.BUILTIN:
-      away_src = evaluation.resolve_agent(FLAGS.opponent, FLAGS.opponent_config or None, FLAGS.prefer)
+      away_src = agents_lib.resolve_agent(FLAGS.opponent, FLAGS.opponent_config or None, FLAGS.prefer)
       if away_src.name == home_src.name:
         away_src.name += '_away'
     env_name = FLAGS.env or (home_src.config.env if home_src.config else '')
     if not env_name:
       common.fail(f'--agent={FLAGS.agent}: a SavedModel without its run\'s config.json; pass --env')
     registry.check_available(env_name)
-    home = evaluation.load_policy(home_src)
-    away = evaluation.load_policy(away_src) if away_src else None
+    home = agents_lib.load_policy(home_src)
+    away = agents_lib.load_policy(away_src) if away_src else None
     out_path = FLAGS.output or default_output(home_src, home.name, away.name if away else 'builtin')
     mode = 'greedy' if FLAGS.greedy else 'sampled'
     print(f'[eval] {home.name} ({home_src.kind}) vs {away.name + " (" + away_src.kind + ")" if away else "built-in AI"}'
@@ -109,7 +110,7 @@ def main(argv):
                                    record_dir=FLAGS.record_dir or None, record_every=FLAGS.record_every)
   except replays.ReplayError as e:
     common.fail(f'--record_dir={FLAGS.record_dir}: {e}')
-  except (evaluation.AgentLoadError, base.EnvironmentUnavailableError, ValueError) as e:
+  except (agents_lib.AgentLoadError, base.EnvironmentUnavailableError, ValueError) as e:
     common.fail(str(e))
   evaluation.write_json(result, out_path)
   s = result['summary']

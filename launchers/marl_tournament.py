@@ -38,6 +38,7 @@ def main(argv):
   common.start(argv)
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.marl import agents as agents_lib  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import elo  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import evaluation  # pylint: disable=g-import-not-at-top
   if len(FLAGS.agents) < 2:
@@ -59,7 +60,7 @@ def main(argv):
     sources = []
     for item in FLAGS.agents:
       name, sep, path = item.partition('=')
-      sources.append(evaluation.resolve_agent(path if sep else item, prefer=FLAGS.prefer,
+      sources.append(agents_lib.resolve_agent(path if sep else item, prefer=FLAGS.prefer,
                                               name=name if sep else None))
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
@@ -68,7 +69,7 @@ def main(argv):
     if not env_name:
       common.fail('--env is required when the first agent is a SavedModel without its config.json')
     registry.check_available(env_name)
-    agents = [evaluation.load_policy(s) for s in sources]
+    agents = [agents_lib.load_policy(s) for s in sources]
     pairs = len(agents) * (len(agents) - 1)
     print(f'[tournament] {len(agents)} agents ({", ".join(names)}) on {env_name}: {pairs} ordered pairs x '
           f'{FLAGS.games} games = {pairs * FLAGS.games} games, {"greedy" if FLAGS.greedy else "sampled"} actions',
@@ -76,7 +77,7 @@ def main(argv):
     result = evaluation.tournament(agents, FLAGS.games, FLAGS.greedy, env_name, FLAGS.episode_length or None,
                                    FLAGS.seed, FLAGS.elo_shuffles, FLAGS.elo_scoring,
                                    print_fn=lambda s: print(s, flush=True))
-  except (evaluation.AgentLoadError, base.EnvironmentUnavailableError, ValueError) as e:
+  except (agents_lib.AgentLoadError, base.EnvironmentUnavailableError, ValueError) as e:
     common.fail(str(e))
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   evaluation.write_json(result, os.path.join(FLAGS.output_dir, 'tournament.json'))

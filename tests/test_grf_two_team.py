@@ -72,6 +72,7 @@ def test_right_team_actions_are_in_its_own_frame(env):
 
 def test_agent_vs_agent_on_grf(tmp_path):
   pytest.importorskip('gfootball')
+  from rlcv_tf.marl import agents as agents_lib
   from rlcv_tf.marl import config as config_lib
   from rlcv_tf.marl import evaluation
   from rlcv_tf.marl import training
@@ -81,8 +82,8 @@ def test_agent_vs_agent_on_grf(tmp_path):
                               total_frames=16, checkpoint_interval_s=1e9, log_interval_s=1e9,
                               stack_channels=((8, 1), (8, 1)), feature_dim=32)
   training.train(cfg, str(tmp_path / 'a'), print_fn=lambda s: None)
-  agent = evaluation.load_agent(str(tmp_path / 'a'))
-  other = evaluation.load_agent(str(tmp_path / 'a'), prefer='checkpoint', name='a_ckpt')
+  agent = agents_lib.load_agent(str(tmp_path / 'a'))
+  other = agents_lib.load_agent(str(tmp_path / 'a'), prefer='checkpoint', name='a_ckpt')
   vs_ai = evaluation.play_games(agent, None, 1, env_name='grf_5v5', episode_length=30, print_fn=lambda s: None)
   assert vs_ai['summary']['games'] == 1 and vs_ai['games'][0]['length'] in (30, 31)
   vs = evaluation.play_games(agent, other, 1, env_name='grf_5v5', episode_length=30, print_fn=lambda s: None)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rlcv_tf.marl import agents as agents_lib
 from rlcv_tf.marl import attention_viz as viz
 from rlcv_tf.marl import config as config_lib
-from rlcv_tf.marl import evaluation
 from rlcv_tf.marl import training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -102,7 +102,7 @@ def acnn_run(tmp_path_factory):
 
 
 def test_episode_from_a_checkpoint_uses_the_networks_weights(acnn_run, tmp_path):
-  policy = evaluation.load_agent(acnn_run, prefer='checkpoint')
+  policy = agents_lib.load_agent(acnn_run, prefer='checkpoint')
   ep = viz.record_episode(policy, steps=4, seed=0)
   assert ep['attention'].shape == (4, 2, 5, 5) and ep['frames'].shape == (4, 5, 18, 24, 4)
   np.testing.assert_allclose(ep['attention'].sum(-1), 1.0, atol=1e-5)

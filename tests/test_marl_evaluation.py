@@ -11,6 +11,7 @@ import pytest
 
 import marl_test_helpers
 from rlcv_tf.envs import registry
+from rlcv_tf.marl import agents as agents_lib
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import evaluation
 from rlcv_tf.marl import training
@@ -89,22 +90,22 @@ def _draw(points, hw):
 # ------------------------------------------------------------------------------------------------- loading
 def test_resolve_agent_paths(runs, tmp_path):
   run = runs['acnn']
-  assert evaluation.resolve_agent(run).kind == 'saved_model'
-  src = evaluation.resolve_agent(run, prefer='checkpoint')
+  assert agents_lib.resolve_agent(run).kind == 'saved_model'
+  src = agents_lib.resolve_agent(run, prefer='checkpoint')
   assert src.kind == 'checkpoint' and src.config.model == 'acnn' and src.name == 'acnn'
-  assert evaluation.resolve_agent(os.path.join(run, 'checkpoints')).kind == 'checkpoint'
-  assert evaluation.resolve_agent(src.weights).name == 'acnn'
-  sm = evaluation.resolve_agent(os.path.join(run, 'saved_model'))
+  assert agents_lib.resolve_agent(os.path.join(run, 'checkpoints')).kind == 'checkpoint'
+  assert agents_lib.resolve_agent(src.weights).name == 'acnn'
+  sm = agents_lib.resolve_agent(os.path.join(run, 'saved_model'))
   assert sm.kind == 'saved_model' and sm.config is not None and sm.name == 'acnn'
-  with pytest.raises(evaluation.AgentLoadError, match='no such file'):
-    evaluation.resolve_agent(str(tmp_path / 'missing'))
-  with pytest.raises(evaluation.AgentLoadError, match='not a run logdir'):
-    evaluation.resolve_agent(str(tmp_path))
+  with pytest.raises(agents_lib.AgentLoadError, match='no such file'):
+    agents_lib.resolve_agent(str(tmp_path / 'missing'))
+  with pytest.raises(agents_lib.AgentLoadError, match='not a run logdir'):
+    agents_lib.resolve_agent(str(tmp_path))
 
 
 def test_saved_model_and_checkpoint_give_the_same_policy(runs):
-  a = evaluation.load_agent(runs['acnn'])
-  b = evaluation.load_agent(runs['acnn'], prefer='checkpoint')
+  a = agents_lib.load_agent(runs['acnn'])
+  b = agents_lib.load_agent(runs['acnn'], prefer='checkpoint')
   obs = np.random.default_rng(0).integers(0, 2, size=(2, 5, 18, 24, 16)).astype(np.uint8) * 255
   np.testing.assert_allclose(a.logits(obs), b.logits(obs), atol=1e-5)
   w = b.attention(obs)
@@ -117,8 +118,8 @@ def test_saved_model_and_checkpoint_give_the_same_policy(runs):
 
 # ------------------------------------------------------------------------------------------------- playing
 def test_vs_builtin_and_agent_vs_agent(runs):
-  a = evaluation.load_agent(runs['acnn'])
-  c = evaluation.load_agent(runs['cnn'], prefer='checkpoint')
+  a = agents_lib.load_agent(runs['acnn'])
+  c = agents_lib.load_agent(runs['cnn'], prefer='checkpoint')
   lines = []
   r = evaluation.play_games(a, None, num_games=2, episode_length=SHORT, seed=1, print_fn=lines.append)
   s = r['summary']
@@ -163,8 +164,8 @@ class _SpyEnv:
 def test_games_are_recorded_as_replays_of_the_home_agents_for_pretraining(runs, tmp_path, monkeypatch):
   from rlcv_tf.marl import pretraining  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import replays  # pylint: disable=g-import-not-at-top
-  a = evaluation.load_agent(runs['acnn'])
-  c = evaluation.load_agent(runs['cnn'], prefer='checkpoint')
+  a = agents_lib.load_agent(runs['acnn'])
+  c = agents_lib.load_agent(runs['cnn'], prefer='checkpoint')
   d = str(tmp_path / 'replays')
   vs_ai = evaluation.play_games(a, None, num_games=3, episode_length=12, seed=4, print_fn=lambda s: None,
                                 record_dir=d, record_every=2)
@@ -205,7 +206,7 @@ def test_games_are_recorded_as_replays_of_the_home_agents_for_pretraining(runs, 
 
 
 def test_tournament_table_is_mirror_consistent(runs):
-  agents = [evaluation.load_agent(runs['acnn']), evaluation.load_agent(runs['cnn'])]
+  agents = [agents_lib.load_agent(runs['acnn']), agents_lib.load_agent(runs['cnn'])]
   res = evaluation.tournament(agents, games_per_pair=2, episode_length=SHORT, elo_shuffles=10,
                               print_fn=lambda s: None)
   t = res['table']

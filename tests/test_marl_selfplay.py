@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import marl_test_helpers
 from rlcv_tf.envs import registry
+from rlcv_tf.marl import agents as agents_lib
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import evaluation
 from rlcv_tf.marl import learner as learner_lib
@@ -111,7 +112,7 @@ def test_opponent_group_rewards_reach_the_gradient():
 
 # ------------------------------------------------------------------------------------------ frozen opponents
 class _ConstantPolicy:
-  """Stands in for evaluation.Policy: always plays action `action` (so the test sees who acted)."""
+  """Stands in for agents.Policy: always plays action `action` (so the test sees who acted)."""
 
   def __init__(self, name, action):
     self.name = name
@@ -237,7 +238,7 @@ def test_mixed_then_fixed_self_play(tmp_path):
   assert all(e['return'].shape == (4,) for e in r.episodes)
   assert os.path.isfile(os.path.join(tmp_path, 'fixed', 'saved_model', 'saved_model.pb'))
   # Evaluation plays each side with the players it trained with: 4 field players (goalies built-in).
-  home, away = evaluation.load_agent(str(tmp_path / 'fixed')), evaluation.load_agent(mixed_dir)
+  home, away = agents_lib.load_agent(str(tmp_path / 'fixed')), agents_lib.load_agent(mixed_dir)
   assert evaluation.evaluation_env(None, home, None)[1] == {'episode_length': 40, 'num_agents': 4}
   assert evaluation.evaluation_env(None, home, away)[1]['right_agents'] == 4
   game = evaluation.play_games(home, away, num_games=1, print_fn=lambda s: None)

@@ -11,7 +11,7 @@ is not recoverable from the text; the borders follow its legend, the lines and b
 
 The weights are the network's own (`MarlNetwork(...)['attention']`, [B, heads, N, N], Eq. 4.3). The SavedModel's
 `serve` endpoint does not return them, so the agent is restored from its checkpoint through the learner's
-checkpoint layout (`evaluation.load_policy`, kind 'checkpoint').
+checkpoint layout (`agents.load_policy`, kind 'checkpoint').
 
 Outputs (`save_episode`): frame_XXXX.png per step, attention.gif (Pillow, animated), attention.npz (weights
 [T, heads, N, N], agent positions [T, N, 2], actions [T, N]).
@@ -157,7 +157,7 @@ def draw_frame(team_frame: np.ndarray, attention: np.ndarray, scale: int,
 
 def record_episode(policy, env_name: Optional[str] = None, steps: int = 100, greedy: bool = False,
                    seed: int = 0, env_kwargs: Optional[Dict] = None) -> Dict[str, np.ndarray]:
-  """Plays up to `steps` steps (or to the episode end) with the ACNN `policy` (an `evaluation.Policy` loaded from
+  """Plays up to `steps` steps (or to the episode end) with the ACNN `policy` (an `agents.Policy` loaded from
   a checkpoint) and records each step's newest SMM frames, attention weights, positions and actions."""
   if policy.attention(np.zeros((1, 1) + policy.observation_hwc, np.uint8)) is None:
     raise ValueError(f'agent {policy.name} has no attention weights (a CNN, or a SavedModel: load the ACNN '

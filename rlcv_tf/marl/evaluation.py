@@ -4,14 +4,8 @@ Thesis Sec. 4.5 / Table 4.1 (lines 3765-3840): agents play matches against the b
 other ("20 matches against another", home = row agent); ELO ratings follow App. 4.F (`elo.py`). Spec ch4 §3.6,
 §6.3, §7.1 item 36, §8 row 24 (sampled actions by default, as SEED actors act; `greedy=True` takes the argmax).
 
-An agent is any of (`resolve_agent`):
-  * a run's logdir (has config.json): its SavedModel (`saved_model/`), or its latest checkpoint with
-    `prefer='checkpoint'`;
-  * a SavedModel directory (endpoint `serve`, see `export.py`); a config.json next to it (the logdir) is read
-    when present, otherwise the observation shape comes from the signature (C = 4 planes x frames);
-  * a checkpoint prefix or a checkpoints/ directory, with the run's config.json (found in the parent
-    directories, or given as `config_path`); the network is rebuilt from the config and restored through the
-    learner's checkpoint layout (`model=...`).
+The agents are `agents.Policy` objects: `agents.load_agent` (or `resolve_agent` then `load_policy`) turns a run
+logdir, a SavedModel or a checkpoint into one.
 
 `play_games(record_dir=...)` saves the games as observation replays of the home agents, for pre-training
 (`replays`, `launchers/marl_pretrain.py`).
@@ -21,215 +15,22 @@ left team, the away agent the right team, each seeing the game from its own side
 its goals (`episode_info`: score_home / score_away, from the home side).
 """
 
-import dataclasses
 import json
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from rlcv_tf.core import progress
 from rlcv_tf.envs import registry
+from rlcv_tf.marl import agents as agents_lib
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import elo
 from rlcv_tf.marl import replays
 
 BUILTIN = 'builtin'
 TWO_TEAM_ENVS = config_lib.TWO_TEAM_ENVS   # environments whose adapter supports `right_agents`
-SMM_PLANES = 4  # gfootball SMM planes per frame (left team, right team, ball, active)
-
-
-class AgentLoadError(ValueError):
-  """A path does not name a loadable agent; the message says what was expected."""
-
-
-@dataclasses.dataclass
-class AgentSource:
-  """Where an agent's weights and configuration live (pure paths; nothing is loaded)."""
-  path: str                         # what the user gave
-  kind: str                         # 'saved_model' or 'checkpoint'
-  weights: str                      # SavedModel directory or checkpoint prefix
-  config: Optional[config_lib.MarlConfig]
-  name: str
-
-
-def _find_config(start: str, levels: int = 2) -> Optional[str]:
-  d = os.path.abspath(start)
-  for _ in range(levels + 1):
-    candidate = os.path.join(d, 'config.json')
-    if os.path.isfile(candidate):
-      return candidate
-    d = os.path.dirname(d)
-  return None
-
-
-def _load_config(path: str) -> config_lib.MarlConfig:
-  try:
-    with open(path) as f:
-      return config_lib.MarlConfig.from_json(f.read())
-  except (OSError, ValueError, TypeError, KeyError) as e:
-    raise AgentLoadError(f'{path}: not a readable Chapter 4 config.json ({e})') from None
-
-
-def _latest_checkpoint(directory: str) -> Optional[str]:
-  # tf.train.latest_checkpoint reads the `checkpoint` state file; done by hand to avoid importing TF here.
-  state = os.path.join(directory, 'checkpoint')
-  if not os.path.isfile(state):
-    return None
-  with open(state) as f:
-    for line in f:
-      if line.startswith('model_checkpoint_path:'):
-        name = line.split(':', 1)[1].strip().strip('"')
-        return name if os.path.isabs(name) else os.path.join(directory, name)
-  return None
-
-
-def resolve_agent(path: str, config_path: Optional[str] = None, prefer: str = 'saved_model',
-                  name: Optional[str] = None) -> AgentSource:
-  """Works out what `path` is (module docstring) without loading TensorFlow; raises AgentLoadError."""
-  if prefer not in ('saved_model', 'checkpoint'):
-    raise AgentLoadError(f'prefer must be saved_model or checkpoint, got {prefer!r}')
-  if not path:
-    raise AgentLoadError('empty agent path')
-  if config_path is not None and not os.path.isfile(config_path):
-    raise AgentLoadError(f'{config_path}: config file not found')
-  p = os.path.abspath(path)
-  display = name or os.path.basename(p.rstrip(os.sep)) or p
-  is_prefix = os.path.isfile(p + '.index')
-  if not is_prefix and not os.path.exists(p):
-    raise AgentLoadError(f'{path}: no such file or directory (expected a run logdir, a SavedModel directory, a '
-                         'checkpoint prefix or a checkpoints/ directory)')
-  cfg_file = config_path
-  if os.path.isdir(p) and os.path.isfile(os.path.join(p, 'config.json')):   # a run's logdir
-    cfg_file = cfg_file or os.path.join(p, 'config.json')
-    sm, ckpt = os.path.join(p, 'saved_model'), _latest_checkpoint(os.path.join(p, 'checkpoints'))
-    has_sm = os.path.isfile(os.path.join(sm, 'saved_model.pb'))
-    if (prefer == 'checkpoint' and ckpt) or (not has_sm and ckpt):
-      return AgentSource(path, 'checkpoint', ckpt, _load_config(cfg_file), display)
-    if has_sm:
-      return AgentSource(path, 'saved_model', sm, _load_config(cfg_file), display)
-    raise AgentLoadError(f'{path}: run directory without saved_model/ or checkpoints/ (did the run finish?)')
-  if os.path.isdir(p) and os.path.isfile(os.path.join(p, 'saved_model.pb')):
-    if name is None and os.path.basename(p) == 'saved_model':
-      display = os.path.basename(os.path.dirname(p))
-    cfg_file = cfg_file or _find_config(os.path.dirname(p), levels=0)
-    return AgentSource(path, 'saved_model', p, _load_config(cfg_file) if cfg_file else None, display)
-  prefix = p if is_prefix else (_latest_checkpoint(p) if os.path.isdir(p) else None)
-  if prefix is None:
-    raise AgentLoadError(f'{path}: not a run logdir (config.json), a SavedModel (saved_model.pb), a checkpoint '
-                         'prefix (<prefix>.index) or a checkpoints/ directory')
-  cfg_file = cfg_file or _find_config(os.path.dirname(prefix))
-  if cfg_file is None:
-    raise AgentLoadError(f'{path}: a checkpoint needs the run\'s config.json to rebuild the network; none found '
-                         'next to it or in its parent directories (pass the config path)')
-  if name is None and os.path.basename(os.path.dirname(prefix)) == 'checkpoints':
-    display = os.path.basename(os.path.dirname(os.path.dirname(prefix)))
-  return AgentSource(path, 'checkpoint', prefix, _load_config(cfg_file), display)
-
-
-class Policy:
-  """A loaded agent: `logits(obs uint8 [B, N, H, W, C]) -> float [B, N, A]` and `act(...)`.
-
-  `attention(obs)` returns the ACNN weights [B, heads, N, N] (checkpoint agents only; None for CNN).
-  """
-
-  def __init__(self, source: AgentSource, observation_hwc: Tuple[int, int, int], logits_fn, attention_fn=None,
-               model=None):
-    self.source = source
-    self.name = source.name
-    self.config = source.config
-    self.observation_hwc = tuple(int(x) for x in observation_hwc)
-    self._logits_fn = logits_fn
-    self._attention_fn = attention_fn
-    self.model = model
-
-  @property
-  def num_frames(self) -> int:
-    if self.config is not None:
-      return self.config.num_frames
-    return self.observation_hwc[2] // SMM_PLANES
-
-  def logits(self, observations: np.ndarray) -> np.ndarray:
-    return np.asarray(self._logits_fn(observations))
-
-  def attention(self, observations: np.ndarray) -> Optional[np.ndarray]:
-    if self._attention_fn is None:
-      return None
-    w = self._attention_fn(observations)
-    return None if w is None else np.asarray(w)
-
-  def act(self, observations: np.ndarray, greedy: bool, rng: np.random.Generator) -> np.ndarray:
-    """int32 [B, N]: argmax, or a sample from the policy (Gumbel-max with our own seeded generator, so a
-    seeded evaluation repeats exactly; the SavedModel's own `actions` output is unseeded)."""
-    logits = self.logits(observations).astype(np.float64)
-    if not greedy:
-      logits = logits + rng.gumbel(size=logits.shape)
-    return np.argmax(logits, axis=-1).astype(np.int32)
-
-
-def _observation_shape(cfg: config_lib.MarlConfig):
-  from rlcv_tf.marl import training  # pylint: disable=g-import-not-at-top  (pulls in the actor runtime)
-  return training.env_specs(cfg)
-
-
-def build_model(cfg: config_lib.MarlConfig, observation_shape, num_actions: int):
-  """The run's network, rebuilt from its config by the learner itself, so every variant it knows (CNN/ACNN,
-  prediction heads for aux runs, progressive columns) gets the same layers and checkpoint keys. The Adam slots
-  it also creates are tiny and unused here."""
-  from rlcv_tf.marl import learner as learner_lib  # pylint: disable=g-import-not-at-top
-  return learner_lib.Learner(cfg, tuple(observation_shape), num_actions).model
-
-
-def restore_model(cfg: config_lib.MarlConfig, checkpoint_prefix: str, observation_shape=None, num_actions=None):
-  """Rebuilds the network and restores its weights from a learner checkpoint (layout `model=...`)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if observation_shape is None or num_actions is None:
-    observation_shape, num_actions = _observation_shape(cfg)
-  model = build_model(cfg, observation_shape, num_actions)
-  status = tf.train.Checkpoint(model=model).restore(checkpoint_prefix)
-  try:
-    status.assert_existing_objects_matched()   # every network variable found in the checkpoint
-  except AssertionError as e:
-    raise AgentLoadError(f'{checkpoint_prefix}: checkpoint does not match the network of its config ({e})') from None
-  status.expect_partial()                       # the optimizer and counters are not needed here
-  return model
-
-
-def load_policy(source: AgentSource) -> Policy:
-  """Loads the agent's weights (TensorFlow is imported here, so path errors come fast)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if source.kind == 'saved_model':
-    try:
-      served = tf.saved_model.load(source.weights)
-    except Exception as e:  # pylint: disable=broad-except  (TF raises several types for a broken directory)
-      raise AgentLoadError(f'{source.path}: could not load the SavedModel ({type(e).__name__}: {e})') from None
-    if not hasattr(served, 'serve'):
-      raise AgentLoadError(f'{source.path}: SavedModel has no `serve` endpoint (export with marl/export.py)')
-    spec = served.signatures['serving_default'].structured_input_signature[1]
-    hwc = tuple(next(iter(spec.values())).shape[2:])
-    return Policy(source, hwc, lambda obs: served.serve(tf.constant(obs, tf.uint8))['policy_logits'].numpy())
-  cfg = source.config
-  obs_shape, num_actions = _observation_shape(cfg)
-  model = restore_model(cfg, source.weights, obs_shape, num_actions)
-  h, w, c = obs_shape[1:]
-
-  @tf.function(input_signature=[tf.TensorSpec([None, None, h, w, c], tf.uint8)])
-  def forward(obs):
-    out = model(obs, training=False)
-    return out['policy_logits'], out.get('attention', tf.zeros([0]))
-
-  def attention(obs):
-    if cfg.model != 'acnn':
-      return None
-    return forward(tf.constant(obs, tf.uint8))[1].numpy()
-
-  return Policy(source, (h, w, c), lambda obs: forward(tf.constant(obs, tf.uint8))[0].numpy(), attention, model)
-
-
-def load_agent(path: str, config_path: Optional[str] = None, prefer: str = 'saved_model',
-               name: Optional[str] = None) -> Policy:
-  return load_policy(resolve_agent(path, config_path, prefer, name))
 
 
 # ---------------------------------------------------------------------------------------------------- games
@@ -250,15 +51,15 @@ def summarize(games: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
   return out
 
 
-def evaluation_env(env_name: Optional[str], home: Policy, away: Optional[Policy],
+def evaluation_env(env_name: Optional[str], home: agents_lib.Policy, away: Optional[agents_lib.Policy],
                    episode_length: Optional[int] = None) -> Tuple[str, Dict[str, Any]]:
   """The environment name and kwargs for a match: the home agent's training env and its kwargs unless
   `env_name` is given; two-team control when there is an away agent."""
   cfg = home.config
   if env_name is None:
     if cfg is None:
-      raise AgentLoadError(f'{home.source.path}: a SavedModel without its run\'s config.json does not say which '
-                           'environment it was trained on; name the environment')
+      raise agents_lib.AgentLoadError(f'{home.source.path}: a SavedModel without its run\'s config.json does not '
+                                      'say which environment it was trained on; name the environment')
     env_name = cfg.env
   if env_name not in registry.names():
     raise ValueError(f'unknown environment {env_name!r}; valid names: {", ".join(registry.names())}')
@@ -275,17 +76,17 @@ def evaluation_env(env_name: Optional[str], home: Policy, away: Optional[Policy]
   return env_name, kwargs
 
 
-def _check_shapes(policy: Policy, obs_hwc, who: str):
+def _check_shapes(policy: agents_lib.Policy, obs_hwc, who: str):
   if tuple(obs_hwc) != policy.observation_hwc:
     raise ValueError(f'{who} agent {policy.name} takes observations {policy.observation_hwc} (H, W, C) but the '
                      f'environment gives {tuple(obs_hwc)}: evaluate it on the SMM size and frame stack it was '
                      'trained with')
 
 
-def play_games(home: Policy, away: Optional[Policy] = None, num_games: int = 10, greedy: bool = False,
-               env_name: Optional[str] = None, episode_length: Optional[int] = None, seed: int = 0,
-               print_fn: Callable[[str], None] = print, label: str = '', record_dir: Optional[str] = None,
-               record_every: int = 1) -> Dict[str, Any]:
+def play_games(home: agents_lib.Policy, away: Optional[agents_lib.Policy] = None, num_games: int = 10,
+               greedy: bool = False, env_name: Optional[str] = None, episode_length: Optional[int] = None,
+               seed: int = 0, print_fn: Callable[[str], None] = print, label: str = '',
+               record_dir: Optional[str] = None, record_every: int = 1) -> Dict[str, Any]:
   """Plays `num_games` games of `home` (left team) vs `away` (right team; None = the built-in AI).
 
   With `record_dir`, every `record_every`-th game (the first included) is saved there as an observation replay
@@ -363,7 +164,7 @@ def play_games(home: Policy, away: Optional[Policy] = None, num_games: int = 10,
 
 
 # ------------------------------------------------------------------------------------------------ tournament
-def tournament(agents: Sequence[Policy], games_per_pair: int = 10, greedy: bool = False,
+def tournament(agents: Sequence[agents_lib.Policy], games_per_pair: int = 10, greedy: bool = False,
                env_name: Optional[str] = None, episode_length: Optional[int] = None, seed: int = 0,
                elo_shuffles: int = 200, elo_scoring: str = 'thesis',
                print_fn: Callable[[str], None] = print) -> Dict[str, Any]:

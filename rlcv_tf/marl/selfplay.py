@@ -24,21 +24,21 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rlcv_tf.marl import evaluation
+from rlcv_tf.marl import agents as agents_lib
 
 
 class SelfPlayError(ValueError):
   """An opponent cannot be used for this run; the message names it and the fix."""
 
 
-def load_opponents(paths: Sequence[str], observation_hwc: Tuple[int, int, int]) -> List[evaluation.Policy]:
-  """Loads frozen opponents (run logdirs, SavedModels or checkpoints; see `evaluation.resolve_agent`) and checks
+def load_opponents(paths: Sequence[str], observation_hwc: Tuple[int, int, int]) -> List[agents_lib.Policy]:
+  """Loads frozen opponents (run logdirs, SavedModels or checkpoints; see `agents.resolve_agent`) and checks
   that each reads this environment's observations (H, W, C including the frame stack)."""
   policies = []
   for path in paths:
     try:
-      policy = evaluation.load_agent(path)
-    except evaluation.AgentLoadError as e:
+      policy = agents_lib.load_agent(path)
+    except agents_lib.AgentLoadError as e:
       raise SelfPlayError(f'opponent_agents: {e}') from None
     if tuple(policy.observation_hwc) != tuple(observation_hwc):
       raise SelfPlayError(
@@ -62,7 +62,7 @@ class FrozenOpponents:
   the policy that played it) before the next draw.
   """
 
-  def __init__(self, policies: Sequence[evaluation.Policy], num_agents: int, seed: int = 0, greedy: bool = False):
+  def __init__(self, policies: Sequence[agents_lib.Policy], num_agents: int, seed: int = 0, greedy: bool = False):
     if not policies:
       raise SelfPlayError('opponent_agents: no frozen opponent given')
     if num_agents < 1:
