@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from rlcv_tf.marl import agents as agents_lib  # pylint: disable=g-import-not-at-top
 from rlcv_tf.marl import config as config_lib  # pylint: disable=g-import-not-at-top
 from rlcv_tf.marl import learner as learner_lib  # pylint: disable=g-import-not-at-top
 from rlcv_tf.marl import training  # pylint: disable=g-import-not-at-top
@@ -110,7 +111,7 @@ def main(_):
   rows = []
   for model in FLAGS.models:
     cfg = make_config(model)
-    obs_shape, num_actions = training.env_specs(cfg)
+    obs_shape, num_actions = agents_lib.env_specs(cfg)
     env_sps = env_only(cfg, num_actions, FLAGS.env_seconds)
     print(f'[bench] {model}: env-only {env_sps:.1f} env steps/s', flush=True)
     learn_sps = learner_only(cfg, obs_shape, num_actions, FLAGS.learner_updates)

@@ -71,6 +71,12 @@ flags.DEFINE_integer('max_queued_unrolls', _D.max_queued_unrolls, 'Finished unro
                      'full, inference and actors wait (bounds the policy lag). 0: 2 x --batch_size.')
 flags.DEFINE_integer('total_frames', _D.total_frames, 'Environment steps to train for (B*T per update).')
 flags.DEFINE_integer('num_actors', _D.num_actors, 'Actor processes, one environment each.')
+flags.DEFINE_enum('runtime', _D.runtime, config_lib.RUNTIMES, 'actors: one process per environment and central '
+                  'inference in a thread (SEED RL); inline: this process steps --num_envs environments, runs one '
+                  'batched inference, and trains every --batch_size unrolls (no actor processes; two runs with '
+                  'the same --seed give the same losses).')
+flags.DEFINE_integer('num_envs', _D.num_envs, '--runtime=inline: environments stepped in process (0: '
+                     '--num_actors).')
 flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries and the SavedModel go; an existing run there '
                     'is resumed. Default: runs/marl/<env>_<model>.')
 flags.DEFINE_integer('seed', _D.seed, 'Random seed (network init, action sampling, environments).')
@@ -145,12 +151,13 @@ def config_from_flags() -> config_lib.MarlConfig:
     env_kwargs['episode_length'] = FLAGS.episode_length
   cfg = config_lib.MarlConfig(
       env=FLAGS.env, model=FLAGS.model, env_kwargs=env_kwargs, total_frames=FLAGS.total_frames,
-      num_actors=FLAGS.num_actors, batch_size=FLAGS.batch_size, unroll_length=FLAGS.unroll_length,
+      num_actors=FLAGS.num_actors, runtime=FLAGS.runtime, num_envs=FLAGS.num_envs, batch_size=FLAGS.batch_size,
+      unroll_length=FLAGS.unroll_length,
       learning_rate=FLAGS.learning_rate, entropy_cost=FLAGS.entropy_cost, baseline_cost=FLAGS.baseline_cost,
       discounting=FLAGS.discounting, seed=FLAGS.seed, strategy=FLAGS.strategy,
       checkpoint_interval_s=FLAGS.checkpoint_interval_s, log_interval_s=FLAGS.log_interval_s, aux=FLAGS.aux,
-      aux_coef=FLAGS.aux_coef, aux_max_jump_px=FLAGS.aux_max_jump_px, observe_all_opponents=FLAGS.observe_all_opponents,
-      init_from=FLAGS.init_from,
+      aux_coef=FLAGS.aux_coef, aux_max_jump_px=FLAGS.aux_max_jump_px,
+      observe_all_opponents=FLAGS.observe_all_opponents, init_from=FLAGS.init_from,
       progressive_from=FLAGS.progressive_from, record_dir=FLAGS.record_dir, record_every=FLAGS.record_every,
       feature_dim=FLAGS.feature_dim, opponent=FLAGS.opponent, selfplay_agents=FLAGS.selfplay_agents,
       opponent_agents=tuple(FLAGS.opponent_agents), num_heads=FLAGS.num_heads, lambda_=FLAGS['lambda'].value,
@@ -185,7 +192,8 @@ def main(argv):
   thesis = ' '.join(f'--{k}={v}' for k, v in config_lib.THESIS_SCALE.items())
   aux = f', aux {cfg.aux} x {cfg.aux_coef:g}' if cfg.aux != 'none' else ''
   aux += f', vs {cfg.opponent}' if cfg.opponent != 'builtin' else ''
-  print(f'[marl] {cfg.env} / {cfg.model}{aux}: {cfg.total_frames:,} frames, {cfg.num_actors} actors, batch '
+  where = f'{cfg.env_count} envs inline' if cfg.runtime == 'inline' else f'{cfg.num_actors} actors'
+  print(f'[marl] {cfg.env} / {cfg.model}{aux}: {cfg.total_frames:,} frames, {where}, batch '
         f'{cfg.batch_size}x{cfg.unroll_length}, logdir {logdir}', flush=True)
   print(f'[marl] thesis scale (App. 4.E; needs many actor machines and accelerators): {thesis} '
         '--num_actors=<thousands>', flush=True)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rlcv_tf.marl import agents as agents_lib
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import training
 from rlcv_tf.runtime import actors
@@ -61,7 +62,7 @@ def test_train_resume_and_export(tmp_path):
   # The SavedModel serves the same numbers as the restored Keras network.
   from rlcv_tf.marl import learner as learner_lib
   cfg = small_config(total_frames=64)
-  obs_shape, num_actions = training.env_specs(cfg)
+  obs_shape, num_actions = agents_lib.env_specs(cfg)
   learner = learner_lib.Learner(cfg, obs_shape, num_actions)
   learner.checkpoint.restore(tf.train.latest_checkpoint(os.path.join(logdir, 'checkpoints'))).expect_partial()
   assert int(learner.optimizer.iterations.numpy()) == 4, 'Adam state is restored'

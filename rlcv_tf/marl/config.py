@@ -17,6 +17,9 @@ PROGRESSIVE_MODELS = {'prcnn': 'cnn', 'pracnn': 'acnn'}   # progressive kind -> 
 AUX_OBJECTIVES = ('none', 'predict', 'observe_all')
 THESIS_AUX_COEF = 5e-4   # App. 4.E sweeps {1e-4, 5e-4}; the best is not stated, spec §4.3 proposes 5e-4
 STRATEGIES = ('default', 'one_device', 'mirrored', 'tpu')
+# actors: one OS process per environment and an inference thread (SEED RL); inline: the learner's process steps
+# every environment itself, one batched inference at a time, then trains (deterministic for a seed).
+RUNTIMES = ('actors', 'inline')
 # Who plays the right team (thesis Sec. 4.3.1, App. 4.C; spec §3.6):
 #   builtin         the environment's built-in AI (GRF's rule-based bot, the stand-in's scripted AI);
 #   selfplay_mixed  `selfplay_agents` right field players are driven by the policy being trained (their
@@ -56,6 +59,8 @@ class MarlConfig:
   num_frames: int = 4                  # frame stack (thesis: 4)
   total_frames: int = 20_000           # env steps, counted B*T per update (not times N agents)
   num_actors: int = 4
+  runtime: str = 'actors'              # see RUNTIMES
+  num_envs: int = 0                    # runtime=inline: environments stepped in process; 0 = num_actors
   batch_size: int = 4                  # unrolls per update (thesis: 120)
   unroll_length: int = 32              # T (thesis: 32)
   learning_rate: float = 1.4e-4        # thesis sweep {7e-5, 1.4e-4, 2.8e-4}; middle value
@@ -126,6 +131,12 @@ class MarlConfig:
     if 'right_agents' in self.env_kwargs:
       raise ValueError('env_kwargs: right_agents is set by the opponent setting (opponent=selfplay_mixed / '
                        'selfplay_fixed), not by hand')
+    if self.runtime not in RUNTIMES:
+      raise ValueError(f'runtime: unknown value {self.runtime!r}; valid values: {", ".join(RUNTIMES)}')
+    if not isinstance(self.num_envs, int) or self.num_envs < 0:
+      raise ValueError(f'num_envs: must be an integer >= 0 (0: num_actors), got {self.num_envs!r}')
+    if self.num_envs and self.runtime != 'inline':
+      raise ValueError(f'num_envs: only used by runtime=inline (runtime=actors runs num_actors environments)')
     if self.strategy not in STRATEGIES:
       raise ValueError(f'strategy: unknown value {self.strategy!r}; valid values: {", ".join(STRATEGIES)}')
     positive_ints = ('total_frames', 'num_actors', 'batch_size', 'unroll_length', 'num_frames', 'feature_dim',
@@ -176,6 +187,11 @@ class MarlConfig:
     kwargs = self.effective_env_kwargs
     kwargs.pop('right_agents', None)
     return kwargs
+
+  @property
+  def env_count(self) -> int:
+    """Environments stepped at once: one per actor process, or num_envs (default num_actors) inline."""
+    return self.num_envs or self.num_actors if self.runtime == 'inline' else self.num_actors
 
   @property
   def frames_per_update(self) -> int:

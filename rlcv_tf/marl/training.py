@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from rlcv_tf.core import progress
 from rlcv_tf.core import runs
-from rlcv_tf.envs import registry
+from rlcv_tf.marl import agents as agents_lib
 from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import export
 from rlcv_tf.marl import learner as learner_lib
@@ -32,6 +32,7 @@ from rlcv_tf.marl import replays
 from rlcv_tf.marl import selfplay
 from rlcv_tf.runtime import actors as actors_lib
 from rlcv_tf.runtime import inference as inference_lib
+from rlcv_tf.runtime import inline as inline_lib
 from rlcv_tf.runtime import unrolls as unrolls_lib
 
 # Fields that fix the shapes of the saved variables: a resumed run must not change them.
@@ -53,22 +54,7 @@ class TrainResult:
   actor_restarts: int
   wall_s: float
   steady_frames_per_second: float  # from the end of the first update (compilation, start-up) to the last
-
-
-def env_layout(cfg: config_lib.MarlConfig):
-  """Builds one environment in this process to read (observation shape [N, H, W, C], actions per agent,
-  (home agents, right agents)); raises the engine's own clear error."""
-  env = registry.make_env(cfg.env, seed=cfg.seed, num_frames=cfg.num_frames, **cfg.effective_env_kwargs)
-  try:
-    shape = tuple(env.observation_spec().shape)
-    return shape, env.num_actions, tuple(env.team_sizes)
-  finally:
-    env.close()
-
-
-def env_specs(cfg: config_lib.MarlConfig):
-  """(observation shape [N, H, W, C] over every agent the caller drives, actions per agent)."""
-  return env_layout(cfg)[:2]
+  losses: List[float] = dataclasses.field(default_factory=list)   # loss/total of every update of this session
 
 
 def check_resume(cfg: config_lib.MarlConfig, logdir: str):
@@ -87,10 +73,12 @@ def actor_configs(cfg: config_lib.MarlConfig, start_frames: int = 0) -> List[act
   """One config per actor. Env seeds derive from (seed, frames at the start of this session, actor), so a
   resumed run plays new episodes instead of replaying the first session's."""
   return [actors_lib.ActorConfig(cfg.env, cfg.effective_env_kwargs, seed=runs.derived_seed(cfg.seed, start_frames, i),
-                                 num_frames=cfg.num_frames) for i in range(cfg.num_actors)]
+                                 num_frames=cfg.num_frames) for i in range(cfg.env_count)]
 
 
 def make_actor_pool(cfg: config_lib.MarlConfig, start_frames: int = 0) -> actors_lib.ActorPool:
+  if cfg.runtime == 'inline':
+    return inline_lib.InlinePool(actor_configs(cfg, start_frames))
   return actors_lib.LocalActorPool(actor_configs(cfg, start_frames))
 
 
@@ -123,7 +111,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
   cfg.validate()
   start = time.monotonic()
   check_resume(cfg, logdir)
-  observation_shape, num_actions, (num_home, num_right) = env_layout(cfg)
+  observation_shape, num_actions, (num_home, num_right) = agents_lib.env_layout(cfg)
   opponents, agent_groups = None, None
   if cfg.opponent == 'selfplay_fixed':
     # Frozen opponents act in the inference thread; the learner sees (and trains) the home team only.
@@ -161,6 +149,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
   saved_model_dir = os.path.join(logdir, 'saved_model')
 
   episodes_all: List[Dict] = []
+  losses: List[float] = []
   restarts = 0
   steady = (None, None)  # (time, frames) after the first update of this session
   steady_end = None
@@ -179,7 +168,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
     server = inference_lib.InferenceServer(
         pool, lambda obs: learner.infer(obs)[:2], cfg.unroll_length,
         max_queued_unrolls=cfg.max_queued_unrolls or 2 * cfg.batch_size,
-        step_hook=recorder.add_step if recorder else None, opponent=opponents)
+        step_hook=recorder.add_step if recorder else None, opponent=opponents, inline=cfg.runtime == 'inline')
     rate = progress.RateMeter()
     last_log = last_summary = last_ckpt = time.monotonic()
     recent: List[Dict] = []
@@ -197,6 +186,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
             break
           t1 = time.monotonic()
           logs = learner.train(unrolls_lib.stack_batch(batch))
+          losses.append(logs['loss/total'])
           wait_s += t1 - t0
           train_s += time.monotonic() - t1
           frames = int(learner.frames.numpy())
@@ -267,7 +257,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
   if steady[0] is not None and frames > steady[1]:
     steady_fps = (frames - steady[1]) / max(1e-9, steady_end - steady[0])
   return TrainResult(frames, int(learner.updates.numpy()), episodes_all, saved_model_dir, restarts,
-                     time.monotonic() - start, steady_fps)
+                     time.monotonic() - start, steady_fps, losses)
 
 
 def _save(manager, learner, frames, saved_model_dir, observation_shape):

@@ -10,6 +10,10 @@ which may add keys (e.g. which opponent played) to the `episode` statistics of t
 
 Finished unrolls go into a bounded queue that the learner reads; when the learner falls behind, the queue fills,
 inference blocks and the actors wait, which bounds how stale (off-policy) an unroll can be.
+
+With `inline=True` there is no thread: `get_unrolls` itself steps an in-process pool (`inline.InlinePool`), one
+batched inference over every environment at a time, until it has the unrolls asked for. The learner then trains
+on them, so each unroll is at most one update old and a run is a deterministic function of its seed.
 """
 
 import collections
@@ -29,7 +33,8 @@ class InferenceServer:
 
   def __init__(self, pool: actors_lib.ActorPool, infer_fn: Callable, unroll_length: int, max_queued_unrolls: int,
                poll_timeout_s: float = 0.05, min_batch: int = 0, batch_wait_s: float = 0.005,
-               step_hook: Optional[Callable[[actors_lib.EnvStep], None]] = None, opponent=None):
+               step_hook: Optional[Callable[[actors_lib.EnvStep], None]] = None, opponent=None,
+               inline: bool = False):
     self._pool = pool
     self._infer = infer_fn
     self._builder = unrolls_lib.UnrollBuilder(unroll_length)
@@ -40,6 +45,9 @@ class InferenceServer:
     # Called with every env step in arrival order (e.g. the replay recorder); runs in the inference thread.
     self._step_hook = step_hook
     self._opponent = opponent
+    # inline: no inference thread; the learner's own thread steps the (in-process) pool in `get_unrolls`.
+    self._inline = inline
+    self._ready: Deque[Dict[str, np.ndarray]] = collections.deque()
     self._stop = threading.Event()
     self._thread: Optional[threading.Thread] = None
     self._error: Optional[BaseException] = None
@@ -52,6 +60,8 @@ class InferenceServer:
     self.receive_seconds = 0.0  # time spent waiting for actors
 
   def start(self):
+    if self._inline:
+      return   # no thread: `get_unrolls` steps the pool itself
     self._thread = threading.Thread(target=self._run, name='inference', daemon=True)
     self._thread.start()
 
@@ -76,6 +86,8 @@ class InferenceServer:
                   should_stop: Optional[Callable[[], bool]] = None) -> Optional[List[Dict[str, np.ndarray]]]:
     """Blocks until `count` unrolls are available; None if the thread stopped or `should_stop()` turned true
     first (checked every `timeout_s`). Unrolls taken before an early return are dropped."""
+    if self._inline:
+      return self._inline_unrolls(count, should_stop)
     out = []
     while len(out) < count:
       self.check()
@@ -85,6 +97,19 @@ class InferenceServer:
         if self._stop.is_set() or (should_stop is not None and should_stop()):
           return None
     return out
+
+  def _inline_unrolls(self, count, should_stop):
+    # One process, no threads: every environment of the pool is stepped once per inference, in actor order, so
+    # a run is a deterministic function of its seed.
+    while len(self._ready) < count:
+      if self._stop.is_set() or (should_stop is not None and should_stop()):
+        return None
+      t0 = time.monotonic()
+      steps = self._pool.receive(0.0)
+      self.receive_seconds += time.monotonic() - t0
+      if steps:
+        self._serve(steps)
+    return [self._ready.popleft() for _ in range(count)]
 
   def running_episodes(self) -> List[Tuple[np.ndarray, int]]:
     """(return so far [N], steps so far) of every actor's episode in progress (for progress lines before the
@@ -104,38 +129,45 @@ class InferenceServer:
         deadline = time.monotonic() + self._batch_wait
         while len(steps) < self._min_batch and time.monotonic() < deadline:
           steps.extend(self._pool.receive(max(0.0, deadline - time.monotonic())))
-        t1 = time.monotonic()
-        self.receive_seconds += t1 - t0
-        obs = np.stack([s.observation for s in steps])
-        trained = obs.shape[1] - (self._opponent.num_agents if self._opponent is not None else 0)
-        actions, logits = self._infer(obs[:, :trained])
-        actions = np.asarray(actions, np.int32)
-        logits = np.asarray(logits, np.float32)
-        joint = actions
-        if self._opponent is not None:
-          opponent_actions = np.asarray(self._opponent.act(steps, obs[:, trained:]), np.int32)
-          joint = np.concatenate([actions, opponent_actions], axis=1)
-        self.infer_seconds += time.monotonic() - t1
-        self._pool.send_actions([s.actor_id for s in steps], joint)
-        self.inference_batches += 1
-        self.env_steps += len(steps)
-        for k, s in enumerate(steps):
-          if self._step_hook is not None:
-            self._step_hook(s)
-          if s.episode is not None:
-            with self._lock:
-              self._episodes.append(s.episode)
-          self._track_running(s)
-          unroll = self._builder.append(s.actor_id, s.run_id, {
-              'observation': s.observation[:trained], 'reward': np.asarray(s.reward, np.float32)[:trained],
-              'done': np.bool_(s.done), 'discount': np.float32(s.discount),
-              'truncated': np.bool_(s.truncated), 'agent_positions': np.asarray(s.agent_positions, np.int32)[:trained],
-              'action': actions[k], 'behaviour_logits': logits[k]})
-          if unroll is not None:
-            self._put(unroll)
+        self.receive_seconds += time.monotonic() - t0
+        self._serve(steps)
     except BaseException as e:  # pylint: disable=broad-except
       logging.exception('inference thread failed')
       self._error = e
+
+  def _serve(self, steps: List[actors_lib.EnvStep]):
+    """One batched inference for `steps`: answers their actors and files each step into its unroll."""
+    t1 = time.monotonic()
+    obs = np.stack([s.observation for s in steps])
+    trained = obs.shape[1] - (self._opponent.num_agents if self._opponent is not None else 0)
+    actions, logits = self._infer(obs[:, :trained])
+    actions = np.asarray(actions, np.int32)
+    logits = np.asarray(logits, np.float32)
+    joint = actions
+    if self._opponent is not None:
+      opponent_actions = np.asarray(self._opponent.act(steps, obs[:, trained:]), np.int32)
+      joint = np.concatenate([actions, opponent_actions], axis=1)
+    self.infer_seconds += time.monotonic() - t1
+    self._pool.send_actions([s.actor_id for s in steps], joint)
+    self.inference_batches += 1
+    self.env_steps += len(steps)
+    for k, s in enumerate(steps):
+      if self._step_hook is not None:
+        self._step_hook(s)
+      if s.episode is not None:
+        with self._lock:
+          self._episodes.append(s.episode)
+      self._track_running(s)
+      unroll = self._builder.append(s.actor_id, s.run_id, {
+          'observation': s.observation[:trained], 'reward': np.asarray(s.reward, np.float32)[:trained],
+          'done': np.bool_(s.done), 'discount': np.float32(s.discount), 'truncated': np.bool_(s.truncated),
+          'agent_positions': np.asarray(s.agent_positions, np.int32)[:trained],
+          'action': actions[k], 'behaviour_logits': logits[k]})
+      if unroll is not None:
+        if self._inline:
+          self._ready.append(unroll)
+        else:
+          self._put(unroll)
 
   def _track_running(self, s: actors_lib.EnvStep):
     entry = self._running.get(s.actor_id)
