@@ -6,6 +6,8 @@ from typing import NoReturn, Sequence
 from absl import flags
 from absl import logging
 
+from rlcv_tf.core import quiet
+
 
 def fail(message: str) -> NoReturn:
   """Prints `error: message` (one line naming the flag or file and the fix) and exits with status 2."""
@@ -18,5 +20,6 @@ def start(argv: Sequence[str]) -> None:
   the progress report), and positional arguments are refused (every option is a --flag)."""
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+  quiet.filter_known_warnings()
   if len(argv) > 1:
     fail(f'unexpected arguments {list(argv[1:])}; all options are --flags (see --helpshort)')

@@ -69,6 +69,9 @@ flags.DEFINE_float('clip_pg_rho_threshold', _D.clip_pg_rho_threshold, 'V-trace r
                    'advantages.')
 flags.DEFINE_integer('max_queued_unrolls', _D.max_queued_unrolls, 'Finished unrolls waiting for the learner; when '
                      'full, inference and actors wait (bounds the policy lag). 0: 2 x --batch_size.')
+flags.DEFINE_float('actor_timeout_s', _D.actor_timeout_s, 'An actor that has been sent actions and has not answered '
+                   'for this many seconds is killed and restarted (a hung engine); 0 never times an actor out. '
+                   'Environment builds and first steps are not timed by it.')
 flags.DEFINE_integer('total_frames', _D.total_frames, 'Environment steps to train for (B*T per update).')
 flags.DEFINE_integer('num_actors', _D.num_actors, 'Actor processes, one environment each.')
 flags.DEFINE_enum('runtime', _D.runtime, config_lib.RUNTIMES, 'actors: one process per environment and central '
@@ -162,7 +165,8 @@ def config_from_flags() -> config_lib.MarlConfig:
       feature_dim=FLAGS.feature_dim, opponent=FLAGS.opponent, selfplay_agents=FLAGS.selfplay_agents,
       opponent_agents=tuple(FLAGS.opponent_agents), num_heads=FLAGS.num_heads, lambda_=FLAGS['lambda'].value,
       clip_rho_threshold=FLAGS.clip_rho_threshold, clip_c_threshold=FLAGS.clip_c_threshold,
-      clip_pg_rho_threshold=FLAGS.clip_pg_rho_threshold, max_queued_unrolls=FLAGS.max_queued_unrolls, **arch)
+      clip_pg_rho_threshold=FLAGS.clip_pg_rho_threshold, max_queued_unrolls=FLAGS.max_queued_unrolls,
+      actor_timeout_s=FLAGS.actor_timeout_s, **arch)
   try:
     cfg.validate()
   except ValueError as e:
@@ -185,6 +189,8 @@ def main(argv):
     registry.check_available(cfg.env)  # before TensorFlow loads: a missing engine fails in a second
   except base.EnvironmentUnavailableError as e:
     common.fail(str(e))
+  from rlcv_tf.core import quiet  # pylint: disable=g-import-not-at-top
+  quiet.import_tensorflow()   # without its C++ start-up noise
   from rlcv_tf.marl import pretraining  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import replays  # pylint: disable=g-import-not-at-top
   from rlcv_tf.marl import selfplay  # pylint: disable=g-import-not-at-top

@@ -30,7 +30,9 @@ import dm_env
 import numpy as np
 from dm_env import specs
 
+from rlcv_tf.core import quiet
 from rlcv_tf.envs import base
+from rlcv_tf.envs import smm
 
 NUM_ACTIONS = 19
 _INSTALL_HINT = ('Google Research Football (the `gfootball` engine) is not installed in this Python environment. '
@@ -39,6 +41,9 @@ _INSTALL_HINT = ('Google Research Football (the `gfootball` engine) is not insta
 
 
 def _import_gfootball():
+  # gfootball runs on gym 0.26: its import banner and old-step-API warnings are noise here (core/quiet.py).
+  quiet.silence_gym_notice()
+  quiet.filter_known_warnings()
   try:
     import gfootball.env as football_env  # pylint: disable=g-import-not-at-top
     from gfootball.scenarios import __dict__ as scenario_api  # pylint: disable=g-import-not-at-top
@@ -151,6 +156,11 @@ class GoogleFootball(base.MultiAgentEnv):
 
   def observation_spec(self):
     return specs.Array((self._n,) + self._hw + (4,), np.uint8, name='smm')
+
+  @property
+  def shared_channels(self) -> Tuple[int, ...]:
+    """The SMM's left team, right team and ball planes: the same for every agent of a team (smm.SHARED_LAYERS)."""
+    return smm.SHARED_LAYERS
 
   def _observe(self, obs) -> np.ndarray:
     # gfootball drops the player axis when it controls a single player.
