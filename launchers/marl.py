@@ -16,6 +16,7 @@ r"""Chapter 4: agent-centric multi-agent RL (CNN / ACNN) with V-trace, SEED-styl
 Writes checkpoints, TensorBoard events and a SavedModel (DIR/saved_model) with a serving signature.
 """
 
+import dataclasses
 import os
 import sys
 
@@ -85,6 +86,12 @@ flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries and the SavedMod
 flags.DEFINE_integer('seed', _D.seed, 'Random seed (network init, action sampling, environments).')
 flags.DEFINE_float('learning_rate', _D.learning_rate, 'Adam learning rate (thesis sweep 7e-5, 1.4e-4, 2.8e-4).')
 flags.DEFINE_integer('batch_size', _D.batch_size, 'Unrolls per update (thesis: 120).')
+flags.DEFINE_integer('micro_batches', _D.micro_batches, 'Split each update into this many micro-batches (gradient '
+                     'accumulation: the same update with 1/k of the activation memory); must divide --batch_size.')
+flags.DEFINE_enum('preset', 'cpu_small', list(config_lib.PRESETS), 'Defaults for the run\'s scale; explicit flags '
+                  'win. cpu_small: a laptop run (20K frames, batch 4). thesis: App. 4.E (500M frames, batch 120 x '
+                  '32, lr 1.4e-4, entropy 5e-4, value 0.5, gamma 0.99). gpu: thesis values on one GPU with 2 '
+                  'micro-batches.')
 flags.DEFINE_integer('unroll_length', _D.unroll_length, 'Unroll length T (thesis: 32).')
 flags.DEFINE_float('entropy_cost', _D.entropy_cost, 'Entropy regularisation coefficient (thesis: 0.0005).')
 flags.DEFINE_float('baseline_cost', _D.baseline_cost, 'Value loss coefficient (thesis: 0.5).')
@@ -166,7 +173,11 @@ def config_from_flags() -> config_lib.MarlConfig:
       opponent_agents=tuple(FLAGS.opponent_agents), num_heads=FLAGS.num_heads, lambda_=FLAGS['lambda'].value,
       clip_rho_threshold=FLAGS.clip_rho_threshold, clip_c_threshold=FLAGS.clip_c_threshold,
       clip_pg_rho_threshold=FLAGS.clip_pg_rho_threshold, max_queued_unrolls=FLAGS.max_queued_unrolls,
-      actor_timeout_s=FLAGS.actor_timeout_s, **arch)
+      actor_timeout_s=FLAGS.actor_timeout_s, micro_batches=FLAGS.micro_batches, **arch)
+  # A preset fills in the fields whose flag was not given explicitly.
+  preset = {k: v for k, v in config_lib.PRESETS[FLAGS.preset].items()
+            if not FLAGS['lambda' if k == 'lambda_' else k].present}
+  cfg = dataclasses.replace(cfg, **preset)
   try:
     cfg.validate()
   except ValueError as e:

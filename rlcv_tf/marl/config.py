@@ -40,6 +40,18 @@ THESIS_SCALE = {
 }
 
 
+# --preset: values a preset sets unless the flag is given explicitly. cpu_small is the laptop default (the field
+# defaults below); gpu and thesis use App. 4.E's hyper-parameters (batch 120 x unroll 32, 500M frames vs the
+# built-in AI). At 72x96 with N=5 a batch of 120 x 33 steps is 19,800 images of ~3.2 MB of float32 activations
+# each (63 GB; about twice that at the backward pass's peak, as training prints before the first update), so gpu
+# splits each update into 2 micro-batches (the same update, half the memory).
+PRESETS = {
+    'cpu_small': {},
+    'gpu': dict(THESIS_SCALE, strategy='one_device', micro_batches=2),
+    'thesis': dict(THESIS_SCALE),
+}
+
+
 def parse_stacks(text: str) -> Tuple[Tuple[int, int], ...]:
   """'16x2,32x2' -> ((16, 2), (32, 2)) (torso conv stacks as CHANNELSxBLOCKS); ValueError otherwise."""
   try:
@@ -63,6 +75,7 @@ class MarlConfig:
   num_envs: int = 0                    # runtime=inline: environments stepped in process; 0 = num_actors
   batch_size: int = 4                  # unrolls per update (thesis: 120)
   unroll_length: int = 32              # T (thesis: 32)
+  micro_batches: int = 1               # split each update's batch into this many parts (gradient accumulation)
   learning_rate: float = 1.4e-4        # thesis sweep {7e-5, 1.4e-4, 2.8e-4}; middle value
   adam_epsilon: float = 1e-7           # TF/Keras default, as the thesis ("Adam, TF defaults")
   discounting: float = 0.99
@@ -91,6 +104,7 @@ class MarlConfig:
   seed: int = 0
   strategy: str = 'default'
   max_queued_unrolls: int = 0          # 0: 2 * batch_size. Bounds how stale an unroll can get.
+  actor_timeout_s: float = 60.0        # an actor that does not answer its actions this long is restarted; 0: never
   checkpoint_interval_s: float = 600.0
   summary_interval_s: float = 10.0
   log_interval_s: float = 10.0
@@ -131,6 +145,9 @@ class MarlConfig:
     if 'right_agents' in self.env_kwargs:
       raise ValueError('env_kwargs: right_agents is set by the opponent setting (opponent=selfplay_mixed / '
                        'selfplay_fixed), not by hand')
+    if not isinstance(self.micro_batches, int) or self.micro_batches < 1 or self.batch_size % self.micro_batches:
+      raise ValueError(f'micro_batches: must be a positive integer dividing batch_size={self.batch_size}, got '
+                       f'{self.micro_batches!r}')
     if self.runtime not in RUNTIMES:
       raise ValueError(f'runtime: unknown value {self.runtime!r}; valid values: {", ".join(RUNTIMES)}')
     if not isinstance(self.num_envs, int) or self.num_envs < 0:
@@ -162,6 +179,8 @@ class MarlConfig:
         raise ValueError(f'{name}: must be > 0, got {getattr(self, name)!r}')
     if not isinstance(self.max_queued_unrolls, int) or self.max_queued_unrolls < 0:
       raise ValueError(f'max_queued_unrolls: must be >= 0, got {self.max_queued_unrolls}')
+    if not self.actor_timeout_s >= 0:
+      raise ValueError(f'actor_timeout_s: must be >= 0 (0: never time an actor out), got {self.actor_timeout_s!r}')
     return self
 
   @property

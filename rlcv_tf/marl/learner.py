@@ -34,6 +34,26 @@ from rlcv_tf.marl import progressive
 tfd = tfp.distributions
 
 
+def activation_floats_per_image(observation_hwc, stack_channels) -> int:
+  """Float32 activations the torso keeps for the backward pass, per agent image (an analytic count: the input
+  cast, each stack's entry conv and pool outputs, and five tensors per residual block). 72x96x16 with the
+  default stacks: ~0.8M floats (3.2 MB)."""
+  h, w, c = observation_hwc
+  total = h * w * c
+  for channels, blocks in stack_channels:
+    total += h * w * channels                      # entry conv, before the pool
+    h, w = (h + 1) // 2, (w + 1) // 2              # 3x3 max-pool, stride 2, 'same'
+    total += h * w * channels * (1 + 5 * blocks)   # pool output; relu, conv, relu, conv, add per block
+  return int(total)
+
+
+def estimate_update_bytes(cfg: config_lib.MarlConfig, observation_shape) -> int:
+  """Rough peak activation memory of one update (one micro-batch alive at a time), forward plus backward."""
+  n = observation_shape[0]
+  images = (cfg.unroll_length + 1) * (cfg.batch_size // cfg.micro_batches) * n
+  return 2 * 4 * images * activation_floats_per_image(tuple(observation_shape[1:]), cfg.stack_channels)
+
+
 def _avoid_remapper_failure(strategy: tf.distribute.Strategy):
   """Turns grappler's remapper pass off when the learner runs on CPUs only.
 
@@ -115,37 +135,66 @@ class Learner:
     return actions, logits, out['baseline']
 
   # ------------------------------------------------------------------------------------------- training
-  def _replica_step(self, batch):
+  def _loss(self, batch, vtrace_weight=1.0, aux_weight=1.0):
+    """Loss and logs of one (micro-)batch. The weights scale its V-trace and auxiliary terms (micro-batching:
+    the micro-batch's share of the valid entries, so the weighted sum over micro-batches is the full batch's
+    masked mean)."""
     cfg = self.config
     obs = batch['observation']                               # [T+1, B, N, H, W, C]
     shape = tf.shape(obs)
     t1, b = shape[0], shape[1]
-    with tf.GradientTape() as tape:
-      # Fold time into the batch: attention still only mixes the N agents of one (t, b) team.
-      out = self._forward(tf.reshape(obs, tf.concat([[t1 * b], shape[2:]], 0)), training=True)
-      logits = tf.reshape(out['policy_logits'], [t1, b, -1, self.num_actions])
-      baseline = tf.reshape(out['baseline'], [t1, b, -1])
-      loss, logs = learning.vtrace_loss(
-          logits, baseline, batch['action'], batch['behaviour_logits'], batch['reward'], batch['done'],
-          discounting=cfg.discounting, baseline_cost=cfg.baseline_cost, entropy_cost=cfg.entropy_cost,
-          lambda_=cfg.lambda_, clip_rho_threshold=cfg.clip_rho_threshold,
-          clip_pg_rho_threshold=cfg.clip_pg_rho_threshold, clip_c_threshold=cfg.clip_c_threshold,
-          discount=batch['discount'],
-          truncated=batch['truncated'])
-      if cfg.aux != 'none':
-        h, w = self.observation_shape[1:3]
-        aux_loss, aux_logs = learning.unroll_aux_loss(
-            cfg.aux, tf.reshape(out['pred_row'], [t1, b, -1, h]), tf.reshape(out['pred_col'], [t1, b, -1, w]),
-            obs, batch['agent_positions'], batch['done'], include_opponents=cfg.observe_all_opponents,
-            max_jump=cfg.aux_max_jump_px)
-        loss = loss + cfg.aux_coef * aux_loss
-        logs.update(aux_logs)
-        logs['loss/aux'] = cfg.aux_coef * aux_loss      # weighted, like loss/baseline and loss/entropy
-        logs['aux/objective'] = aux_loss                # unweighted NLL (predict) or BCE (observe_all) sum
-        logs['loss/total'] = loss
-      scaled = loss / self.strategy.num_replicas_in_sync
+    # Fold time into the batch: attention still only mixes the N agents of one (t, b) team.
+    out = self._forward(tf.reshape(obs, tf.concat([[t1 * b], shape[2:]], 0)), training=True)
+    logits = tf.reshape(out['policy_logits'], [t1, b, -1, self.num_actions])
+    baseline = tf.reshape(out['baseline'], [t1, b, -1])
+    loss, logs = learning.vtrace_loss(
+        logits, baseline, batch['action'], batch['behaviour_logits'], batch['reward'], batch['done'],
+        discounting=cfg.discounting, baseline_cost=cfg.baseline_cost, entropy_cost=cfg.entropy_cost,
+        lambda_=cfg.lambda_, clip_rho_threshold=cfg.clip_rho_threshold,
+        clip_pg_rho_threshold=cfg.clip_pg_rho_threshold, clip_c_threshold=cfg.clip_c_threshold,
+        discount=batch['discount'], truncated=batch['truncated'])
+    loss = vtrace_weight * loss
+    logs = {k: vtrace_weight * v for k, v in logs.items()}
+    if cfg.aux != 'none':
+      h, w = self.observation_shape[1:3]
+      aux_loss, aux_logs = learning.unroll_aux_loss(
+          cfg.aux, tf.reshape(out['pred_row'], [t1, b, -1, h]), tf.reshape(out['pred_col'], [t1, b, -1, w]),
+          obs, batch['agent_positions'], batch['done'], include_opponents=cfg.observe_all_opponents,
+          max_jump=cfg.aux_max_jump_px)
+      loss = loss + cfg.aux_coef * aux_weight * aux_loss
+      logs.update({k: aux_weight * v for k, v in aux_logs.items()})
+      logs['loss/aux'] = cfg.aux_coef * aux_weight * aux_loss   # weighted, like loss/baseline and loss/entropy
+      logs['aux/objective'] = aux_weight * aux_loss             # unweighted NLL (predict) or BCE (observe_all)
+      logs['loss/total'] = loss
+    return loss, logs
+
+  def _gradients(self, batch, vtrace_weight=1.0, aux_weight=1.0):
     variables = self.model.trainable_variables
-    grads = tape.gradient(scaled, variables)
+    with tf.GradientTape() as tape:
+      loss, logs = self._loss(batch, vtrace_weight, aux_weight)
+      scaled = loss / self.strategy.num_replicas_in_sync
+    return tape.gradient(scaled, variables), logs
+
+  def _replica_step(self, batch):
+    cfg = self.config
+    variables = self.model.trainable_variables
+    m = cfg.micro_batches
+    if m == 1:
+      grads, logs = self._gradients(batch)
+    else:
+      # Gradient accumulation: the same update as the whole batch, with the activations of one micro-batch of
+      # B/m unrolls alive at a time (a tf.range loop runs its iterations one after another).
+      size = tf.shape(batch['done'])[1] // m
+      part = lambda i: tf.nest.map_structure(lambda t: t[:, i * size:(i + 1) * size], batch)
+      counts = learning.micro_batch_counts(batch, m, aux=cfg.aux, max_jump=cfg.aux_max_jump_px,
+                                           num_agents=self.observation_shape[0])
+      vtrace_w = counts['vtrace'] / tf.maximum(tf.reduce_sum(counts['vtrace']), 1.0)
+      aux_w = counts['aux'] / tf.maximum(tf.reduce_sum(counts['aux']), 1.0)
+      grads, logs = self._gradients(part(0), vtrace_w[0], aux_w[0])
+      for i in tf.range(1, m):
+        g, l = self._gradients(part(i), vtrace_w[i], aux_w[i])
+        grads = [a + b for a, b in zip(grads, g)]
+        logs = {k: logs[k] + l[k] for k in logs}
     logs['optimizer/grad_norm'] = tf.linalg.global_norm(grads)
     self.optimizer.apply_gradients(zip(grads, variables))
     return logs

@@ -237,3 +237,32 @@ def unroll_aux_loss(objective: str, pred_row, pred_col, observation, positions, 
     rows, cols = occupancy_targets(observation[1:], include_opponents=include_opponents)
     return observe_all_loss(pred_row[:-1], pred_col[:-1], rows, cols, valid)
   raise ValueError(f'aux: unknown objective {objective!r}; valid values: predict, observe_all')
+
+
+def micro_batch_counts(batch, num_micro: int, *, aux: str, max_jump: int, num_agents: int) -> Dict[str, tf.Tensor]:
+  """The valid entries of each of `num_micro` equal slices of a batch along B: {'vtrace': [m], 'aux': [m]}.
+
+  `vtrace_loss` and the auxiliary losses are masked means over (t, b, agent) entries; weighting micro-batch m's
+  mean by count_m / sum(count) makes the sum over micro-batches equal to the whole batch's mean (gradient
+  accumulation gives the same update). The counts depend on the data only (truncation, episode ends, jumps).
+  """
+  done = batch['done']
+  t1, b = tf.shape(done)[0], tf.shape(done)[1]
+  size = b // num_micro
+
+  def per_micro(x):   # [T, B] or [T, B, N] -> [m]
+    x = tf.reshape(x, tf.concat([tf.shape(x)[:1], [num_micro, size], tf.shape(x)[2:]], 0))
+    axes = [0] + list(range(2, x.shape.rank))
+    return tf.reduce_sum(x, axis=axes)
+
+  valid = 1.0 - tf.cast(batch['truncated'][:-1], tf.float32)       # [T, B]
+  out = {'vtrace': per_micro(valid) * float(num_agents)}
+  if aux == 'none':
+    out['aux'] = tf.ones([num_micro], tf.float32)
+  else:
+    aux_valid = next_step_mask(done)[..., tf.newaxis] * tf.ones([t1 - 1, b, num_agents], tf.float32)
+    if aux == 'predict' and max_jump:
+      aux_valid = aux_valid * jump_mask(batch['agent_positions'], max_jump)
+    out['aux'] = per_micro(aux_valid)
+  return out
+

@@ -79,7 +79,7 @@ def actor_configs(cfg: config_lib.MarlConfig, start_frames: int = 0) -> List[act
 def make_actor_pool(cfg: config_lib.MarlConfig, start_frames: int = 0) -> actors_lib.ActorPool:
   if cfg.runtime == 'inline':
     return inline_lib.InlinePool(actor_configs(cfg, start_frames))
-  return actors_lib.LocalActorPool(actor_configs(cfg, start_frames))
+  return actors_lib.LocalActorPool(actor_configs(cfg, start_frames), actor_timeout_s=cfg.actor_timeout_s)
 
 
 def _episode_scalars(episodes: List[Dict]) -> Dict[str, float]:
@@ -126,7 +126,17 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
              'policy (two attention groups, both trained on); the other right players are built-in')
   os.makedirs(logdir, exist_ok=True)
 
-  learner = learner_lib.Learner(cfg, observation_shape, num_actions, agent_groups=agent_groups)
+  estimate = learner_lib.estimate_update_bytes(cfg, observation_shape)
+  line = (f'[marl] learner memory per update: ~{estimate / 2**30:.1f} GB of activations, forward and backward '
+          f'(batch {cfg.batch_size} x {cfg.unroll_length + 1} steps x {observation_shape[0]} agents at {observation_shape[1]}x'
+          f'{observation_shape[2]}, {cfg.micro_batches} micro-batch{"es" if cfg.micro_batches > 1 else ""})')
+  available = _available_memory_bytes()
+  if available and estimate > 0.8 * available:
+    line += (f'; only {available / 2**30:.1f} GB is free: raise --micro_batches (a divisor of --batch_size) to '
+             'split the update, at no change to the result')
+  print_fn(line)
+  learner = learner_lib.Learner(cfg, observation_shape, num_actions, agent_groups=agent_groups,
+                                shared_channels=agents_lib.env_shared_channels(cfg))
   manager = tf.train.CheckpointManager(learner.checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=3)
   if manager.latest_checkpoint:
     learner.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -258,6 +268,15 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
     steady_fps = (frames - steady[1]) / max(1e-9, steady_end - steady[0])
   return TrainResult(frames, int(learner.updates.numpy()), episodes_all, saved_model_dir, restarts,
                      time.monotonic() - start, steady_fps, losses)
+
+
+def _available_memory_bytes() -> int:
+  """Free host memory (0 if unknown). GPU users compare the estimate with their device's memory."""
+  try:
+    import psutil  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return 0
+  return int(psutil.virtual_memory().available)
 
 
 def _save(manager, learner, frames, saved_model_dir, observation_shape):
