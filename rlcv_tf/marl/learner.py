@@ -81,9 +81,9 @@ class Learner:
                        f'{self.observation_shape[0]} agents of the observations')
     self.strategy = strategy or distribute.make_strategy(cfg.strategy)
     _avoid_remapper_failure(self.strategy)
-    if cfg.batch_size % self.strategy.num_replicas_in_sync:
+    if cfg.batch_size % (self.strategy.num_replicas_in_sync * cfg.micro_batches):
       raise ValueError(f'batch_size: {cfg.batch_size} must be divisible by the {self.strategy.num_replicas_in_sync} '
-                       'replicas of the distribution strategy')
+                       f'replicas of the distribution strategy times micro_batches={cfg.micro_batches}')
     keras.utils.set_random_seed(cfg.seed)
     with self.strategy.scope():
       kw = dict(stack_channels=cfg.stack_channels, feature_dim=cfg.feature_dim, num_heads=cfg.num_heads,
@@ -168,40 +168,43 @@ class Learner:
       logs['loss/total'] = loss
     return loss, logs
 
-  def _gradients(self, batch, vtrace_weight=1.0, aux_weight=1.0):
+  def _gradients(self, batch, vtrace_weight, aux_weight):
     variables = self.model.trainable_variables
     with tf.GradientTape() as tape:
       loss, logs = self._loss(batch, vtrace_weight, aux_weight)
-      scaled = loss / self.strategy.num_replicas_in_sync
-    return tape.gradient(scaled, variables), logs
+    return tape.gradient(loss, variables), logs
 
   def _replica_step(self, batch):
+    """One replica's share of the update. Its batch carries `_weights_vtrace` / `_weights_aux` [1, m]: each of its
+    m micro-batches' share of the valid entries of the WHOLE batch (all replicas), so the gradients summed over
+    micro-batches and replicas (the optimizer all-reduces by sum) are exactly the whole batch's masked mean."""
     cfg = self.config
+    batch = dict(batch)
+    vtrace_w = batch.pop('_weights_vtrace')[0]
+    aux_w = batch.pop('_weights_aux')[0]
     variables = self.model.trainable_variables
     m = cfg.micro_batches
     if m == 1:
-      grads, logs = self._gradients(batch)
+      grads, logs = self._gradients(batch, vtrace_w[0], aux_w[0])
     else:
       # Gradient accumulation: the same update as the whole batch, with the activations of one micro-batch of
       # B/m unrolls alive at a time (a tf.range loop runs its iterations one after another).
       size = tf.shape(batch['done'])[1] // m
       part = lambda i: tf.nest.map_structure(lambda t: t[:, i * size:(i + 1) * size], batch)
-      counts = learning.micro_batch_counts(batch, m, aux=cfg.aux, max_jump=cfg.aux_max_jump_px,
-                                           num_agents=self.observation_shape[0])
-      vtrace_w = counts['vtrace'] / tf.maximum(tf.reduce_sum(counts['vtrace']), 1.0)
-      aux_w = counts['aux'] / tf.maximum(tf.reduce_sum(counts['aux']), 1.0)
       grads, logs = self._gradients(part(0), vtrace_w[0], aux_w[0])
       for i in tf.range(1, m):
         g, l = self._gradients(part(i), vtrace_w[i], aux_w[i])
         grads = [a + b for a, b in zip(grads, g)]
         logs = {k: logs[k] + l[k] for k in logs}
-    logs['optimizer/grad_norm'] = tf.linalg.global_norm(grads)
+    logs['optimizer/grad_norm'] = tf.linalg.global_norm(grads)   # of this replica's share
     self.optimizer.apply_gradients(zip(grads, variables))
     return logs
 
   def _train_step(self, batch):
     per_replica = self.strategy.run(self._replica_step, args=(batch,))
-    logs = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+    # The losses and statistics are weighted shares: their sum over replicas is the whole batch's value.
+    logs = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN if k == 'optimizer/grad_norm' else
+                                    tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
     # A frame is one environment step (not times N agents): B * T per update (spec ch4 §8, row 6).
     self.frames.assign_add(self.config.frames_per_update)
     self.updates.assign_add(1)
@@ -223,6 +226,11 @@ class Learner:
   def train(self, batch: Dict[str, np.ndarray]) -> Dict[str, float]:
     """One update on a time-major batch of unrolls (numpy arrays [T+1, B, ...])."""
     tensors = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+    parts = self.strategy.num_replicas_in_sync * self.config.micro_batches
+    counts = learning.micro_batch_counts(tensors, parts, aux=self.config.aux, max_jump=self.config.aux_max_jump_px,
+                                         num_agents=self.observation_shape[0])
+    for name in ('vtrace', 'aux'):   # [1, replicas * micro]: split along axis 1 with the batch
+      tensors[f'_weights_{name}'] = (counts[name] / tf.maximum(tf.reduce_sum(counts[name]), 1.0))[tf.newaxis]
     dist = distribute.split_batch(self.strategy, tensors, axis=1)
     logs = self._train(dist)
     return {k: float(v) for k, v in logs.items()}

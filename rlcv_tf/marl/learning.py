@@ -69,11 +69,12 @@ def vtrace_loss(policy_logits, baseline, actions, behaviour_logits, rewards, don
       'loss/baseline': baseline_loss,
       'loss/entropy': entropy_loss,
       'policy/entropy': entropy,
-      'vtrace/value_target_mean': tf.reduce_mean(vt.vs),
-      'vtrace/pg_advantage_mean': tf.reduce_mean(vt.pg_advantages),
-      'vtrace/rho_mean': tf.reduce_mean(rhos),
-      'vtrace/rho_clipped_fraction': tf.reduce_mean(tf.cast(rhos > clip_rho_threshold, tf.float32)),
-      'value/mean': tf.reduce_mean(values),
+      # Means over the same valid entries as the loss (a bootstrap-only step has no transition of its own).
+      'vtrace/value_target_mean': mean(vt.vs),
+      'vtrace/pg_advantage_mean': mean(vt.pg_advantages),
+      'vtrace/rho_mean': mean(rhos),
+      'vtrace/rho_clipped_fraction': mean(tf.cast(rhos > clip_rho_threshold, tf.float32)),
+      'value/mean': mean(values),
       'value/explained_variance': _explained_variance(vt.vs, values),
   }
   return total, logs
