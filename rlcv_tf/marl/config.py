@@ -20,6 +20,7 @@ STRATEGIES = ('default', 'one_device', 'mirrored', 'tpu')
 # actors: one OS process per environment and an inference thread (SEED RL); inline: the learner's process steps
 # every environment itself, one batched inference at a time, then trains (deterministic for a seed).
 RUNTIMES = ('actors', 'inline')
+PRECISIONS = ('float32', 'bfloat16')
 # Who plays the right team (thesis Sec. 4.3.1, App. 4.C; spec §3.6):
 #   builtin         the environment's built-in AI (GRF's rule-based bot, the stand-in's scripted AI);
 #   selfplay_mixed  `selfplay_agents` right field players are driven by the policy being trained (their
@@ -103,6 +104,8 @@ class MarlConfig:
   num_heads: int = 2
   seed: int = 0
   strategy: str = 'default'
+  jit_compile: bool = False            # XLA for inference (padded to power-of-two batches) and the gradients
+  precision: str = 'float32'           # float32 or bfloat16 (torso/attention; heads, logits, V-trace in float32)
   max_queued_unrolls: int = 0          # 0: 2 * batch_size. Bounds how stale an unroll can get.
   actor_timeout_s: float = 60.0        # an actor that does not answer its actions this long is restarted; 0: never
   checkpoint_interval_s: float = 600.0
@@ -148,6 +151,8 @@ class MarlConfig:
     if not isinstance(self.micro_batches, int) or self.micro_batches < 1 or self.batch_size % self.micro_batches:
       raise ValueError(f'micro_batches: must be a positive integer dividing batch_size={self.batch_size}, got '
                        f'{self.micro_batches!r}')
+    if self.precision not in PRECISIONS:
+      raise ValueError(f'precision: unknown value {self.precision!r}; valid values: {", ".join(PRECISIONS)}')
     if self.runtime not in RUNTIMES:
       raise ValueError(f'runtime: unknown value {self.runtime!r}; valid values: {", ".join(RUNTIMES)}')
     if not isinstance(self.num_envs, int) or self.num_envs < 0:

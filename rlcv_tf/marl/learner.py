@@ -104,9 +104,36 @@ class Learner:
                                           updates=self.updates)
     self._sample_seed = tf.random.Generator.from_seed(cfg.seed)
     n, h, w, c = self.observation_shape
-    self.infer = tf.function(self._infer, input_signature=[tf.TensorSpec([None, n, h, w, c], tf.uint8)],
-                             jit_compile=False)
+    self.infer_traces = 0    # how often the inference function was traced (each trace compiles a new graph)
+    # XLA and TPUs need static shapes: inference batches are then padded up to a few bucket sizes, one trace
+    # each. Otherwise one trace with a dynamic batch size serves every batch.
+    self._static_inference = cfg.jit_compile or isinstance(self.strategy, tf.distribute.TPUStrategy)
+    if self._static_inference:
+      self._infer_fn = tf.function(self._infer, jit_compile=cfg.jit_compile)
+    else:
+      self._infer_fn = tf.function(self._infer, input_signature=[tf.TensorSpec([None, n, h, w, c], tf.uint8)])
+    self._gradients_fn = tf.function(self._gradients, jit_compile=True) if cfg.jit_compile else self._gradients
     self._train = tf.function(self._train_step)
+
+  @staticmethod
+  def inference_bucket(batch: int) -> int:
+    """The padded size of an inference batch under static shapes: the next power of two (1, 2, 4, 8, ...)."""
+    return 1 << max(0, int(batch) - 1).bit_length()
+
+  def infer(self, observations):
+    """Sampled actions [b, N], logits [b, N, A] and values [b, N] for uint8 observations [b, N, H, W, C]."""
+    if not self._static_inference:
+      return self._infer_fn(observations)
+    b = int(observations.shape[0])
+    size = self.inference_bucket(b)
+    padded = observations
+    if size != b:
+      padded = tf.concat([observations, tf.zeros((size - b,) + tuple(observations.shape[1:]), tf.uint8)], 0)
+    if isinstance(self.strategy, tf.distribute.TPUStrategy):
+      out = self.strategy.experimental_local_results(self.strategy.run(self._infer_fn, args=(padded,)))[0]
+    else:
+      out = self._infer_fn(tf.convert_to_tensor(padded, tf.uint8))
+    return tuple(t[:b] for t in out)
 
   def reseed_sampler(self, seed: int):
     """Restarts the action sampler's random stream from `seed` (each training session derives its own)."""
@@ -126,10 +153,12 @@ class Learner:
 
   # ------------------------------------------------------------------------------------------ inference
   def _infer(self, observations):
+    self.infer_traces += 1   # Python side effect: runs when tracing, not when the graph runs
     out = self._forward(observations, training=False)
     logits = out['policy_logits']
     flat = tf.reshape(logits, [-1, self.num_actions])
-    seeds = self._sample_seed.make_seeds(1)[:, 0]
+    # int32 seeds: XLA has the stateless categorical kernel for int32 seeds only.
+    seeds = tf.cast(self._sample_seed.make_seeds(1)[:, 0] % (2**31 - 1), tf.int32)
     actions = tf.random.stateless_categorical(flat, 1, seed=seeds, dtype=tf.int32)
     actions = tf.reshape(actions, tf.shape(logits)[:-1])
     return actions, logits, out['baseline']
@@ -185,15 +214,15 @@ class Learner:
     variables = self.model.trainable_variables
     m = cfg.micro_batches
     if m == 1:
-      grads, logs = self._gradients(batch, vtrace_w[0], aux_w[0])
+      grads, logs = self._gradients_fn(batch, vtrace_w[0], aux_w[0])
     else:
       # Gradient accumulation: the same update as the whole batch, with the activations of one micro-batch of
       # B/m unrolls alive at a time (a tf.range loop runs its iterations one after another).
       size = tf.shape(batch['done'])[1] // m
       part = lambda i: tf.nest.map_structure(lambda t: t[:, i * size:(i + 1) * size], batch)
-      grads, logs = self._gradients(part(0), vtrace_w[0], aux_w[0])
+      grads, logs = self._gradients_fn(part(0), vtrace_w[0], aux_w[0])
       for i in tf.range(1, m):
-        g, l = self._gradients(part(i), vtrace_w[i], aux_w[i])
+        g, l = self._gradients_fn(part(i), vtrace_w[i], aux_w[i])
         grads = [a + b for a, b in zip(grads, g)]
         logs = {k: logs[k] + l[k] for k in logs}
     logs['optimizer/grad_norm'] = tf.linalg.global_norm(grads)   # of this replica's share
