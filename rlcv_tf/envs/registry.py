@@ -2,7 +2,7 @@
 
 Real engines are imported lazily by their adapters, so asking for `grf_5v5` without gfootball installed raises
 `base.EnvironmentUnavailableError` with the install command; it never falls back to a stand-in. The stand-ins
-have names of their own (`mini_*`).
+have names of their own (`mini_*`, and `test_scripted` for the runtime's fault tests).
 """
 
 import dataclasses
@@ -107,3 +107,7 @@ register('mini_academy_3v1', EnvEntry(
 register('mini_run_to_score', EnvEntry(
     'mini_football', 'make_mini_football', (('scenario', 'run_to_score'), ('num_agents', 2)),
     'Stand-in sanity task: no opponents, run the ball into the goal.', real=False))
+register('test_scripted', EnvEntry(
+    'scripted', 'make_scripted', (),
+    'Test stand-in for the runtime: tiny predictable observations and faults on request (hang_at_step, '
+    'crash_at_step, fail_to_build, only_seeds). Tests only.', real=False))

@@ -1,63 +1,103 @@
-"""Entry point of one actor process: build the environment, then step it with the learner's actions.
+"""Entry point of one actor process: say hello to the learner, build the environment, step it with its actions.
 
-Run by `actors.LocalActorPool`; never imports TensorFlow (an actor costs tens of MB, starts in a second).
-Messages to the learner: ('step', obs_bytes, obs_shape, reward[N], done, positions[N,2], episode|None, discount,
-truncated) (the fields of `env_runner.StepOutput`) and ('error', actor_id, text). From the learner: ('act', actions[N])
-and ('close',).
+Run by `actors.LocalActorPool` (and, over TCP, by pools that place actors on other machines); never imports
+TensorFlow (an actor costs tens of MB, starts in a second). It speaks `transport`'s frames:
+
+  -> HELLO (key, actor id, run id)    <- WELCOME, or ERROR if refused (another protocol version, wrong key)
+  -> STEP (first observation)         or ERROR (the environment could not be built: the text says why)
+  <- ACTIONS  -> STEP  ...            until <- CLOSE, or -> ERROR (a traceback) if stepping fails
+
+The configuration (`actors.ActorConfig` as JSON) comes on stdin and the per-run key in the environment variable
+RLCV_ACTOR_KEY (`transport.KEY_ENV`, hex), so neither shows in the process list. Exit codes: 0 closed by the
+learner (or the learner went away), 1 the environment failed, `transport.EXIT_REFUSED` (3) refused by the
+learner, 2 bad invocation or learner unreachable.
 """
 
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
-from multiprocessing import connection
+
+from rlcv_tf.runtime import transport
 
 
-def run(conn, cfg, actor_id: int, run_id: int, seed: int):
+def run(sock, cfg, actor_id: int, run_id: int, seed: int) -> int:
   from rlcv_tf.envs import registry  # imported here so a bad environment is reported over the socket
   from rlcv_tf.runtime import env_runner
   env_kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg['env_kwargs'].items()}
   try:
     env = registry.make_env(cfg['env_name'], seed=seed, num_frames=cfg['num_frames'], **env_kwargs)
   except Exception as e:  # pylint: disable=broad-except
-    conn.send(('error', actor_id, f'{type(e).__name__}: {e}'))
+    sock.sendall(transport.encode_error(actor_id, f'{type(e).__name__}: {e}'))
     return 1
-  conn.send(('hello', actor_id, run_id))
   runner = env_runner.EnvRunner(env)
-  out = runner.reset()
-  while True:
-    obs = out.observation
-    conn.send(('step', obs.tobytes(), obs.shape, out.reward, out.done, out.agent_positions, out.episode,
-               out.discount, out.truncated))
-    msg = conn.recv()
-    if msg[0] == 'close':
-      break
-    out = runner.step(msg[1])
-  runner.close()
-  return 0
+  try:
+    out = runner.reset()
+    while True:
+      sock.sendall(transport.encode_step(out.observation, out.reward, out.done, out.agent_positions, out.episode,
+                                         out.discount, out.truncated))
+      frame_type, payload = transport.read_frame(sock)
+      if frame_type == transport.CLOSE:
+        return 0
+      if frame_type != transport.ACTIONS:
+        raise transport.ProtocolError('expected ACTIONS or CLOSE from the learner, got '
+                                      f'{transport.FRAME_NAMES.get(frame_type, frame_type)}')
+      out = runner.step(transport.decode_actions(payload))
+  finally:
+    runner.close()
 
 
-def main(argv=None):
+def _say(actor_id: int, text: str):
+  print(f'[actor {actor_id}] {text}', file=sys.stderr, flush=True)
+
+
+def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument('--address', required=True)
+  parser.add_argument('--address', required=True, help='the learner: unix:PATH or tcp:HOST:PORT')
   parser.add_argument('--actor_id', type=int, required=True)
   parser.add_argument('--run_id', type=int, required=True)
   parser.add_argument('--seed', type=int, required=True)
+  parser.add_argument('--connect_timeout_s', type=float, default=30.0)
+  # Tests only: speak another protocol version, to check that the learner refuses it cleanly.
+  parser.add_argument('--protocol_version', type=int, default=transport.VERSION, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
+  # Ctrl-C in a terminal reaches the whole process group: the learner saves its work and then closes its actors
+  # (CLOSE, or the end of the connection), so an actor does not die of it mid-step with a traceback of its own.
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
   cfg = json.loads(sys.stdin.read())
-  authkey = bytes.fromhex(os.environ['RLCV_ACTOR_AUTHKEY'])
-  conn = connection.Client(args.address, family='AF_UNIX', authkey=authkey)
   try:
-    return run(conn, cfg, args.actor_id, args.run_id, args.seed)
+    key = bytes.fromhex(os.environ[transport.KEY_ENV])
+  except (KeyError, ValueError):
+    _say(args.actor_id, f'the learner\'s key is missing: set {transport.KEY_ENV} (hex), as the actor pool does')
+    return 2
+  try:
+    sock = transport.connect(args.address, timeout=args.connect_timeout_s)
+  except (OSError, ValueError) as e:
+    _say(args.actor_id, f'cannot reach the learner at {args.address}: {e}')
+    return 2
+  try:
+    sock.sendall(transport.encode_hello(key, args.actor_id, args.run_id, version=args.protocol_version))
+    frame_type, payload = transport.read_frame(sock, transport.MAX_HELLO_BYTES)
+    if frame_type == transport.ERROR:
+      _say(args.actor_id, f'refused by the learner at {args.address}: {transport.decode_error(payload)[1]}')
+      return transport.EXIT_REFUSED
+    if frame_type != transport.WELCOME:
+      _say(args.actor_id, f'the learner at {args.address} answered the hello with '
+                          f'{transport.FRAME_NAMES.get(frame_type, frame_type)}, not WELCOME')
+      return transport.EXIT_REFUSED
+    return run(sock, cfg, args.actor_id, args.run_id, args.seed)
   except (EOFError, BrokenPipeError, ConnectionResetError):
     return 0  # the learner went away: nothing left to do
   except Exception:  # pylint: disable=broad-except
     try:
-      conn.send(('error', args.actor_id, traceback.format_exc(limit=3)))
+      sock.sendall(transport.encode_error(args.actor_id, traceback.format_exc(limit=-4)))
     except OSError:
       pass
     return 1
+  finally:
+    sock.close()
 
 
 if __name__ == '__main__':
