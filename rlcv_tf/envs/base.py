@@ -10,6 +10,8 @@ what bootstrapped returns such as V-trace need. Multi-agent environments batch t
     observation (the target of the Chapter 4 prediction objective).
   * `team_sizes` -> (left agents, right agents): with two-team control the right team's agents follow the left's.
   * `episode_info()` -> dict of scalars worth logging about the current episode (e.g. `score_home`).
+  * `shared_channels` -> the observation channels that are equal for every agent of one team at one step (the
+    networks compute their first conv on them once per team, `marl/networks.py`); empty unless declared.
 
 A single-agent environment is the case N = 1: the leading agent axis is always present. Frame stacking is
 done once, by `frame_stack.FrameStack`, never inside an adapter.
@@ -50,6 +52,14 @@ class MultiAgentEnv(dm_env.Environment, abc.ABC):
     """(left agents, right agents) on the agent axis, left first. The right count is 0 unless the caller
     also drives right-team players (two-team control for agent-vs-agent games and self-play)."""
     return (self.num_agents, 0)
+
+  @property
+  def shared_channels(self) -> Tuple[int, ...]:
+    """Indices of the observation channels (last axis) that hold the same values for every agent of one team at
+    every step: with two-team control, the same within the left agents and within the right agents. Empty by
+    default (nothing promised); an adapter declares them only where it draws them so (the SMM's team and ball
+    planes), never where an agent sees itself differently from its team mates (DMLab2D Cleanup)."""
+    return ()
 
   def episode_info(self) -> Dict[str, Any]:
     """Scalars describing the current episode so far (score, ...); empty by default."""

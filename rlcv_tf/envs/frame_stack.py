@@ -47,6 +47,13 @@ class FrameStack(base.MultiAgentEnv):
   def map_hw(self) -> Tuple[int, int]:
     return self._env.map_hw
 
+  @property
+  def shared_channels(self) -> Tuple[int, ...]:
+    """The wrapped environment's shared channels in every stacked frame (frame f's channel c is f*C + c)."""
+    inner = self._env.shared_channels
+    c = self._env.observation_spec().shape[-1]
+    return tuple(f * c + i for f in range(self._k) for i in inner)
+
   def agent_positions(self) -> np.ndarray:
     return self._env.agent_positions()
 

@@ -112,6 +112,11 @@ class MiniFootball(base.MultiAgentEnv):
   def observation_spec(self):
     return specs.Array((self.num_agents,) + self._hw + (4,), np.uint8, name='smm')
 
+  @property
+  def shared_channels(self) -> Tuple[int, ...]:
+    """The SMM's left team, right team and ball planes: the same for every agent of a team (smm.SHARED_LAYERS)."""
+    return smm.SHARED_LAYERS
+
   def raw(self) -> Dict[str, np.ndarray]:
     """A gfootball-like raw observation (positions, ball, owner) for tests and tools."""
     return {'left_team': self._home.copy(), 'right_team': self._away.copy(), 'ball': self._ball.copy(),

@@ -10,6 +10,9 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 SMM_LAYERS = ('left_team', 'right_team', 'ball', 'active')
+# The planes drawn the same for every controlled agent of a team (all but `active`): `render_smm` copies one base
+# to every agent, and gfootball draws each agent's SMM from the same raw observation (rotated for the right team).
+SHARED_LAYERS = (0, 1, 2)
 FIELD_Y = 1.0 / 2.25  # half-height of the pitch in gfootball's normalised coordinates
 
 # gfootball's default action set (`action_set_v1`), in its order: index i is action i of every agent.

@@ -16,6 +16,9 @@ play the `Policy` this module returns.
 
 `env_layout` builds one environment to read what the agents see and do (observation shape, actions, team
 sizes): what a checkpoint's network is rebuilt for, and what a training run sizes its learner by.
+`env_shared_channels` reads, from the same environment, the observation channels its agents of one team share
+(the networks compute their first conv on them once per team; empty for DMLab2D Cleanup). Both are remembered
+per (environment, frames, environment arguments), so asking both builds one environment (GRF: about 3 s).
 """
 
 import dataclasses
@@ -44,15 +47,33 @@ class AgentSource:
   name: str
 
 
+# (env, num_frames, env kwargs) -> (observation shape, actions, team sizes, shared channels); none depends on the seed.
+_LAYOUTS = {}
+
+
+def _describe_env(cfg: config_lib.MarlConfig):
+  kwargs = cfg.effective_env_kwargs
+  key = (cfg.env, cfg.num_frames, repr(sorted(kwargs.items())))
+  if key not in _LAYOUTS:
+    env = registry.make_env(cfg.env, seed=cfg.seed, num_frames=cfg.num_frames, **kwargs)
+    try:
+      _LAYOUTS[key] = (tuple(env.observation_spec().shape), env.num_actions, tuple(env.team_sizes),
+                       tuple(env.shared_channels))
+    finally:
+      env.close()
+  return _LAYOUTS[key]
+
+
 def env_layout(cfg: config_lib.MarlConfig):
-  """Builds one environment in this process to read (observation shape [N, H, W, C], actions per agent,
-  (home agents, right agents)); raises the engine's own clear error."""
-  env = registry.make_env(cfg.env, seed=cfg.seed, num_frames=cfg.num_frames, **cfg.effective_env_kwargs)
-  try:
-    shape = tuple(env.observation_spec().shape)
-    return shape, env.num_actions, tuple(env.team_sizes)
-  finally:
-    env.close()
+  """Builds one environment in this process (once per layout) to read (observation shape [N, H, W, C], actions
+  per agent, (home agents, right agents)); raises the engine's own clear error."""
+  return _describe_env(cfg)[:3]
+
+
+def env_shared_channels(cfg: config_lib.MarlConfig) -> Tuple[int, ...]:
+  """The channels of the run's observations that are equal for every agent of one team at one step
+  (`base.MultiAgentEnv.shared_channels`): the `shared_channels` of its network."""
+  return _describe_env(cfg)[3]
 
 
 def env_specs(cfg: config_lib.MarlConfig):
@@ -176,12 +197,16 @@ class Policy:
     return np.argmax(logits, axis=-1).astype(np.int32)
 
 
-def build_model(cfg: config_lib.MarlConfig, observation_shape, num_actions: int):
+def build_model(cfg: config_lib.MarlConfig, observation_shape, num_actions: int,
+                shared_channels: Optional[Tuple[int, ...]] = None):
   """The run's network, rebuilt from its config by the learner itself, so every variant it knows (CNN/ACNN,
   prediction heads for aux runs, progressive columns) gets the same layers and checkpoint keys. The Adam slots
-  it also creates are tiny and unused here."""
+  it also creates are tiny and unused here. `shared_channels` defaults to the run's environment's
+  (`env_shared_channels`); they change no variable, only how fast the first conv runs."""
   from rlcv_tf.marl import learner as learner_lib  # pylint: disable=g-import-not-at-top  (imports TensorFlow)
-  return learner_lib.Learner(cfg, tuple(observation_shape), num_actions).model
+  if shared_channels is None:
+    shared_channels = env_shared_channels(cfg)
+  return learner_lib.Learner(cfg, tuple(observation_shape), num_actions, shared_channels=shared_channels).model
 
 
 def restore_model(cfg: config_lib.MarlConfig, checkpoint_prefix: str, observation_shape=None, num_actions=None):

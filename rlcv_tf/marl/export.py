@@ -7,6 +7,8 @@ uint8 [batch, N, H, W, C] (N may differ from training: the weights are shared ac
   and, for models with the auxiliary heads, pred_row [batch, N, H] and pred_col [batch, N, W] (logits: softmax for
   the agent-centric objective, per-bin sigmoid for observe-all).
 Works for every model kind (CNN, ACNN, PrCNN, PrACNN): only the output dict of `model(observations)` is used.
+A model with `shared_channels` (GRF and its stand-in) keeps them in the export: the N agents of one call must then
+be one team at one step, as in training (evaluation calls each team's agents apart).
 """
 
 import keras

@@ -14,6 +14,16 @@ Agents are folded into the batch for the torso ([B, N, ...] -> [B*N, ...]) and u
 variables never depend on N: the same built model runs with any N, also inside a tf.function whose input
 signature leaves B and N unknown.
 
+Shared planes (`shared_channels`): the observation channels that are the same for every agent of one team at one
+step (GRF's and the stand-in's SMM: left team, right team and ball of every stacked frame; only the `active` plane
+is the agent's own; the environment declares them, `base.MultiAgentEnv.shared_channels`). Stack 0's entry conv is
+linear, so conv(s_i) = conv(s[shared]) + conv(s_i[own]) + bias with the kernel split along its input channels: the
+shared term is computed once per (batch element) from agent 0 and every agent adds its own term (up to float
+summation order, the same result). Still one kernel variable, so checkpoints and parameter counts are unchanged
+and a model restores into the other. It assumes that the N agents of one call are one team at one step, which is
+how every caller uses it (self-play: one call per team, `learner.Learner._forward`). Empty (the default): the plain
+conv on all channels, e.g. for DMLab2D Cleanup, where each agent sees itself blue and the others red.
+
 Checkpoints: `tf.train.Checkpoint` does not follow sub-layers kept in Python containers in Keras 3 custom layers,
 so the torso's conv layers (held in `self.stacks`) are also given attributes of their own with
 `core.tracking.track_sublayers`; without that, restoring a model without its optimizer (`--init_from`, a frozen
@@ -43,6 +53,50 @@ def _dense(units, name, activation=None):
                             name=name)
 
 
+def normalise_channels(channels: Sequence[int]) -> Tuple[int, ...]:
+  """Sorted, distinct, non-negative channel indices (a `shared_channels` argument) as a tuple of ints."""
+  out = tuple(sorted({int(c) for c in channels}))
+  if out and out[0] < 0:
+    raise ValueError(f'shared_channels must be non-negative channel indices, got {tuple(channels)}')
+  return out
+
+
+def _take_channels(x, channels: Tuple[int, ...], axis: int):
+  """x's `channels` along `axis` (non-negative); a strided slice when they are evenly spaced (the `active`
+  plane of each stacked frame: 3, 7, 11, 15), a gather otherwise."""
+  step = channels[1] - channels[0] if len(channels) > 1 else 1
+  if step > 0 and all(b - a == step for a, b in zip(channels, channels[1:])):
+    index = [slice(None)] * axis + [slice(channels[0], channels[-1] + 1, step)]
+    return x[tuple(index)]
+  return ops.take(x, list(channels), axis=axis)
+
+
+def shared_entry_conv(conv: keras.layers.Conv2D, x, num_agents, shared_channels: Tuple[int, ...]):
+  """`conv(x)` for x [B*N, H, W, C] (N agents of one team per batch element), with the response to the channels in
+  `shared_channels` computed once per batch element, from agent 0 (module docstring: only valid when those channels
+  are equal across the N agents). Reads the layer's own kernel and bias, so it is a drop-in for `conv(x)`."""
+  if not conv.built:
+    conv.build(tuple(x.shape))
+  c = int(x.shape[-1])
+  if shared_channels[-1] >= c:
+    raise ValueError(f'shared_channels {shared_channels} name channels the {c}-channel observation lacks')
+  own_channels = tuple(i for i in range(c) if i not in shared_channels)
+  kernel = ops.cast(conv.kernel, x.dtype)                             # [3, 3, C, F]: one variable, split here
+  spatial = tuple(x.shape[1:3])
+  per_env = ops.reshape(x, (-1, num_agents) + spatial + (c,))[:, 0]   # agent 0 of every batch element
+  y = ops.conv(_take_channels(per_env, shared_channels, 3), _take_channels(kernel, shared_channels, 2),
+               padding='same')
+  if conv.use_bias:
+    y = y + ops.cast(conv.bias, y.dtype)                              # [B, H, W, F]: once per batch element
+  out_hwf = tuple(y.shape[1:])
+  if own_channels:
+    own = ops.conv(_take_channels(x, own_channels, 3), _take_channels(kernel, own_channels, 2), padding='same')
+    y = ops.reshape(own, (-1, num_agents) + out_hwf) + y[:, None]
+  else:                                                               # nothing agent-specific at all
+    y = ops.repeat(y[:, None], num_agents, axis=1)
+  return ops.reshape(y, (-1,) + out_hwf)
+
+
 class ResidualTorso(keras.layers.Layer):
   """f_fc(f_cnn(s)) of spec §2.3: residual conv stacks -> relu -> flatten -> Dense(feature_dim) -> relu.
 
@@ -66,19 +120,27 @@ class ResidualTorso(keras.layers.Layer):
     self.flatten = keras.layers.Flatten()
     self.fc = _dense(self.feature_dim, 'fc', activation='relu')
 
-  def stack_outputs(self, x):
+  def first_conv(self, x, num_agents=None, shared_channels: Tuple[int, ...] = ()):
+    """Stack 0's entry conv on x [B*N, H, W, C]; with `shared_channels` (and the N of the fold, `num_agents`)
+    their response is computed once per batch element (`shared_entry_conv`)."""
+    entry = self.stacks[0][0]
+    if not shared_channels or num_agents is None:
+      return entry(x)
+    return shared_entry_conv(entry, x, num_agents, shared_channels)
+
+  def stack_outputs(self, x, num_agents=None, shared_channels: Tuple[int, ...] = ()):
     """The output of every conv stack (before the final relu), in order: the taps of a progressive column."""
     taps = []
-    for entry, pool, res in self.stacks:
-      x = pool(entry(x))
+    for k, (entry, pool, res) in enumerate(self.stacks):
+      x = pool(self.first_conv(x, num_agents, shared_channels) if k == 0 else entry(x))
       for conv_a, conv_b in res:
         # Pre-activation residual block: relu before each conv, identity skip.
         x = x + conv_b(ops.relu(conv_a(ops.relu(x))))
       taps.append(x)
     return taps
 
-  def call(self, x):
-    return self.fc(self.flatten(ops.relu(self.stack_outputs(x)[-1])))
+  def call(self, x, num_agents=None, shared_channels: Tuple[int, ...] = ()):
+    return self.fc(self.flatten(ops.relu(self.stack_outputs(x, num_agents, shared_channels)[-1])))
 
   def get_config(self):
     return dict(super().get_config(), stack_channels=self.stack_channels, feature_dim=self.feature_dim)
@@ -122,6 +184,9 @@ class MarlNetwork(keras.Model):
     prediction_heads: add the row/column location heads of Eq. 4.4.
     map_hw: (H, W) bins of those heads, i.e. the map size (72, 96 at paper scale).
     attention_out_proj: W_O after the head concat (not in Eq. 4.3; off by default).
+    shared_channels: observation channels equal for the N agents of a call (the environment's
+      `shared_channels`); their first-conv response is computed once per batch element (module docstring).
+      Empty: the plain conv. Changes no variable.
 
   `call(observations, agent_mask=None, training=False)`: observations uint8 [B, N, H, W, C] (scaled by 1/255
   here) or float already in [0, 1]; agent_mask optional bool [B, N] (ACNN masks absent agents' keys; CNN agents
@@ -133,11 +198,13 @@ class MarlNetwork(keras.Model):
 
   def __init__(self, kind: str, num_actions: int, stack_channels: Sequence[Tuple[int, int]] = DEFAULT_STACKS,
                feature_dim: int = 256, num_heads: int = 2, prediction_heads: bool = False,
-               map_hw: Tuple[int, int] = (72, 96), attention_out_proj: bool = False, **kwargs):
+               map_hw: Tuple[int, int] = (72, 96), attention_out_proj: bool = False,
+               shared_channels: Sequence[int] = (), **kwargs):
     super().__init__(**kwargs)
     if kind not in KINDS:
       raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
     self.kind = kind
+    self.shared_channels = normalise_channels(shared_channels)
     self.num_actions = int(num_actions)
     self.stack_channels = tuple((int(c), int(n)) for c, n in stack_channels)
     self.feature_dim = int(feature_dim)
@@ -168,10 +235,13 @@ class MarlNetwork(keras.Model):
       raise ValueError(f'observation H, W, C must be static, got {x.shape}')
     return ops.reshape(x, (-1,) + hwc), shape[0], shape[1]
 
-  def column_features(self, observations, agent_mask=None):
-    """`features` plus the torso's per-stack outputs [B*N, h_k, w_k, c_k] (the laterals of a progressive net)."""
+  def column_features(self, observations, agent_mask=None, shared_channels: Optional[Sequence[int]] = None):
+    """`features` plus the torso's per-stack outputs [B*N, h_k, w_k, c_k] (the laterals of a progressive net).
+    `shared_channels` replaces the network's own (a progressive network passes its own to its frozen column)."""
+    if shared_channels is None:
+      shared_channels = self.shared_channels
     x, b, n = self.fold(observations)
-    taps = self.torso.stack_outputs(x)
+    taps = self.torso.stack_outputs(x, n, normalise_channels(shared_channels))
     z = self.torso.fc(self.torso.flatten(ops.relu(taps[-1])))
     z = ops.reshape(z, (b, n, self.feature_dim))
     if self.attention is None:
@@ -182,7 +252,8 @@ class MarlNetwork(keras.Model):
   def features(self, observations, agent_mask=None):
     """Per-agent features read by the heads (z for CNN, z~ for ACNN) and the attention weights (None for CNN)."""
     x, b, n = self.fold(observations)
-    z = ops.reshape(self.torso(x), (b, n, self.feature_dim))
+    z = ops.reshape(self.torso(x, num_agents=n, shared_channels=self.shared_channels),
+                    (b, n, self.feature_dim))
     if self.attention is None:
       return z, None
     return self.attention(z, agent_mask=agent_mask)
@@ -196,7 +267,7 @@ class MarlNetwork(keras.Model):
     return dict(super().get_config(), kind=self.kind, num_actions=self.num_actions,
                 stack_channels=self.stack_channels, feature_dim=self.feature_dim, num_heads=self.num_heads,
                 prediction_heads=self.prediction_heads, map_hw=self.map_hw,
-                attention_out_proj=self.attention_out_proj)
+                attention_out_proj=self.attention_out_proj, shared_channels=self.shared_channels)
 
 
 def build_network(kind: str, num_actions: int, observation_shape: Tuple[int, int, int, int],

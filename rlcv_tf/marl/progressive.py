@@ -29,14 +29,16 @@ PROGRESSIVE_KINDS = {'prcnn': 'cnn', 'pracnn': 'acnn'}
 class LateralTorso(networks.ResidualTorso):
   """The RL column's torso: `ResidualTorso` whose stacks 2..K and FC also read the frozen column's laterals.
 
-  The convs build on first call, so the doubled input channels need no special construction.
+  The convs build on first call, so the doubled input channels need no special construction. Stack 1 reads the
+  observation alone, so its entry conv can share the planes common to the team (`num_agents`, `shared_channels`:
+  see `networks.ResidualTorso.first_conv`).
   """
 
-  def call(self, x, laterals):
+  def call(self, x, laterals, num_agents=None, shared_channels: Tuple[int, ...] = ()):
     for k, (entry, pool, res) in enumerate(self.stacks):
       if k > 0:
         x = ops.concatenate([x, laterals[k - 1]], axis=-1)     # tap 1: frozen stack k -> RL stack k+1 input
-      x = pool(entry(x))
+      x = pool(self.first_conv(x, num_agents, shared_channels) if k == 0 else entry(x))
       for conv_a, conv_b in res:
         x = x + conv_b(ops.relu(conv_a(ops.relu(x))))
     x = ops.concatenate([ops.relu(x), laterals[-1]], axis=-1)  # tap 2: frozen stack K -> FC input
@@ -47,12 +49,13 @@ class ProgressiveNetwork(keras.Model):
   """PrCNN / PrACNN: `frozen` (a built, pre-trained `networks.MarlNetwork`) plus a trainable column of `kind`.
 
   Same call convention and output dict as `networks.MarlNetwork` (attention weights are the RL column's).
+  `shared_channels` (see `networks.MarlNetwork`) applies to the first conv of both columns.
   """
 
   def __init__(self, frozen: networks.MarlNetwork, kind: str, num_actions: int,
                stack_channels: Sequence[Tuple[int, int]] = networks.DEFAULT_STACKS, feature_dim: int = 256,
                num_heads: int = 2, prediction_heads: bool = False, map_hw: Tuple[int, int] = (72, 96),
-               attention_out_proj: bool = False, **kwargs):
+               attention_out_proj: bool = False, shared_channels: Sequence[int] = (), **kwargs):
     super().__init__(**kwargs)
     if kind not in networks.KINDS:
       raise ValueError(f'kind must be one of {networks.KINDS}, got {kind!r}')
@@ -67,6 +70,7 @@ class ProgressiveNetwork(keras.Model):
     self.num_heads = int(num_heads)
     self.prediction_heads = bool(prediction_heads)
     self.map_hw = (int(map_hw[0]), int(map_hw[1]))
+    self.shared_channels = networks.normalise_channels(shared_channels)
     self.frozen = frozen
     self.frozen.trainable = False     # not in trainable_variables: neither Adam nor the tape ever sees it
     self.torso = LateralTorso(stack_channels, self.feature_dim, name='torso')
@@ -77,12 +81,13 @@ class ProgressiveNetwork(keras.Model):
 
   def call(self, observations, agent_mask=None, training=False):
     del training
-    frozen_feat, _, taps = self.frozen.column_features(observations, agent_mask)
+    frozen_feat, _, taps = self.frozen.column_features(observations, agent_mask, self.shared_channels)
     # stop_gradient as well as trainable=False: no gradient may reach the frozen column through the laterals.
     frozen_feat = ops.stop_gradient(frozen_feat)
     laterals = [ops.relu(ops.stop_gradient(t)) for t in taps]
     x, b, n = self.frozen.fold(observations)
-    z = ops.reshape(self.torso(x, laterals), (b, n, self.feature_dim))
+    z = ops.reshape(self.torso(x, laterals, num_agents=n, shared_channels=self.shared_channels),
+                    (b, n, self.feature_dim))
     weights = None
     if self.attention is not None:
       z, weights = self.attention(z, agent_mask=agent_mask)
