@@ -68,8 +68,9 @@ def test_train_resume_and_export(tmp_path):
   from rlcv_tf.marl import learner as learner_lib
   cfg = small_config(total_frames=64)
   obs_shape, num_actions = agents_lib.env_specs(cfg)
-  # Built as training builds it: with the environment's shared planes (as the exported model is).
-  learner = learner_lib.Learner(cfg, obs_shape, num_actions, shared_channels=agents_lib.env_shared_channels(cfg))
+  # The export serves any observations exactly (no shared-plane shortcut): compare with the plain network on
+  # random observations whose planes differ across agents.
+  learner = learner_lib.Learner(cfg, obs_shape, num_actions)
   learner.checkpoint.restore(tf.train.latest_checkpoint(os.path.join(logdir, 'checkpoints'))).expect_partial()
   assert int(learner.optimizer.iterations.numpy()) == 4, 'Adam state is restored'
   served = tf.saved_model.load(second.saved_model)

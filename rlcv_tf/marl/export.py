@@ -7,8 +7,9 @@ uint8 [batch, N, H, W, C] (N may differ from training: the weights are shared ac
   and, for models with the auxiliary heads, pred_row [batch, N, H] and pred_col [batch, N, W] (logits: softmax for
   the agent-centric objective, per-bin sigmoid for observe-all).
 Works for every model kind (CNN, ACNN, PrCNN, PrACNN): only the output dict of `model(observations)` is used.
-A model with `shared_channels` (GRF and its stand-in) keeps them in the export: the N agents of one call must then
-be one team at one step, as in training (evaluation calls each team's agents apart).
+The export never computes shared planes once (`networks.py`, `shared_channels`): a serving client may send agents
+from different games or steps in one call, and the answer must not depend on that. The served function computes
+every agent's first conv in full (the same weights; a few percent slower than training's shared path).
 """
 
 import keras
@@ -35,5 +36,13 @@ def export_policy(model: keras.Model, path: str, map_hwc) -> str:
 
   archive.add_endpoint('serve', serve,
                        input_signature=[tf.TensorSpec([None, None, h, w, c], tf.uint8, name='observations')])
-  archive.write_out(path, verbose=False)
+  # The serving graph is traced while writing: trace it with the per-agent first conv (module docstring).
+  shared = getattr(model, 'shared_channels', ())
+  try:
+    if shared:
+      model.shared_channels = ()
+    archive.write_out(path, verbose=False)
+  finally:
+    if shared:
+      model.shared_channels = shared
   return path
