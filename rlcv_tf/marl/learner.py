@@ -16,6 +16,7 @@ stays within a team (spec §8 row 4), and the loss covers every group: the oppon
 gradients like the home team's.
 """
 
+import contextlib
 import os
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -54,6 +55,30 @@ def estimate_update_bytes(cfg: config_lib.MarlConfig, observation_shape) -> int:
   return 2 * 4 * images * activation_floats_per_image(tuple(observation_shape[1:]), cfg.stack_channels)
 
 
+@contextlib.contextmanager
+def _dtype_policy(name: Optional[str]):
+  """Builds the layers made inside with Keras's `name` dtype policy (None: unchanged). `mixed_bfloat16` keeps
+  the variables in float32 (checkpoints are interchangeable with float32 runs) and computes in bfloat16."""
+  if name is None:
+    yield
+    return
+  previous = keras.config.dtype_policy()
+  keras.config.set_dtype_policy(name)
+  try:
+    yield
+  finally:
+    keras.config.set_dtype_policy(previous)
+
+
+def _heads_in_float32(model):
+  """The policy, value and prediction heads compute in float32 whatever the torso's precision: logits, values
+  and so the V-trace targets and losses are float32 (--precision=bfloat16 affects the torso and attention)."""
+  for name in ('policy_head', 'value_head', 'row_head', 'col_head'):
+    layer = getattr(model, name, None)
+    if layer is not None:
+      layer.dtype_policy = 'float32'
+
+
 def _avoid_remapper_failure(strategy: tf.distribute.Strategy):
   """Turns grappler's remapper pass off when the learner runs on CPUs only.
 
@@ -85,7 +110,7 @@ class Learner:
       raise ValueError(f'batch_size: {cfg.batch_size} must be divisible by the {self.strategy.num_replicas_in_sync} '
                        f'replicas of the distribution strategy times micro_batches={cfg.micro_batches}')
     keras.utils.set_random_seed(cfg.seed)
-    with self.strategy.scope():
+    with self.strategy.scope(), _dtype_policy('mixed_bfloat16' if cfg.precision == 'bfloat16' else None):
       kw = dict(stack_channels=cfg.stack_channels, feature_dim=cfg.feature_dim, num_heads=cfg.num_heads,
                 prediction_heads=cfg.aux != 'none', shared_channels=tuple(shared_channels))
       if cfg.model in config_lib.PROGRESSIVE_MODELS:
@@ -95,6 +120,7 @@ class Learner:
                                                            self.observation_shape, **kw)
       else:
         self.model = networks.build_network(cfg.model, num_actions, self.observation_shape, **kw)
+      _heads_in_float32(self.model)
       self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, epsilon=cfg.adam_epsilon)
       # Create Adam's slots now, so a checkpoint restores them before the first update.
       self.optimizer.build(self.model.trainable_variables)
