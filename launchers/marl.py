@@ -103,6 +103,7 @@ flags.DEFINE_string('smm_size', '', 'Super-mini-map size HxW, e.g. 36x48; defaul
 flags.DEFINE_integer('episode_length', 0, 'Steps per game; 0 = the environment default (GRF 5v5: 3000).')
 flags.DEFINE_string('strategy', _D.strategy, 'tf.distribute strategy of the learner: default, one_device, '
                     'mirrored or tpu.')
+flags.DEFINE_string('tpu', _D.tpu, '--strategy=tpu: the TPU system (local on a Cloud TPU VM, or grpc://HOST:PORT).')
 flags.DEFINE_enum('precision', _D.precision, config_lib.PRECISIONS, 'float32, or bfloat16 for the torso and '
                   'attention (heads, logits and V-trace stay float32; checkpoints are interchangeable).')
 flags.DEFINE_bool('jit_compile', _D.jit_compile, 'XLA-compile inference (batches padded to powers of two) and the '
@@ -178,7 +179,8 @@ def config_from_flags() -> config_lib.MarlConfig:
       clip_rho_threshold=FLAGS.clip_rho_threshold, clip_c_threshold=FLAGS.clip_c_threshold,
       clip_pg_rho_threshold=FLAGS.clip_pg_rho_threshold, max_queued_unrolls=FLAGS.max_queued_unrolls,
       actor_timeout_s=FLAGS.actor_timeout_s, micro_batches=FLAGS.micro_batches,
-      jit_compile=FLAGS.jit_compile, precision=FLAGS.precision, **arch)
+      jit_compile=FLAGS.jit_compile, precision=FLAGS.precision, tpu=FLAGS.tpu,
+      **arch)
   # A preset fills in the fields whose flag was not given explicitly.
   preset = {k: v for k, v in config_lib.PRESETS[FLAGS.preset].items()
             if not FLAGS['lambda' if k == 'lambda_' else k].present}

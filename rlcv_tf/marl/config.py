@@ -104,6 +104,7 @@ class MarlConfig:
   num_heads: int = 2
   seed: int = 0
   strategy: str = 'default'
+  tpu: str = 'local'                   # strategy=tpu: the TPU to use ('local' on a Cloud TPU VM, or grpc://HOST:PORT)
   jit_compile: bool = False            # XLA for inference (padded to power-of-two batches) and the gradients
   precision: str = 'float32'           # float32 or bfloat16 (torso/attention; heads, logits, V-trace in float32)
   max_queued_unrolls: int = 0          # 0: 2 * batch_size. Bounds how stale an unroll can get.

@@ -104,7 +104,7 @@ class Learner:
     if self.agent_groups and (sum(self.agent_groups) != self.observation_shape[0] or min(self.agent_groups) < 1):
       raise ValueError(f'agent_groups {self.agent_groups} must be positive and add up to the '
                        f'{self.observation_shape[0]} agents of the observations')
-    self.strategy = strategy or distribute.make_strategy(cfg.strategy)
+    self.strategy = strategy or distribute.make_strategy(cfg.strategy, tpu_address=cfg.tpu)
     _avoid_remapper_failure(self.strategy)
     if cfg.batch_size % (self.strategy.num_replicas_in_sync * cfg.micro_batches):
       raise ValueError(f'batch_size: {cfg.batch_size} must be divisible by the {self.strategy.num_replicas_in_sync} '
