@@ -22,6 +22,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
+from rlcv_tf.core import checkpointing
 from rlcv_tf.core import progress
 from rlcv_tf.core import runs
 from rlcv_tf.marl import agents as agents_lib
@@ -137,10 +138,11 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
   print_fn(line)
   learner = learner_lib.Learner(cfg, observation_shape, num_actions, agent_groups=agent_groups,
                                 shared_channels=agents_lib.env_shared_channels(cfg))
-  manager = tf.train.CheckpointManager(learner.checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=3)
-  if manager.latest_checkpoint:
-    learner.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    print_fn(f'[marl] resumed from {manager.latest_checkpoint} at {int(learner.frames.numpy()):,} frames')
+  ckpt = checkpointing.RunCheckpointer(
+      learner.checkpoint, logdir, interval_s=cfg.checkpoint_interval_s,
+      export_fn=lambda path: export.export_policy(learner.model, path, observation_shape[1:]))
+  if ckpt.restore_latest():
+    print_fn(f'[marl] resumed from {ckpt.latest} at {int(learner.frames.numpy()):,} frames')
   elif cfg.init_from:
     print_fn(f'[marl] {learner.initialise_from(cfg.init_from)}')
   if cfg.model in config_lib.PROGRESSIVE_MODELS:
@@ -156,7 +158,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
     print_fn(f'[marl] settings changed since the last session (recorded in {logdir}/config_history.jsonl): {line}')
     with writer.as_default(step=start_frames):
       tf.summary.text('config/changes', line)
-  saved_model_dir = os.path.join(logdir, 'saved_model')
+  saved_model_dir = ckpt.saved_model_dir
 
   episodes_all: List[Dict] = []
   losses: List[float] = []
@@ -180,7 +182,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
         max_queued_unrolls=cfg.max_queued_unrolls or 2 * cfg.batch_size,
         step_hook=recorder.add_step if recorder else None, opponent=opponents, inline=cfg.runtime == 'inline')
     rate = progress.RateMeter()
-    last_log = last_summary = last_ckpt = time.monotonic()
+    last_log = last_summary = time.monotonic()
     recent: List[Dict] = []
     logs: Dict[str, float] = {}
     wait_s = train_s = 0.0  # learner time waiting for unrolls vs. updating
@@ -230,9 +232,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
             print_fn(_progress_line(frames, cfg.total_frames, rate, recent, logs, pool.restarts,
                                     server.running_episodes(), num_home))
             last_log = now
-          if now - last_ckpt >= cfg.checkpoint_interval_s:
-            manager.save(checkpoint_number=frames)
-            last_ckpt = now
+          ckpt.maybe_save(frames)
       except Exception as e:  # pylint: disable=broad-except
         failure = e
       finally:
@@ -247,21 +247,18 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
       frames = int(learner.frames.numpy())
       if failure is not None or stop.requested:
         # Keep what was learned: checkpoint and SavedModel first, then say where, then stop.
-        _save(manager, learner, frames, saved_model_dir, observation_shape)
-        where = (f'checkpoint {manager.latest_checkpoint} and SavedModel {saved_model_dir} at {frames:,} frames; '
-                 'run the same command again to resume')
+        where = f'{ckpt.save_all(frames)} at {frames:,} frames; run the same command again to resume'
         if failure is not None:
           print_fn(f'[marl] training failed ({type(failure).__name__}: {failure}); saved {where}')
           raise failure
         print_fn(f'[marl] stopped by {stop.requested}: saved {where}')
         raise runs.Interrupted(stop.signum, f'stopped by {stop.requested} at {frames:,} frames')
-    manager.save(checkpoint_number=frames)
+    ckpt.save(frames)
   if frames < cfg.total_frames:
     raise RuntimeError('training stopped before total_frames was reached')
-  runs.write_saved_model(saved_model_dir,
-                         lambda path: export.export_policy(learner.model, path, observation_shape[1:]))
+  ckpt.export()
   print_fn(f'[marl] done: {frames:,} frames, {int(learner.updates.numpy()):,} updates in '
-           f'{progress.format_duration(time.monotonic() - start)}; checkpoint {manager.latest_checkpoint}; '
+           f'{progress.format_duration(time.monotonic() - start)}; checkpoint {ckpt.latest}; '
            f'SavedModel {saved_model_dir}; TensorBoard: tensorboard --logdir={logdir}')
   steady_fps = 0.0
   if steady[0] is not None and frames > steady[1]:
@@ -277,12 +274,6 @@ def _available_memory_bytes() -> int:
   except ImportError:
     return 0
   return int(psutil.virtual_memory().available)
-
-
-def _save(manager, learner, frames, saved_model_dir, observation_shape):
-  manager.save(checkpoint_number=frames)
-  runs.write_saved_model(saved_model_dir,
-                         lambda path: export.export_policy(learner.model, path, observation_shape[1:]))
 
 
 def _progress_line(frames, total, rate, recent, logs, restarts, running=(), num_home=None) -> str:
