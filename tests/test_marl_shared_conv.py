@@ -124,11 +124,21 @@ def test_every_column_shares_its_first_conv(pair, monkeypatch):
   kind, plain, shared = pair
   calls = []
   real = networks.shared_entry_conv
-  monkeypatch.setattr(networks, 'shared_entry_conv', lambda *a: calls.append(a[3]) or real(*a))
+  monkeypatch.setattr(networks, 'shared_entry_conv', lambda *a: calls.append(a[2]) or real(*a))
   plain(smm_obs(1, 2, seed=0))
   assert not calls
   shared(smm_obs(1, 2, seed=0))
   assert calls == [SHARED] * (2 if kind in progressive.PROGRESSIVE_KINDS else 1)   # frozen column too
+  strip = lambda m: [(v.path.split('/', 1)[1], tuple(v.shape)) for v in m.weights]
+  assert strip(shared) == strip(plain)                         # the same variables, under the same paths
+
+
+@pytest.mark.parametrize('channels', [OWN, SHARED, (0, 5), (2, 3, 4), tuple(range(1, 16, 2)), tuple(range(16))])
+def test_channel_selection_matches_numpy(channels):
+  x = np.arange(2 * 3 * 5 * 16).reshape(2, 3, 5, 16)
+  fn = tf.function(lambda t: networks._take_channels(t, channels),   # pylint: disable=protected-access
+                   input_signature=[tf.TensorSpec([None, None, 5, 16], tf.int64)])
+  np.testing.assert_array_equal(fn(tf.constant(x)).numpy(), x[..., list(channels)])
 
 
 def test_empty_shared_channels_is_the_plain_model():
@@ -222,19 +232,19 @@ def test_two_team_learner_shares_within_each_agent_group():
   env = registry.make_env('mini_5v5_small', seed=1, num_frames=FRAMES, num_agents=4, right_agents=3)
   obs = _random_steps(env, 6, seed=2)
   env.close()
-  kw = dict(model='acnn', batch_size=2, unroll_length=4, stack_channels=((8, 1), (8, 1)), feature_dim=32)
-  cfg = config_lib.MarlConfig(**kw)
+  cfg = config_lib.MarlConfig(model='acnn', batch_size=2, unroll_length=4, stack_channels=((8, 1), (8, 1)),
+                              feature_dim=32)
   shape = obs.shape[1:]
-  plain = learner_lib.Learner(cfg, shape, 19, agent_groups=(4, 3))
-  shared = learner_lib.Learner(cfg, shape, 19, agent_groups=(4, 3), shared_channels=SHARED)
-  one_call = learner_lib.Learner(cfg, shape, 19, shared_channels=SHARED)
-  for other in (shared, one_call):
-    for a, b in zip(other.model.weights, plain.model.weights):
+  learners = {(groups, shared): learner_lib.Learner(cfg, shape, 19, agent_groups=groups, shared_channels=shared)
+              for groups in ((4, 3), None) for shared in ((), SHARED)}
+  ref = learners[(4, 3), ()].model.weights
+  for lrn in learners.values():
+    for a, b in zip(lrn.model.weights, ref):
       a.assign(b)
-  ref = plain.infer(obs)[1].numpy()
-  np.testing.assert_allclose(shared.infer(obs)[1].numpy(), ref, atol=TOL)
-  # Not equal when both teams go through one call: the right team would be given the left team's planes.
-  assert np.abs(one_call._forward(obs, training=False)['policy_logits'].numpy() - ref)[:, 4:].max() > 1e-4
+  logits = {k: lrn._forward(obs, training=False)['policy_logits'].numpy() for k, lrn in learners.items()}
+  np.testing.assert_allclose(logits[(4, 3), SHARED], logits[(4, 3), ()], atol=TOL)
+  # One call for both teams: the right team would be given the left team's planes.
+  assert np.abs(logits[None, SHARED] - logits[None, ()])[:, 4:].max() > 1e-4
 
 
 def test_saved_agents_are_rebuilt_with_their_environments_shared_channels():

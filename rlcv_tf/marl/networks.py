@@ -61,40 +61,86 @@ def normalise_channels(channels: Sequence[int]) -> Tuple[int, ...]:
   return out
 
 
-def _take_channels(x, channels: Tuple[int, ...], axis: int):
-  """x's `channels` along `axis` (non-negative); a strided slice when they are evenly spaced (the `active`
-  plane of each stacked frame: 3, 7, 11, 15), a gather otherwise."""
-  step = channels[1] - channels[0] if len(channels) > 1 else 1
-  if step > 0 and all(b - a == step for a, b in zip(channels, channels[1:])):
-    index = [slice(None)] * axis + [slice(channels[0], channels[-1] + 1, step)]
-    return x[tuple(index)]
-  return ops.take(x, list(channels), axis=axis)
+def scale_observations(x, dtype):
+  """uint8 observations -> float in [0, 1] (spec §2.1: the model input is float32(obs) / 255); float ones are taken
+  to be in [0, 1] already and only cast."""
+  if keras.backend.standardize_dtype(x.dtype) == 'uint8':
+    return ops.cast(x, dtype) / 255.0
+  return ops.cast(x, dtype)
 
 
-def shared_entry_conv(conv: keras.layers.Conv2D, x, num_agents, shared_channels: Tuple[int, ...]):
-  """`conv(x)` for x [B*N, H, W, C] (N agents of one team per batch element), with the response to the channels in
-  `shared_channels` computed once per batch element, from agent 0 (module docstring: only valid when those channels
-  are equal across the N agents). Reads the layer's own kernel and bias, so it is a drop-in for `conv(x)`."""
-  if not conv.built:
-    conv.build(tuple(x.shape))
+def _static_hwc(observations) -> Tuple[int, int, int]:
+  # H, W, C must be static (the FC kernel size depends on them); B and N may be dynamic tensors.
+  hwc = tuple(observations.shape[2:])
+  if len(hwc) != 3 or any(d is None for d in hwc):
+    raise ValueError(f'observation H, W, C must be static, got {observations.shape}')
+  return hwc
+
+
+def fold_observations(observations, dtype):
+  """uint8/float [B, N, H, W, C] -> float [B*N, H, W, C] in [0, 1], plus the dynamic B and N. Folding the agents
+  into the batch gives every agent its own pass through the same torso weights."""
+  hwc = _static_hwc(observations)
+  shape = ops.shape(observations)
+  return ops.reshape(scale_observations(observations, dtype), (-1,) + hwc), shape[0], shape[1]
+
+
+def _take_channels(x, channels: Sequence[int]):
+  """x[..., channels] for sorted channel indices. Where they repeat with a period P (the same planes of every
+  stacked frame: SMM planes 0-2, or plane 3, of each 4-plane frame) and are contiguous within it, a slice of x
+  viewed as [..., C / P, P], several times faster on CPU than a gather along the last axis; a gather otherwise."""
   c = int(x.shape[-1])
+  chosen = set(channels)
+  for period in (p for p in range(1, c + 1) if c % p == 0):
+    within = [p for p in range(period) if p in chosen]
+    if (within and within[-1] - within[0] + 1 == len(within)
+        and all((i % period in within) == (i in chosen) for i in range(c))):
+      lead = tuple(ops.shape(x)[:-1])
+      view = ops.reshape(x, lead + (c // period, period))[..., within[0]:within[-1] + 1]
+      return ops.reshape(view, lead + (len(chosen),))
+  return ops.take(x, list(channels), axis=-1)
+
+
+def shared_entry_conv(conv: keras.layers.Conv2D, observations, shared_channels: Tuple[int, ...], dtype):
+  """`conv` on every agent's observation, uint8/float [B, N, H, W, C] -> [B*N, H, W, F], with the response to the
+  channels in `shared_channels` computed once per batch element, from agent 0 (module docstring: only valid where
+  those channels are equal across the N agents). Channels are picked before the uint8 -> float scaling, so the
+  whole observation is never converted. Reads the layer's own kernel and bias: a drop-in for the folded conv."""
+  h, w, c = _static_hwc(observations)
   if shared_channels[-1] >= c:
     raise ValueError(f'shared_channels {shared_channels} name channels the {c}-channel observation lacks')
-  own_channels = tuple(i for i in range(c) if i not in shared_channels)
-  kernel = ops.cast(conv.kernel, x.dtype)                             # [3, 3, C, F]: one variable, split here
-  spatial = tuple(x.shape[1:3])
-  per_env = ops.reshape(x, (-1, num_agents) + spatial + (c,))[:, 0]   # agent 0 of every batch element
-  y = ops.conv(_take_channels(per_env, shared_channels, 3), _take_channels(kernel, shared_channels, 2),
-               padding='same')
+  n = ops.shape(observations)[1]
+  if not conv.built:
+    conv.build((None, h, w, c))
+  shared = list(shared_channels)
+  own = [i for i in range(c) if i not in set(shared)]
+  kernel = ops.cast(conv.kernel, dtype)                                # [3, 3, C, F]: one variable, split here
+  y = ops.conv(scale_observations(_take_channels(observations[:, 0], shared), dtype),
+               ops.take(kernel, shared, axis=2), padding='same')       # [B, H, W, F]: agent 0 of every element
   if conv.use_bias:
-    y = y + ops.cast(conv.bias, y.dtype)                              # [B, H, W, F]: once per batch element
+    y = y + ops.cast(conv.bias, dtype)
   out_hwf = tuple(y.shape[1:])
-  if own_channels:
-    own = ops.conv(_take_channels(x, own_channels, 3), _take_channels(kernel, own_channels, 2), padding='same')
-    y = ops.reshape(own, (-1, num_agents) + out_hwf) + y[:, None]
-  else:                                                               # nothing agent-specific at all
-    y = ops.repeat(y[:, None], num_agents, axis=1)
+  if own:
+    own_in = ops.reshape(scale_observations(_take_channels(observations, own), dtype), (-1, h, w, len(own)))
+    y = ops.reshape(ops.conv(own_in, ops.take(kernel, own, axis=2), padding='same'), (-1, n) + out_hwf) + y[:, None]
+  else:                                                                # nothing agent-specific at all
+    y = ops.repeat(y[:, None], n, axis=1)
   return ops.reshape(y, (-1,) + out_hwf)
+
+
+def torso_input(torso: 'ResidualTorso', observations, shared_channels: Tuple[int, ...], dtype):
+  """What `torso` reads for observations [B, N, H, W, C]: (x, skip_entry, B, N). x is the folded float observations
+  [B*N, H, W, C], or, with `shared_channels`, already stack 0's entry conv response (`skip_entry` True)."""
+  if not shared_channels:
+    x, b, n = fold_observations(observations, dtype)
+    return x, False, b, n
+  entry = torso.stacks[0][0]
+  if not entry.built:
+    # Built where the torso's own call would build it, so its variables keep their paths (`.../torso/stack0_conv`).
+    with keras.name_scope(torso.name, caller=torso):
+      entry.build((None,) + _static_hwc(observations))
+  shape = ops.shape(observations)
+  return shared_entry_conv(entry, observations, shared_channels, dtype), True, shape[0], shape[1]
 
 
 class ResidualTorso(keras.layers.Layer):
@@ -120,27 +166,20 @@ class ResidualTorso(keras.layers.Layer):
     self.flatten = keras.layers.Flatten()
     self.fc = _dense(self.feature_dim, 'fc', activation='relu')
 
-  def first_conv(self, x, num_agents=None, shared_channels: Tuple[int, ...] = ()):
-    """Stack 0's entry conv on x [B*N, H, W, C]; with `shared_channels` (and the N of the fold, `num_agents`)
-    their response is computed once per batch element (`shared_entry_conv`)."""
-    entry = self.stacks[0][0]
-    if not shared_channels or num_agents is None:
-      return entry(x)
-    return shared_entry_conv(entry, x, num_agents, shared_channels)
-
-  def stack_outputs(self, x, num_agents=None, shared_channels: Tuple[int, ...] = ()):
-    """The output of every conv stack (before the final relu), in order: the taps of a progressive column."""
+  def stack_outputs(self, x, skip_entry: bool = False):
+    """The output of every conv stack (before the final relu), in order: the taps of a progressive column.
+    `skip_entry`: x is stack 0's entry conv response already (the shared first conv, `torso_input`)."""
     taps = []
     for k, (entry, pool, res) in enumerate(self.stacks):
-      x = pool(self.first_conv(x, num_agents, shared_channels) if k == 0 else entry(x))
+      x = pool(x if skip_entry and k == 0 else entry(x))
       for conv_a, conv_b in res:
         # Pre-activation residual block: relu before each conv, identity skip.
         x = x + conv_b(ops.relu(conv_a(ops.relu(x))))
       taps.append(x)
     return taps
 
-  def call(self, x, num_agents=None, shared_channels: Tuple[int, ...] = ()):
-    return self.fc(self.flatten(ops.relu(self.stack_outputs(x, num_agents, shared_channels)[-1])))
+  def call(self, x, skip_entry: bool = False):
+    return self.fc(self.flatten(ops.relu(self.stack_outputs(x, skip_entry)[-1])))
 
   def get_config(self):
     return dict(super().get_config(), stack_channels=self.stack_channels, feature_dim=self.feature_dim)
@@ -222,26 +261,15 @@ class MarlNetwork(keras.Model):
 
   def fold(self, observations):
     """uint8/float [B, N, H, W, C] -> float [B*N, H, W, C] in [0, 1], plus the dynamic B and N."""
-    x = observations
-    if keras.backend.standardize_dtype(x.dtype) == 'uint8':
-      x = ops.cast(x, self.compute_dtype) / 255.0       # spec §2.1: the model input is float32(obs) / 255
-    else:
-      x = ops.cast(x, self.compute_dtype)
-    shape = ops.shape(x)
-    # Fold agents into the batch: every agent gets its own pass through the same torso weights. H, W, C must be
-    # static (the FC kernel size depends on them); B and N may be dynamic tensors here.
-    hwc = tuple(x.shape[2:])
-    if any(d is None for d in hwc):
-      raise ValueError(f'observation H, W, C must be static, got {x.shape}')
-    return ops.reshape(x, (-1,) + hwc), shape[0], shape[1]
+    return fold_observations(observations, self.compute_dtype)
 
   def column_features(self, observations, agent_mask=None, shared_channels: Optional[Sequence[int]] = None):
     """`features` plus the torso's per-stack outputs [B*N, h_k, w_k, c_k] (the laterals of a progressive net).
     `shared_channels` replaces the network's own (a progressive network passes its own to its frozen column)."""
     if shared_channels is None:
       shared_channels = self.shared_channels
-    x, b, n = self.fold(observations)
-    taps = self.torso.stack_outputs(x, n, normalise_channels(shared_channels))
+    x, skip, b, n = torso_input(self.torso, observations, normalise_channels(shared_channels), self.compute_dtype)
+    taps = self.torso.stack_outputs(x, skip)
     z = self.torso.fc(self.torso.flatten(ops.relu(taps[-1])))
     z = ops.reshape(z, (b, n, self.feature_dim))
     if self.attention is None:
@@ -251,9 +279,8 @@ class MarlNetwork(keras.Model):
 
   def features(self, observations, agent_mask=None):
     """Per-agent features read by the heads (z for CNN, z~ for ACNN) and the attention weights (None for CNN)."""
-    x, b, n = self.fold(observations)
-    z = ops.reshape(self.torso(x, num_agents=n, shared_channels=self.shared_channels),
-                    (b, n, self.feature_dim))
+    x, skip, b, n = torso_input(self.torso, observations, self.shared_channels, self.compute_dtype)
+    z = ops.reshape(self.torso(x, skip_entry=skip), (b, n, self.feature_dim))
     if self.attention is None:
       return z, None
     return self.attention(z, agent_mask=agent_mask)

@@ -30,15 +30,15 @@ class LateralTorso(networks.ResidualTorso):
   """The RL column's torso: `ResidualTorso` whose stacks 2..K and FC also read the frozen column's laterals.
 
   The convs build on first call, so the doubled input channels need no special construction. Stack 1 reads the
-  observation alone, so its entry conv can share the planes common to the team (`num_agents`, `shared_channels`:
-  see `networks.ResidualTorso.first_conv`).
+  observation alone, so its entry conv can be the shared one (`skip_entry`: x is its response already, see
+  `networks.torso_input`).
   """
 
-  def call(self, x, laterals, num_agents=None, shared_channels: Tuple[int, ...] = ()):
+  def call(self, x, laterals, skip_entry: bool = False):
     for k, (entry, pool, res) in enumerate(self.stacks):
       if k > 0:
         x = ops.concatenate([x, laterals[k - 1]], axis=-1)     # tap 1: frozen stack k -> RL stack k+1 input
-      x = pool(self.first_conv(x, num_agents, shared_channels) if k == 0 else entry(x))
+      x = pool(x if skip_entry and k == 0 else entry(x))
       for conv_a, conv_b in res:
         x = x + conv_b(ops.relu(conv_a(ops.relu(x))))
     x = ops.concatenate([ops.relu(x), laterals[-1]], axis=-1)  # tap 2: frozen stack K -> FC input
@@ -85,9 +85,8 @@ class ProgressiveNetwork(keras.Model):
     # stop_gradient as well as trainable=False: no gradient may reach the frozen column through the laterals.
     frozen_feat = ops.stop_gradient(frozen_feat)
     laterals = [ops.relu(ops.stop_gradient(t)) for t in taps]
-    x, b, n = self.frozen.fold(observations)
-    z = ops.reshape(self.torso(x, laterals, num_agents=n, shared_channels=self.shared_channels),
-                    (b, n, self.feature_dim))
+    x, skip, b, n = networks.torso_input(self.torso, observations, self.shared_channels, self.compute_dtype)
+    z = ops.reshape(self.torso(x, laterals, skip_entry=skip), (b, n, self.feature_dim))
     weights = None
     if self.attention is not None:
       z, weights = self.attention(z, agent_mask=agent_mask)
