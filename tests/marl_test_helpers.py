@@ -30,3 +30,17 @@ def error_line(proc) -> str:
   lines = [l for l in proc.stderr.splitlines() if l.strip()]
   assert len(lines) == 1, proc.stderr
   return lines[0]
+
+
+SMALL_NET = dict(stack_channels=((8, 1), (8, 1)), feature_dim=32)
+
+
+def small_config(**kw):
+  """A `MarlConfig` for fast end-to-end runs on the stand-in: 2 actors, batch 2 x 8, a small network, no timed
+  checkpoints or progress lines; keyword arguments override any field."""
+  from rlcv_tf.marl import config as config_lib  # pylint: disable=g-import-not-at-top  (numpy-only otherwise)
+  base = dict(env='mini_5v5_small', model='acnn', num_actors=2, batch_size=2, unroll_length=8,
+              total_frames=32, checkpoint_interval_s=1e9, log_interval_s=1e9, **SMALL_NET)
+  base.update(kw)
+  return config_lib.MarlConfig(**base)
+

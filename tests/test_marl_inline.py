@@ -12,15 +12,14 @@ from rlcv_tf.marl import training
 from rlcv_tf.runtime import actors
 from rlcv_tf.runtime import inline
 
-SMALL_NET = dict(stack_channels=((8, 1), (8, 1)), feature_dim=32)
+import marl_test_helpers
 
 
 def inline_config(**kw):
-  base = dict(env='mini_5v5_small', model='acnn', runtime='inline', num_envs=3, batch_size=3, unroll_length=8,
-              total_frames=96, checkpoint_interval_s=1e9, log_interval_s=1e9, learning_rate=1e-3,
-              env_kwargs={'episode_length': 20}, **SMALL_NET)
+  base = dict(model='acnn', runtime='inline', num_envs=3, batch_size=3, total_frames=96, learning_rate=1e-3,
+              env_kwargs={'episode_length': 20})
   base.update(kw)
-  return config_lib.MarlConfig(**base)
+  return marl_test_helpers.small_config(**base)
 
 
 def test_two_inline_runs_with_one_seed_give_bit_identical_losses(tmp_path):

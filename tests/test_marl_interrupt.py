@@ -19,15 +19,13 @@ from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import training
 from rlcv_tf.runtime import actors
 
+import marl_test_helpers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL_NET = dict(stack_channels=((8, 1), (8, 1)), feature_dim=32)
 
 
 def small_config(**kw):
-  base = dict(env='mini_5v5_small', model='cnn', num_actors=2, batch_size=2, unroll_length=8,
-              total_frames=32, checkpoint_interval_s=1e9, log_interval_s=1e9, **SMALL_NET)
-  base.update(kw)
-  return config_lib.MarlConfig(**base)
+  return marl_test_helpers.small_config(**dict(dict(model='cnn'), **kw))
 
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])

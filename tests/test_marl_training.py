@@ -11,18 +11,12 @@ import pytest
 import tensorflow as tf
 
 from rlcv_tf.marl import agents as agents_lib
-from rlcv_tf.marl import config as config_lib
 from rlcv_tf.marl import training
 from rlcv_tf.runtime import actors
 
-SMALL_NET = dict(stack_channels=((8, 1), (8, 1)), feature_dim=32)
+import marl_test_helpers
 
-
-def small_config(**kw):
-  base = dict(env='mini_5v5_small', model='acnn', num_actors=2, batch_size=2, unroll_length=8,
-              total_frames=32, checkpoint_interval_s=1e9, log_interval_s=1e9, **SMALL_NET)
-  base.update(kw)
-  return config_lib.MarlConfig(**base)
+small_config = marl_test_helpers.small_config
 
 
 def test_actor_pool_restarts_a_killed_actor():
