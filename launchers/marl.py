@@ -81,6 +81,16 @@ flags.DEFINE_enum('runtime', _D.runtime, config_lib.RUNTIMES, 'actors: one proce
                   'the same --seed give the same losses).')
 flags.DEFINE_integer('num_envs', _D.num_envs, '--runtime=inline: environments stepped in process (0: '
                      '--num_actors).')
+flags.DEFINE_enum('backend', _D.backend, config_lib.BACKENDS, 'Where actor processes run: local (this machine) or '
+                  'ray (one Ray actor per actor, spread over a Ray cluster\'s nodes; they dial the learner over TCP '
+                  'and inference stays here, batched over all of them). README: "Many machines (Ray)".')
+flags.DEFINE_string('ray_address', _D.ray_address, '--backend=ray: HOST:PORT of the Ray head (`ray start --head '
+                    '--port=PORT` on this machine); empty starts a private Ray on this machine (127.0.0.1).')
+flags.DEFINE_string('learner_host', _D.learner_host, 'The address the learner listens on for actors. Actors on '
+                    'other machines need one they can reach: this machine\'s IP on their network (or 0.0.0.0: every '
+                    'interface).')
+flags.DEFINE_integer('learner_port', _D.learner_port, 'The learner\'s TCP port for actors; 0 picks a free one (the '
+                     'learner prints its address).')
 flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries and the SavedModel go; an existing run there '
                     'is resumed. Default: runs/marl/<env>_<model>.')
 flags.DEFINE_integer('seed', _D.seed, 'Random seed (network init, action sampling, environments).')
@@ -167,6 +177,8 @@ def config_from_flags() -> config_lib.MarlConfig:
   cfg = config_lib.MarlConfig(
       env=FLAGS.env, model=FLAGS.model, env_kwargs=env_kwargs, total_frames=FLAGS.total_frames,
       num_actors=FLAGS.num_actors, runtime=FLAGS.runtime, num_envs=FLAGS.num_envs, batch_size=FLAGS.batch_size,
+      backend=FLAGS.backend, ray_address=FLAGS.ray_address, learner_host=FLAGS.learner_host,
+      learner_port=FLAGS.learner_port,
       unroll_length=FLAGS.unroll_length,
       learning_rate=FLAGS.learning_rate, entropy_cost=FLAGS.entropy_cost, baseline_cost=FLAGS.baseline_cost,
       discounting=FLAGS.discounting, seed=FLAGS.seed, strategy=FLAGS.strategy,
@@ -207,6 +219,13 @@ def main(argv):
     registry.check_available(cfg.env)  # before TensorFlow loads: a missing engine fails in a second
   except base.EnvironmentUnavailableError as e:
     common.fail(str(e))
+  if cfg.backend == 'ray':
+    # Also before TensorFlow: Ray installed, the cluster reachable, a CPU per actor, the engine on every node.
+    from rlcv_tf.runtime import ray_pool  # pylint: disable=g-import-not-at-top  (--backend=local never loads Ray)
+    try:
+      ray_pool.preflight(cfg.ray_address, cfg.env, cfg.num_actors)
+    except ray_pool.RayError as e:
+      common.fail(str(e))
   from rlcv_tf.core import quiet  # pylint: disable=g-import-not-at-top
   quiet.import_tensorflow()   # without its C++ start-up noise
   from rlcv_tf.marl import pretraining  # pylint: disable=g-import-not-at-top
@@ -217,11 +236,14 @@ def main(argv):
   aux = f', aux {cfg.aux} x {cfg.aux_coef:g}' if cfg.aux != 'none' else ''
   aux += f', vs {cfg.opponent}' if cfg.opponent != 'builtin' else ''
   where = f'{cfg.env_count} envs inline' if cfg.runtime == 'inline' else f'{cfg.num_actors} actors'
+  if cfg.backend == 'ray':
+    where += f' on Ray ({cfg.ray_address or "private, this machine"})'
   print(f'[marl] {cfg.env} / {cfg.model}{aux}: {cfg.total_frames:,} frames, {where}, batch '
         f'{cfg.batch_size}x{cfg.unroll_length}, logdir {logdir}', flush=True)
   print(f'[marl] thesis scale (App. 4.E; needs many actor machines and accelerators): {thesis} '
         '--num_actors=<thousands>', flush=True)
   from rlcv_tf.core import runs  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.runtime import actors as actors_lib  # pylint: disable=g-import-not-at-top
   try:
     training.train(cfg, logdir, print_fn=lambda s: print(s, flush=True))
   except runs.Interrupted as e:
@@ -229,6 +251,13 @@ def main(argv):
   except (base.EnvironmentUnavailableError, training.ResumeMismatchError, pretraining.TransferError,
           replays.ReplayError, selfplay.SelfPlayError) as e:
     common.fail(str(e))
+  except (actors_lib.ActorFailedError, RuntimeError) as e:
+    # Actors that cannot run (unreachable learner, refused, restart budget spent): their own error, on one line,
+    # after the run saved its work. It reaches here directly (at start) or as the inference thread's cause.
+    failed = e if isinstance(e, actors_lib.ActorFailedError) else e.__cause__
+    if not isinstance(failed, actors_lib.ActorFailedError):
+      raise
+    common.fail(failed.summary)
 
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-shot set-up of rlcv_tf on Debian 12 / Python 3.11 (root or sudo).
 # Installs system packages, a virtual environment in .venv, the pinned Python stack, Google Research Football
-# (built from source once, then reused from a cached wheel) and Bazel. Safe to re-run: finished steps are skipped.
+# (built from source once, then reused from a cached wheel), Ray (the `ray` extra: --backend=ray) and Bazel. Safe to
+# re-run: finished steps are skipped. Run it on every machine of a Ray cluster, at the same commit.
 #
 #   bash scripts/setup.sh            # everything
 #   RLCV_SKIP_GFOOTBALL=1 bash scripts/setup.sh   # skip the football engine (tests that need it then skip)
@@ -42,7 +43,8 @@ REQ_HASH=$(cat setup.cfg | sha1sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$REQ_HASH" ]; then
   log "pip: installing the pinned stack (first time: several minutes, ~2.5 GB)"
   "${PIP[@]}" install -U pip wheel psutil six
-  "${PIP[@]}" install -e ".[dev]"
+  # dev: the test tools; ray: Ray core for --backend=ray (README "Many machines (Ray)"), tested by CI too.
+  "${PIP[@]}" install -e ".[dev,ray]"
   # TFP imports tf_keras; --no-deps keeps it from pulling the full `tensorflow` wheel next to tensorflow-cpu.
   "${PIP[@]}" install --no-deps "tf-keras==2.21.0"
   echo "$REQ_HASH" > "$STAMP"

@@ -20,6 +20,8 @@ STRATEGIES = ('default', 'one_device', 'mirrored', 'tpu')
 # actors: one OS process per environment and an inference thread (SEED RL); inline: the learner's process steps
 # every environment itself, one batched inference at a time, then trains (deterministic for a seed).
 RUNTIMES = ('actors', 'inline')
+BACKENDS = ('local', 'ray')            # where actor processes run (runtime=actors)
+DEFAULT_LEARNER_HOST = '127.0.0.1'
 PRECISIONS = ('float32', 'bfloat16')
 # Who plays the right team (thesis Sec. 4.3.1, App. 4.C; spec §3.6):
 #   builtin         the environment's built-in AI (GRF's rule-based bot, the stand-in's scripted AI);
@@ -74,6 +76,10 @@ class MarlConfig:
   num_actors: int = 4
   runtime: str = 'actors'              # see RUNTIMES
   num_envs: int = 0                    # runtime=inline: environments stepped in process; 0 = num_actors
+  backend: str = 'local'               # actor processes on this machine (local) or a Ray cluster's nodes (ray)
+  ray_address: str = ''                # backend=ray: HOST:PORT of the cluster's head; '' starts a private Ray here
+  learner_host: str = DEFAULT_LEARNER_HOST   # where the learner listens for actors; others need a reachable one
+  learner_port: int = 0                # the learner's TCP port for actors; 0 picks a free one
   batch_size: int = 4                  # unrolls per update (thesis: 120)
   unroll_length: int = 32              # T (thesis: 32)
   micro_batches: int = 1               # split each update's batch into this many parts (gradient accumulation)
@@ -158,6 +164,18 @@ class MarlConfig:
       raise ValueError(f'runtime: unknown value {self.runtime!r}; valid values: {", ".join(RUNTIMES)}')
     if not isinstance(self.num_envs, int) or self.num_envs < 0:
       raise ValueError(f'num_envs: must be an integer >= 0 (0: num_actors), got {self.num_envs!r}')
+    if self.backend not in BACKENDS:
+      raise ValueError(f'backend: unknown value {self.backend!r}; valid values: {", ".join(BACKENDS)}')
+    if self.ray_address and self.backend != 'ray':
+      raise ValueError(f'ray_address: only used by backend=ray, not backend={self.backend} (add --backend=ray to '
+                       'run the actors on that cluster, or drop --ray_address)')
+    if self.backend == 'ray' and self.runtime == 'inline':
+      raise ValueError('backend: ray places actor processes on a cluster, and runtime=inline has none; use '
+                       'runtime=actors')
+    if not isinstance(self.learner_port, int) or not 0 <= self.learner_port < 65536:
+      raise ValueError(f'learner_port: must be a TCP port (0 picks a free one), got {self.learner_port!r}')
+    if not self.learner_host:
+      raise ValueError('learner_host: must be an address of this machine, e.g. 127.0.0.1 or 0.0.0.0')
     if self.num_envs and self.runtime != 'inline':
       raise ValueError(f'num_envs: only used by runtime=inline (runtime=actors runs num_actors environments)')
     if self.strategy not in STRATEGIES:

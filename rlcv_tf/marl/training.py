@@ -78,9 +78,19 @@ def actor_configs(cfg: config_lib.MarlConfig, start_frames: int = 0) -> List[act
 
 
 def make_actor_pool(cfg: config_lib.MarlConfig, start_frames: int = 0) -> actors_lib.ActorPool:
+  """The run's actors: in this process (runtime=inline), one process each here (backend=local; a unix socket,
+  or TCP when --learner_host / --learner_port are given) or on a Ray cluster's nodes (backend=ray)."""
+  configs = actor_configs(cfg, start_frames)
   if cfg.runtime == 'inline':
-    return inline_lib.InlinePool(actor_configs(cfg, start_frames))
-  return actors_lib.LocalActorPool(actor_configs(cfg, start_frames), actor_timeout_s=cfg.actor_timeout_s)
+    return inline_lib.InlinePool(configs)
+  if cfg.backend == 'ray':
+    from rlcv_tf.runtime import ray_pool  # pylint: disable=g-import-not-at-top  (Ray loads when the pool starts)
+    return ray_pool.RayActorPool(configs, ray_address=cfg.ray_address, learner_host=cfg.learner_host,
+                                 learner_port=cfg.learner_port, actor_timeout_s=cfg.actor_timeout_s)
+  listener = {}
+  if cfg.learner_host != config_lib.DEFAULT_LEARNER_HOST or cfg.learner_port:
+    listener = dict(family='tcp', address=(cfg.learner_host, cfg.learner_port))
+  return actors_lib.LocalActorPool(configs, actor_timeout_s=cfg.actor_timeout_s, **listener)
 
 
 def _episode_scalars(episodes: List[Dict]) -> Dict[str, float]:
@@ -189,6 +199,8 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
     with stop:
       try:
         pool.start()
+        if getattr(pool, 'address', '').startswith('tcp:'):
+          print_fn(f'[marl] learner listening on {pool.address}')
         server.start()
         rate.update(frames)
         while frames < cfg.total_frames and not stop.requested:

@@ -10,7 +10,8 @@ TensorFlow (an actor costs tens of MB, starts in a second). It speaks `transport
 The configuration (`actors.ActorConfig` as JSON) comes on stdin and the per-run key in the environment variable
 RLCV_ACTOR_KEY (`transport.KEY_ENV`, hex), so neither shows in the process list. Exit codes: 0 closed by the
 learner (or the learner went away), 1 the environment failed, `transport.EXIT_REFUSED` (3) refused by the
-learner, 2 bad invocation or learner unreachable.
+learner, 2 bad invocation or learner unreachable. With RLCV_ACTOR_PARENT_PID (`PARENT_PID_ENV`) set, as a Ray actor
+hosting it does, the process dies with that parent (Linux), so a killed worker or a lost node leaves no actor behind.
 """
 
 import argparse
@@ -21,6 +22,8 @@ import sys
 import traceback
 
 from rlcv_tf.runtime import transport
+
+PARENT_PID_ENV = 'RLCV_ACTOR_PARENT_PID'
 
 
 def run(sock, cfg, actor_id: int, run_id: int, seed: int) -> int:
@@ -53,6 +56,25 @@ def _say(actor_id: int, text: str):
   print(f'[actor {actor_id}] {text}', file=sys.stderr, flush=True)
 
 
+def _die_with_parent(parent_pid: int):
+  """Asks Linux to SIGKILL this process when its parent exits; exits at once if the parent is already gone."""
+  try:
+    import ctypes  # pylint: disable=g-import-not-at-top
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+  except (OSError, AttributeError):
+    return   # not Linux: the learner's end of the connection still stops an orphan at its next read
+  if os.getppid() != parent_pid:
+    sys.exit(0)
+
+
+def _unreachable(address: str, error: Exception) -> str:
+  text = f'cannot reach the learner at {address}: {error}'
+  if address.startswith('tcp:'):
+    text += ('; the learner listens on its --learner_host, which must be an address of its machine that this '
+             'machine can reach (e.g. --learner_host=<the learner machine\'s IP on this network>)')
+  return text
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument('--address', required=True, help='the learner: unix:PATH or tcp:HOST:PORT')
@@ -66,6 +88,8 @@ def main(argv=None) -> int:
   # Ctrl-C in a terminal reaches the whole process group: the learner saves its work and then closes its actors
   # (CLOSE, or the end of the connection), so an actor does not die of it mid-step with a traceback of its own.
   signal.signal(signal.SIGINT, signal.SIG_IGN)
+  if os.environ.get(PARENT_PID_ENV, '').isdigit():
+    _die_with_parent(int(os.environ[PARENT_PID_ENV]))
   cfg = json.loads(sys.stdin.read())
   try:
     key = bytes.fromhex(os.environ[transport.KEY_ENV])
@@ -75,7 +99,7 @@ def main(argv=None) -> int:
   try:
     sock = transport.connect(args.address, timeout=args.connect_timeout_s)
   except (OSError, ValueError) as e:
-    _say(args.actor_id, f'cannot reach the learner at {args.address}: {e}')
+    _say(args.actor_id, _unreachable(args.address, e))
     return 2
   try:
     sock.sendall(transport.encode_hello(key, args.actor_id, args.run_id, version=args.protocol_version))

@@ -12,7 +12,9 @@ Everything the learner knows about actors goes through `ActorPool`:
 `LocalActorPool` runs one OS process per actor on this machine (the embedded default). Actors are plain
 `python -m rlcv_tf.runtime.actor_process` processes that never import TensorFlow. They dial the learner's socket
 and speak `transport`'s binary frames (no pickle; AF_UNIX here, the same bytes over TCP for actors on other
-machines), so a later pool can put the same actor loop elsewhere (Ray) without the learner changing.
+machines). `SocketActorPool` holds everything but the starting of processes (listener, handshake, receive, faults,
+restarts); `LocalActorPool` starts them with `subprocess`, `ray_pool.RayActorPool` inside Ray actors on a
+cluster's nodes, and the learner cannot tell the two apart.
 
 Faults, all handled inside `receive` / `send_actions` while the other actors keep being served:
 
@@ -131,6 +133,11 @@ class ActorPool(abc.ABC):
 class ActorFailedError(RuntimeError):
   """An actor failed and cannot be replaced (budget spent, or refused); the message carries its own last error."""
 
+  @property
+  def summary(self) -> str:
+    """The message's first line, without the actor's own traceback that may follow it (for a one-line report)."""
+    return str(self).split('\n', 1)[0].rstrip(':').removesuffix('; its last error')
+
 
 class ActorStartupError(ActorFailedError):
   """An actor process could not start (its environment, or the connection) when the pool started."""
@@ -173,12 +180,13 @@ _SEND_TIMEOUT_S = 5.0
 _READ_LIMIT = 8 << 20   # bytes read from one socket per readiness event, so one peer cannot starve the others
 
 
-class LocalActorPool(ActorPool):
-  """One process per actor on this machine (see the module docstring for what happens on faults).
+class SocketActorPool(ActorPool):
+  """One process per actor, dialling this learner's socket (see the module docstring for what happens on faults).
 
-  `family`: 'unix' (a socket file in a private temporary directory; the default) or 'tcp' (`address` = (host,
-  port), default 127.0.0.1 and a free port) for the listener; actors get the address on their command line and
-  the per-run key in their environment. `actor_timeout_s` = 0 never times an actor out.
+  Subclasses say how a process is started (`_start_process`): everything else, from the listener to the restart
+  budget, is shared. `family`: 'unix' (a socket file in a private temporary directory; the default) or 'tcp'
+  (`address` = (host, port), default 127.0.0.1 and a free port) for the listener; actors get the address on their
+  command line and the per-run key in their environment. `actor_timeout_s` = 0 never times an actor out.
   """
 
   def __init__(self, configs: Sequence[ActorConfig], max_restarts: int = 100, startup_timeout: float = 180.0,
@@ -234,13 +242,7 @@ class LocalActorPool(ActorPool):
     """Launches every actor and returns once each has built its environment and sent its first step."""
     with self._lock:
       self._selector = selectors.DefaultSelector()
-      if self._family == 'unix':
-        self._tmpdir = tempfile.mkdtemp(prefix='rlcv_actors_')
-        self._listener = transport.listen('unix', os.path.join(self._tmpdir, 'learner.sock'))
-        self.address = transport.format_address('unix', self._listener.getsockname())
-      else:
-        self._listener = transport.listen('tcp', self._bind_address)
-        self.address = transport.format_address('tcp', self._listener.getsockname())
+      self._listen()
       self._listener.setblocking(False)
       self._selector.register(self._listener, selectors.EVENT_READ, _LISTENER)
       self._starting = True
@@ -285,26 +287,34 @@ class LocalActorPool(ActorPool):
         shutil.rmtree(self._tmpdir, ignore_errors=True)
         self._tmpdir = None
 
+  def _listen(self):
+    """Opens the listener and sets `address` (what actors dial)."""
+    if self._family == 'unix':
+      self._tmpdir = tempfile.mkdtemp(prefix='rlcv_actors_')
+      self._listener = transport.listen('unix', os.path.join(self._tmpdir, 'learner.sock'))
+      self.address = transport.format_address('unix', self._listener.getsockname())
+    else:
+      self._listener = transport.listen('tcp', self._bind_address)
+      self.address = transport.format_address('tcp', self._listener.getsockname())
+
   def _actor_command(self, actor_id: int, run_id: int, seed: int) -> List[str]:
     return [sys.executable, '-m', 'rlcv_tf.runtime.actor_process', '--address', self.address,
             '--actor_id', str(actor_id), '--run_id', str(run_id), '--seed', str(seed)]
+
+  @abc.abstractmethod
+  def _start_process(self, actor_id: int, command: List[str], env: Dict[str, str], config_json: str):
+    """Starts `command` (an interpreter, then its arguments) with `env` added to its environment and `config_json`
+    on its stdin, without waiting for it. Returns a handle with `subprocess.Popen`'s `pid`, `poll()`,
+    `wait(timeout)` (raising `subprocess.TimeoutExpired`) and `kill()`; optionally `where` (' on node X', for
+    messages) and `describe_exit(code, connected)` (how the run ended, in words)."""
 
   def _launch(self, actor_id: int):
     cfg = self._configs[actor_id]
     slot = self._slots[actor_id]
     cmd = self._actor_command(actor_id, slot.run_id, restart_seed(cfg.seed, slot.run_id))
-    env = dict(os.environ, **{transport.KEY_ENV: self._key.hex()})
-    # Actors must not grab every core for BLAS/OpenMP: the learner needs them.
-    env.setdefault('OMP_NUM_THREADS', '1')
-    env.setdefault('OPENBLAS_NUM_THREADS', '1')
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE)
-    # The configuration travels over stdin as JSON (no pickle of arbitrary objects).
-    try:
-      proc.stdin.write(json.dumps(dataclasses.asdict(cfg), default=_json_default).encode())
-      proc.stdin.close()
-    except BrokenPipeError:
-      pass  # it died at once: the health check sees the exit code (the pipe closes with the Popen object)
-    slot.proc = proc
+    # The configuration travels as JSON (no pickle of arbitrary objects), the key in the environment.
+    config_json = json.dumps(dataclasses.asdict(cfg), default=_json_default)
+    slot.proc = self._start_process(actor_id, cmd, {transport.KEY_ENV: self._key.hex()}, config_json)
     slot.launched_at = time.monotonic()
     slot.live = slot.expecting = False
     slot.awaiting_since = None
@@ -491,7 +501,7 @@ class LocalActorPool(ActorPool):
       code = slot.proc.wait(timeout=wait_s)
     except subprocess.TimeoutExpired:
       return 'closed its connection'
-    return f'exited with code {code}'
+    return _exit_text(slot.proc, code, connected=True)
 
   def _check_health(self, now: float):
     for actor_id, slot in enumerate(self._slots):
@@ -505,9 +515,10 @@ class LocalActorPool(ActorPool):
           if slot.proc is not proc:
             continue
         if code == transport.EXIT_REFUSED:
-          raise ActorFailedError(f'actor {actor_id} was refused by this learner (see its line above) and exited; '
-                                 'not restarting it, the same code would be refused again')
-        self._fail(actor_id, f'exited with code {code}' + ('' if slot.sock is not None else ' before connecting'))
+          words = getattr(slot.proc, 'last_words', '') or 'see its line above'
+          raise ActorFailedError(f'{self._name(actor_id)} was refused by this learner ({words}) and exited; not '
+                                 'restarting it, the same code would be refused again')
+        self._fail(actor_id, _exit_text(slot.proc, code, connected=slot.sock is not None))
       elif not slot.live and now - slot.launched_at > self._startup_timeout:
         self._fail(actor_id, f'did not start within {self._startup_timeout:g} s')
       elif slot.awaiting_since is not None and self._actor_timeout > 0 and \
@@ -520,20 +531,24 @@ class LocalActorPool(ActorPool):
   def _fail(self, actor_id: int, reason: str):
     """Actor `actor_id`'s current run is over: replace it, or raise if that is not allowed."""
     slot = self._slots[actor_id]
+    name = self._name(actor_id)
     if self._starting:
       if slot.last_error:
-        raise ActorStartupError(f'actor {actor_id} could not start its environment: {slot.last_error}')
-      raise ActorStartupError(f'actor {actor_id} {reason}')
+        raise ActorStartupError(f'{name} could not start its environment: {slot.last_error}')
+      raise ActorStartupError(f'{name} {reason}')
     self._retire(actor_id)
     if self._restarts >= self._max_restarts:
       last = f'; its last error:\n{slot.last_error}' if slot.last_error else ''
-      raise ActorFailedError(f'actor {actor_id} {reason}, and the restart budget of {self._max_restarts} is '
+      raise ActorFailedError(f'{name} {reason}, and the restart budget of {self._max_restarts} is '
                              f'spent; giving up{last}')
     self._restarts += 1
-    logging.warning('actor %d %s; restarting it (restart %d of %d)', actor_id, reason, self._restarts,
-                    self._max_restarts)
+    logging.warning('%s %s; restarting it (restart %d of %d)', name, reason, self._restarts, self._max_restarts)
     slot.run_id += 1
     self._launch(actor_id)
+
+  def _name(self, actor_id: int) -> str:
+    """'actor 3', and where its current run is placed if the pool knows ('actor 3 on node 10.0.0.7 (...)')."""
+    return f'actor {actor_id}{getattr(self._slots[actor_id].proc, "where", "")}'
 
   def _retire(self, actor_id: int):
     """Kills actor `actor_id`'s current process and forgets its connection and the steps it has not had answered."""
@@ -579,6 +594,38 @@ class LocalActorPool(ActorPool):
       except OSError:
         return False
     return True
+
+
+class LocalActorPool(SocketActorPool):
+  """One OS process per actor on this machine, started with `subprocess` (the embedded default)."""
+
+  def _start_process(self, actor_id: int, command: List[str], env: Dict[str, str],
+                     config_json: str) -> subprocess.Popen:
+    proc = subprocess.Popen(command, env=process_environment(env), stdin=subprocess.PIPE)
+    try:
+      proc.stdin.write(config_json.encode())
+      proc.stdin.close()
+    except BrokenPipeError:
+      pass  # it died at once: the health check sees the exit code (the pipe closes with the Popen object)
+    return proc
+
+
+def process_environment(extra: Dict[str, str]) -> Dict[str, str]:
+  """The environment of an actor process: this process's, plus `extra`. Actors must not grab every core for
+  BLAS/OpenMP: the learner needs them (or, on an actor machine, the other actors)."""
+  env = dict(os.environ, **extra)
+  env.setdefault('OMP_NUM_THREADS', '1')
+  env.setdefault('OPENBLAS_NUM_THREADS', '1')
+  return env
+
+
+def _exit_text(proc, code: int, connected: bool) -> str:
+  """How an actor's run ended, in words: the handle's own account if it has one (a Ray actor that died with its
+  node), else its exit code."""
+  describe = getattr(proc, 'describe_exit', None)
+  if describe is not None:
+    return describe(code, connected)
+  return f'exited with code {code}' + ('' if connected else ' before connecting')
 
 
 def _last_line(text: str) -> str:
