@@ -48,16 +48,26 @@ class StopOnSignal:
     self._print = print_fn
     self._prefix = prefix
     self._previous: Dict[int, Any] = {}
+    self._announced = False
     self.signum: Optional[int] = None
-    self.requested: Optional[str] = None
+    self._requested: Optional[str] = None
+
+  @property
+  def requested(self) -> Optional[str]:
+    """The signal's name once one arrived, else None. The first read after a signal also prints the notice: the
+    handler itself prints nothing, since a handler that writes to stdout while the interrupted code is writing
+    there fails with a reentrant-call error."""
+    if self._requested is not None and not self._announced:
+      self._announced = True
+      self._print(f'{self._prefix}{self._requested} received: finishing the update in flight, then saving '
+                  '(send it again to quit at once)')
+    return self._requested
 
   def _handler(self, signum, frame):  # pylint: disable=unused-argument
-    if self.requested is not None:
+    if self._requested is not None:
       raise KeyboardInterrupt(f'second {_SIGNAL_NAMES.get(signum, signum)}')
     self.signum = signum
-    self.requested = _SIGNAL_NAMES.get(signum, str(signum))
-    self._print(f'{self._prefix}{self.requested} received: finishing the update in flight, then saving '
-                '(send it again to quit at once)')
+    self._requested = _SIGNAL_NAMES.get(signum, str(signum))
 
   def request(self, signum: int = signal.SIGINT):
     """Acts as if `signum` had arrived (tests, and code that wants the same orderly stop)."""
