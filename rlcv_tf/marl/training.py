@@ -196,6 +196,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
     recent: List[Dict] = []
     logs: Dict[str, float] = {}
     wait_s = train_s = 0.0  # learner time waiting for unrolls vs. updating
+    stacked = None          # the batch arrays, reused by every update
     with stop:
       try:
         pool.start()
@@ -209,7 +210,8 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
           if batch is None:
             break
           t1 = time.monotonic()
-          logs = learner.train(unrolls_lib.stack_batch(batch))
+          stacked = unrolls_lib.stack_batch(batch, out=stacked)   # into the last batch's arrays: train is done
+          logs = learner.train(stacked)
           losses.append(logs['loss/total'])
           wait_s += t1 - t0
           train_s += time.monotonic() - t1

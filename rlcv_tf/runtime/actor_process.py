@@ -7,6 +7,11 @@ TensorFlow (an actor costs tens of MB, starts in a second). It speaks `transport
   -> STEP (first observation)         or ERROR (the environment could not be built: the text says why)
   <- ACTIONS  -> STEP  ...            until <- CLOSE, or -> ERROR (a traceback) if stepping fails
 
+The actor steps its environment unstacked and sends each step's newest frame, with the planes its teams share
+once per team, bit-packed where binary (`compact.FrameEncoder`); the learner rebuilds the `num_frames` stack
+(`compact.FrameStacker`), bit for bit what `envs.frame_stack.FrameStack` would have given, so no actor copies or
+sends stacks.
+
 The configuration (`actors.ActorConfig` as JSON) comes on stdin and the per-run key in the environment variable
 RLCV_ACTOR_KEY (`transport.KEY_ENV`, hex), so neither shows in the process list. Exit codes: 0 closed by the
 learner (or the learner went away), 1 the environment failed, `transport.EXIT_REFUSED` (3) refused by the
@@ -28,19 +33,30 @@ PARENT_PID_ENV = 'RLCV_ACTOR_PARENT_PID'
 
 def run(sock, cfg, actor_id: int, run_id: int, seed: int) -> int:
   from rlcv_tf.envs import registry  # imported here so a bad environment is reported over the socket
+  from rlcv_tf.runtime import compact
   from rlcv_tf.runtime import env_runner
   env_kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg['env_kwargs'].items()}
   try:
-    env = registry.make_env(cfg['env_name'], seed=seed, num_frames=cfg['num_frames'], **env_kwargs)
+    # Unstacked: the learner stacks the frames (module docstring).
+    env = registry.make_env(cfg['env_name'], seed=seed, num_frames=1, **env_kwargs)
+    # Binary planes travel bit-packed: at 72x96 that costs the learner less than receiving them as bytes
+    # (benchmarks/marl_transport.py), and between machines the bytes are the cost.
+    encoder = compact.FrameEncoder(cfg['num_frames'], env.shared_channels, env.team_sizes)
   except Exception as e:  # pylint: disable=broad-except
     sock.sendall(transport.encode_error(actor_id, f'{type(e).__name__}: {e}'))
     return 1
   runner = env_runner.EnvRunner(env)
+  warned = False
   try:
     out = runner.reset()
     while True:
-      sock.sendall(transport.encode_step(out.observation, out.reward, out.done, out.agent_positions, out.episode,
-                                         out.discount, out.truncated))
+      obs = encoder.encode(out.observation)
+      if encoder.fallbacks and not warned:
+        warned = True
+        _say(actor_id, f'{cfg["env_name"]} declares channels {tuple(env.shared_channels)} shared by a team, but they '
+                       'differed between agents: such steps travel whole')
+      sock.sendall(transport.encode_step(obs.arrays, out.reward, out.done, out.agent_positions, out.episode,
+                                         out.discount, out.truncated, obs.encoding, obs.num_frames))
       frame_type, payload = transport.read_frame(sock)
       if frame_type == transport.CLOSE:
         return 0

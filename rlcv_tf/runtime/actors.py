@@ -53,6 +53,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from rlcv_tf.runtime import compact
 from rlcv_tf.runtime import transport
 
 
@@ -212,6 +213,7 @@ class SocketActorPool(ActorPool):
     self._selector: Optional[selectors.BaseSelector] = None
     self.address = ''              # where actors dial in, as `transport.format_address` writes it
     self._out: List[EnvStep] = []  # steps received and not handed out yet
+    self._frames = compact.FrameStacker()   # every actor's frame stack (actors send only the newest frame)
     self._restarts = 0
     self._rejected = 0
     self._starting = False
@@ -471,12 +473,13 @@ class SocketActorPool(ActorPool):
       if frame_type == transport.STEP:
         try:
           s = transport.decode_step(payload)
+          observation = self._frames.observation(actor_id, run_id, s)   # the stack, rebuilt from the newest frame
         except transport.ProtocolError as e:
           self._rejected += 1
           self._fail(actor_id, f'sent a bad frame ({e})')
           return
         slot.live, slot.expecting, slot.awaiting_since = True, True, None
-        self._out.append(EnvStep(actor_id, run_id, s.observation, s.reward, s.done, s.agent_positions, s.episode,
+        self._out.append(EnvStep(actor_id, run_id, observation, s.reward, s.done, s.agent_positions, s.episode,
                                  s.discount, s.truncated))
       elif frame_type == transport.ERROR:
         try:

@@ -11,11 +11,25 @@ allocate or wait for an arbitrary amount of data.
   type     direction        payload
   HELLO    actor -> learner magic b'RLCV' | version u16 | key length u16 | key | actor id u32 | run id u32
   WELCOME  learner -> actor (empty): the hello was accepted; the actor now builds its environment
-  STEP     actor -> learner flags u8 (1 done, 2 truncated, 4 has episode) | discount f64 | observation array |
+  STEP     actor -> learner flags u8 (1 done, 2 truncated, 4 has episode) | discount f64 | observation |
                             reward array | agent_positions array | [episode JSON length u32 | UTF-8 JSON]
   ACTIONS  learner -> actor one array (int32 or float32, one row of the joint action)
   ERROR    both ways        actor id i32 (-1: the learner) | UTF-8 text
   CLOSE    learner -> actor (empty): close the environment and exit 0
+
+A STEP's observation is `encoding u8 | num_frames u8 | array count u8 | arrays`, in one of the `ENCODINGS`:
+
+  FULL         the observation array uint8 [N, ...] exactly as the learner uses it (num_frames 1);
+  FRAME        the newest frame uint8 [N, ..., C] of a stack of num_frames frames that the learner rebuilds;
+  SHARED       the newest frame with the channels a team shares sent once per team: agents per team int32 [G],
+               shared channels uint8 [S], shared planes uint8 [G, H, W, S], every agent's own channels
+               uint8 [N, H, W, C-S];
+  SHARED_BITS  SHARED with binary planes (0 or 255) bit-packed: agents per team, shared channels, frame shape
+               int32 [4] (N, H, W, C), then the shared and the own planes each as `np.packbits` of their C-order
+               bytes.
+
+`compact.py` writes and reads them (the learner rebuilds the stacks bit for bit as `envs.frame_stack` stacks
+them); this module only frames the arrays.
 
 An array is `dtype code u8 | ndim u8 (<= 32) | ndim x u32 dims | raw C-order bytes` with the codes in `DTYPES`. The
 episode statistics (`env_runner.StepOutput.episode`) travel as JSON with arrays as lists; 'return' and
@@ -35,7 +49,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 import numpy as np
 
 MAGIC = b'RLCV'
-VERSION = 1
+VERSION = 2   # 2: a STEP carries the observation in one of the `ENCODINGS` (1: the whole stacked array)
 
 HELLO, WELCOME, STEP, ACTIONS, ERROR, CLOSE = 1, 2, 3, 4, 5, 6
 FRAME_NAMES = {HELLO: 'HELLO', WELCOME: 'WELCOME', STEP: 'STEP', ACTIONS: 'ACTIONS', ERROR: 'ERROR', CLOSE: 'CLOSE'}
@@ -44,6 +58,10 @@ DTYPES = {1: np.dtype('<u1'), 2: np.dtype('<i4'), 3: np.dtype('<f4')}   # code -
 _CODES = {dt: code for code, dt in DTYPES.items()}
 FLOAT_EPISODE_KEYS = ('return', 'opponent_return')
 MAX_NDIM = 32
+
+FULL, FRAME, SHARED, SHARED_BITS = 0, 1, 2, 3
+ENCODINGS = {FULL: 'FULL', FRAME: 'FRAME', SHARED: 'SHARED', SHARED_BITS: 'SHARED_BITS'}
+MAX_OBSERVATION_ARRAYS = 8
 
 MAX_FRAME_BYTES = 64 << 20     # default limit of a frame after the handshake (a 72x96x16 stack of 11 agents: 1.2 MB)
 MAX_HELLO_BYTES = 4096         # limit of the first frame of a connection, before the peer is authenticated
@@ -55,6 +73,7 @@ _HEADER = struct.Struct('<IB')
 _HELLO_PREFIX = struct.Struct('<4sH')
 _HELLO_IDS = struct.Struct('<II')
 _STEP_HEAD = struct.Struct('<Bd')
+_OBSERVATION_HEAD = struct.Struct('<BBB')
 _U16 = struct.Struct('<H')
 _U32 = struct.Struct('<I')
 _I32 = struct.Struct('<i')
@@ -85,14 +104,26 @@ class Hello(NamedTuple):
 
 
 class Step(NamedTuple):
-  """The fields of `actors.EnvStep` that travel (the actor and run id belong to the connection)."""
-  observation: np.ndarray        # uint8 [N, ...]
+  """The fields of `actors.EnvStep` that travel (the actor and run id belong to the connection); the observation
+  as it travelled: `encoding` (one of `ENCODINGS`), the `num_frames` of the stack and the encoding's `arrays`
+  (`compact.FrameStacker` turns them into the observation)."""
+  arrays: Tuple[np.ndarray, ...]
   reward: np.ndarray             # float32 [N]
   done: bool
   agent_positions: np.ndarray    # int32 [N, 2]
   episode: Optional[Dict[str, Any]]
   discount: float
   truncated: bool
+  encoding: int = FULL
+  num_frames: int = 1
+
+  @property
+  def observation(self) -> np.ndarray:
+    """The observation of a FULL step (the others need `compact.FrameStacker` and the actor's earlier steps)."""
+    if self.encoding != FULL:
+      raise ValueError(f'a {ENCODINGS[self.encoding]} step holds the newest frame only; rebuild it with '
+                       'compact.FrameStacker')
+    return self.arrays[0]
 
 
 # ------------------------------------------------------------------------------------------------------ encoding
@@ -133,13 +164,22 @@ def encode_welcome() -> bytes:
 
 
 def encode_step(observation, reward, done: bool, agent_positions, episode: Optional[Dict[str, Any]] = None,
-                discount: float = 1.0, truncated: bool = False) -> bytes:
-  observation = np.asarray(observation)
-  if observation.dtype != np.uint8:
-    raise ValueError(f'observations travel as uint8, got {observation.dtype}')
+                discount: float = 1.0, truncated: bool = False, encoding: int = FULL, num_frames: int = 1) -> bytes:
+  """`observation`: the uint8 array for `encoding` FULL, else the encoding's arrays (`compact.FrameEncoder`)."""
+  if encoding not in ENCODINGS:
+    raise ValueError(f'encoding: unknown value {encoding!r}; valid values: {sorted(ENCODINGS)}')
+  arrays = [np.asarray(observation)] if encoding == FULL else [np.asarray(a) for a in observation]
+  if encoding == FULL and num_frames != 1:
+    raise ValueError(f'a FULL observation is the whole stack: num_frames must be 1, got {num_frames}')
+  if not 1 <= num_frames <= 255 or not 1 <= len(arrays) <= MAX_OBSERVATION_ARRAYS:
+    raise ValueError(f'num_frames {num_frames} or {len(arrays)} observation arrays cannot travel')
+  if encoding == FULL and arrays[0].dtype != np.uint8:
+    raise ValueError(f'observations travel as uint8, got {arrays[0].dtype}')
   flags = (_DONE if done else 0) | (_TRUNCATED if truncated else 0) | (_HAS_EPISODE if episode is not None else 0)
-  parts = [_STEP_HEAD.pack(flags, float(discount)), *_array(observation), *_array(np.asarray(reward, np.float32)),
-           *_array(np.asarray(agent_positions, np.int32))]
+  parts = [_STEP_HEAD.pack(flags, float(discount)), _OBSERVATION_HEAD.pack(encoding, num_frames, len(arrays))]
+  for a in arrays:
+    parts += _array(a)
+  parts += [*_array(np.asarray(reward, np.float32)), *_array(np.asarray(agent_positions, np.int32))]
   if episode is not None:
     text = json.dumps(episode, default=_json_value).encode()
     parts += [_U32.pack(len(text)), text]
@@ -195,7 +235,11 @@ class _Cursor:
     dtype = DTYPES[code]
     count = math.prod(shape)
     data = self.take(count * dtype.itemsize)
-    return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder('='), copy=False)
+    try:
+      array = np.frombuffer(data, dtype).reshape(shape)
+    except ValueError:   # an empty array whose other dimensions are too large for NumPy
+      raise ProtocolError(f'{self.what} frame: {name} has an impossible shape {shape}') from None
+    return array if dtype.isnative else array.astype(dtype.newbyteorder('='))
 
   def end(self):
     if self.pos != len(self.buf):
@@ -222,14 +266,22 @@ def decode_step(payload: bytes) -> Step:
   flags, discount = c.unpack(_STEP_HEAD)
   if flags & ~(_DONE | _TRUNCATED | _HAS_EPISODE):
     raise ProtocolError(f'STEP frame has unknown flags {flags:#x}')
-  obs = c.array('observation')
+  encoding, num_frames, count = c.unpack(_OBSERVATION_HEAD)
+  if encoding not in ENCODINGS:
+    raise ProtocolError(f'STEP frame: unknown observation encoding {encoding}')
+  if num_frames < 1 or (encoding == FULL and (num_frames, count) != (1, 1)) or \
+      not 1 <= count <= MAX_OBSERVATION_ARRAYS:
+    raise ProtocolError(f'STEP frame: a {ENCODINGS[encoding]} observation of {num_frames} frames in {count} '
+                        'arrays')
+  arrays = tuple(c.array('observation') for _ in range(count))
   reward = c.array('reward')
   positions = c.array('agent_positions')
-  if obs.dtype != np.uint8 or reward.dtype != np.float32 or positions.dtype != np.int32:
+  obs = arrays[0]
+  if (encoding == FULL and obs.dtype != np.uint8) or reward.dtype != np.float32 or positions.dtype != np.int32:
     raise ProtocolError(f'STEP frame: dtypes {obs.dtype}/{reward.dtype}/{positions.dtype}, expected '
                         'uint8/float32/int32')
   n = reward.shape[0] if reward.ndim == 1 else -1
-  if n < 0 or obs.ndim < 1 or obs.shape[0] != n or positions.shape != (n, 2):
+  if n < 0 or (encoding == FULL and (obs.ndim < 1 or obs.shape[0] != n)) or positions.shape != (n, 2):
     raise ProtocolError(f'STEP frame: shapes observation {obs.shape}, reward {reward.shape}, agent_positions '
                         f'{positions.shape} do not describe the same N agents')
   episode = None
@@ -248,7 +300,8 @@ def decode_step(payload: bytes) -> Step:
         except (TypeError, ValueError):
           raise ProtocolError(f'STEP frame: episode {k!r} is not a list of numbers') from None
   c.end()
-  return Step(obs, reward, bool(flags & _DONE), positions, episode, discount, bool(flags & _TRUNCATED))
+  return Step(arrays, reward, bool(flags & _DONE), positions, episode, discount, bool(flags & _TRUNCATED), encoding,
+              num_frames)
 
 
 def decode_actions(payload: bytes) -> np.ndarray:
