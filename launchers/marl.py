@@ -73,6 +73,9 @@ flags.DEFINE_integer('max_queued_unrolls', _D.max_queued_unrolls, 'Finished unro
 flags.DEFINE_float('actor_timeout_s', _D.actor_timeout_s, 'An actor that has been sent actions and has not answered '
                    'for this many seconds is killed and restarted (a hung engine); 0 never times an actor out. '
                    'Environment builds and first steps are not timed by it.')
+flags.DEFINE_integer('max_actor_restarts', _D.max_actor_restarts, 'Actor restarts allowed over the whole run (all '
+                     'actors together); one more failure stops the run with that actor\'s own error. 0: stop at the '
+                     'first failure.')
 flags.DEFINE_integer('total_frames', _D.total_frames, 'Environment steps to train for (B*T per update).')
 flags.DEFINE_integer('num_actors', _D.num_actors, 'Actor processes, one environment each.')
 flags.DEFINE_enum('runtime', _D.runtime, config_lib.RUNTIMES, 'actors: one process per environment and central '
@@ -190,7 +193,8 @@ def config_from_flags() -> config_lib.MarlConfig:
       opponent_agents=tuple(FLAGS.opponent_agents), num_heads=FLAGS.num_heads, lambda_=FLAGS['lambda'].value,
       clip_rho_threshold=FLAGS.clip_rho_threshold, clip_c_threshold=FLAGS.clip_c_threshold,
       clip_pg_rho_threshold=FLAGS.clip_pg_rho_threshold, max_queued_unrolls=FLAGS.max_queued_unrolls,
-      actor_timeout_s=FLAGS.actor_timeout_s, micro_batches=FLAGS.micro_batches,
+      actor_timeout_s=FLAGS.actor_timeout_s, max_actor_restarts=FLAGS.max_actor_restarts,
+      micro_batches=FLAGS.micro_batches,
       jit_compile=FLAGS.jit_compile, precision=FLAGS.precision, tpu=FLAGS.tpu,
       **arch)
   # A preset fills in the fields whose flag was not given explicitly.

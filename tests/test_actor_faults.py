@@ -183,8 +183,12 @@ def test_actor_timeout_is_a_validated_setting_that_reaches_the_pool(tmp_path):
   with pytest.raises(ValueError, match='actor_timeout_s: must be >= 0'):
     config_lib.MarlConfig(actor_timeout_s=-1.0).validate()
   assert config_lib.MarlConfig().actor_timeout_s == 60.0
-  pool = training.make_actor_pool(config_lib.MarlConfig(env='test_scripted', actor_timeout_s=7.5).validate())
+  pool = training.make_actor_pool(config_lib.MarlConfig(env='test_scripted', actor_timeout_s=7.5,
+                                                        max_actor_restarts=3).validate())
   assert pool._actor_timeout == 7.5  # pylint: disable=protected-access
+  assert pool._max_restarts == 3  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match='max_actor_restarts: must be an integer >= 0'):
+    config_lib.MarlConfig(max_actor_restarts=-1).validate()
   proc = subprocess.run([sys.executable, '-m', 'launchers.marl', '--env=test_scripted', '--actor_timeout_s=-2',
                          f'--logdir={tmp_path}'], cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert '--actor_timeout_s=-2' in marl_test_helpers.error_line(proc)

@@ -115,6 +115,7 @@ class MarlConfig:
   precision: str = 'float32'           # float32 or bfloat16 (torso/attention; heads, logits, V-trace in float32)
   max_queued_unrolls: int = 0          # 0: 2 * batch_size. Bounds how stale an unroll can get.
   actor_timeout_s: float = 60.0        # an actor that does not answer its actions this long is restarted; 0: never
+  max_actor_restarts: int = 100        # actor restarts (over all actors) before the run stops with the last error
   checkpoint_interval_s: float = 600.0
   summary_interval_s: float = 10.0
   log_interval_s: float = 10.0
@@ -205,6 +206,9 @@ class MarlConfig:
       raise ValueError(f'max_queued_unrolls: must be >= 0, got {self.max_queued_unrolls}')
     if not self.actor_timeout_s >= 0:
       raise ValueError(f'actor_timeout_s: must be >= 0 (0: never time an actor out), got {self.actor_timeout_s!r}')
+    if not isinstance(self.max_actor_restarts, int) or self.max_actor_restarts < 0:
+      raise ValueError(f'max_actor_restarts: must be an integer >= 0 (0: stop at the first actor failure), '
+                       f'got {self.max_actor_restarts!r}')
     return self
 
   @property

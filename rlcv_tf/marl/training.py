@@ -86,11 +86,13 @@ def make_actor_pool(cfg: config_lib.MarlConfig, start_frames: int = 0) -> actors
   if cfg.backend == 'ray':
     from rlcv_tf.runtime import ray_pool  # pylint: disable=g-import-not-at-top  (Ray loads when the pool starts)
     return ray_pool.RayActorPool(configs, ray_address=cfg.ray_address, learner_host=cfg.learner_host,
-                                 learner_port=cfg.learner_port, actor_timeout_s=cfg.actor_timeout_s)
+                                 learner_port=cfg.learner_port, actor_timeout_s=cfg.actor_timeout_s,
+                                 max_restarts=cfg.max_actor_restarts)
   listener = {}
   if cfg.learner_host != config_lib.DEFAULT_LEARNER_HOST or cfg.learner_port:
     listener = dict(family='tcp', address=(cfg.learner_host, cfg.learner_port))
-  return actors_lib.LocalActorPool(configs, actor_timeout_s=cfg.actor_timeout_s, **listener)
+  return actors_lib.LocalActorPool(configs, actor_timeout_s=cfg.actor_timeout_s,
+                                   max_restarts=cfg.max_actor_restarts, **listener)
 
 
 def _episode_scalars(episodes: List[Dict]) -> Dict[str, float]:
