@@ -54,7 +54,8 @@ flags.DEFINE_string('env', 'grf_5v5', 'Environment.')
 flags.DEFINE_list('models', ['cnn'], 'Models to measure.')
 flags.DEFINE_integer('num_agents', 4, 'Controlled agents (the peer comparison uses 4: the goalie built-in).')
 flags.DEFINE_list('runtimes', ['actors', 'inline'], 'Runtimes to measure: actors, inline.')
-flags.DEFINE_list('backends', ['local'], 'Actor backends for runtime=actors: local (ray: see README).')
+flags.DEFINE_list('backends', ['local'], 'Actor backends for runtime=actors, each measured: local, ray (a private '
+                  'Ray on 127.0.0.1; needs the ray extra that scripts/setup.sh installs).')
 flags.DEFINE_integer('num_envs', 4, 'Environments (actor processes, or inline environments).')
 flags.DEFINE_integer('batch_size', 4, 'Unrolls per update.')
 flags.DEFINE_integer('unroll_length', 32, 'Unroll length.')
@@ -286,22 +287,23 @@ def system(cfg, logdir):
   return rate, cpu_pct, 1000.0 * marks['cpu'] / max(1, steps), pools[0].batch_sizes
 
 
-def measure(model, runtime):
-  cfg = make_config(model, runtime)
+def measure(model, runtime, backend='local'):
+  cfg = make_config(model, runtime, backend=backend)
   obs_shape, num_actions = agents_lib.env_specs(cfg)
   n = obs_shape[0]
-  row = dict(env=FLAGS.env, model=model, runtime=runtime, num_agents=n, num_envs=cfg.env_count,
+  row = dict(env=FLAGS.env, model=model, runtime=runtime if runtime == 'inline' else f'{runtime}/{backend}',
+             backend=backend if runtime == 'actors' else '', num_agents=n, num_envs=cfg.env_count,
              batch=f'{cfg.batch_size}x{cfg.unroll_length}', map=f'{obs_shape[1]}x{obs_shape[2]}', pin=FLAGS.pin,
              warmup_s=FLAGS.warmup_s, measure_s=FLAGS.measure_s, cores=os.cpu_count())
   with tempfile.TemporaryDirectory() as d:
     sys_sps, cpu_pct, sys_core_ms, batch_sizes = system(cfg, d)
   row.update(system_env_steps_per_s=sys_sps, system_agent_steps_per_s=sys_sps * n, cpu_percent=cpu_pct,
              system_core_ms_per_step=sys_core_ms)
-  print(f'[bench] {model}/{runtime}: system {sys_sps:.1f} env steps/s ({sys_sps * n:.0f} agent steps/s), '
+  print(f'[bench] {model}/{row["runtime"]}: system {sys_sps:.1f} env steps/s ({sys_sps * n:.0f} agent steps/s), '
         f'CPU {cpu_pct:.0f}%', flush=True)
   raw, raw_ms = raw_env(cfg, FLAGS.component_s)
   row.update(raw_env_steps_per_s=raw, env_core_ms_per_step=raw_ms)
-  print(f'[bench] {model}/{runtime}: raw env {raw:.1f} env steps/s in {cfg.env_count} processes', flush=True)
+  print(f'[bench] {model}/{row["runtime"]}: raw env {raw:.1f} env steps/s in {cfg.env_count} processes', flush=True)
   if runtime == 'actors':
     eo, eo_ms = env_only(cfg, num_actions, FLAGS.component_s)
   else:
@@ -332,21 +334,23 @@ def main(_):
   print(f'[bench] env={FLAGS.env} agents={FLAGS.num_agents} envs={FLAGS.num_envs} batch={FLAGS.batch_size}x'
         f'{FLAGS.unroll_length} window {FLAGS.warmup_s:.0f}+{FLAGS.measure_s:.0f} s, cores={os.cpu_count()}, '
         f'load {os.getloadavg()[0]:.2f}', flush=True)
+  bad = sorted(set(FLAGS.backends) - {'local', 'ray'})
+  if bad:
+    raise app.UsageError(f'--backends: unknown {",".join(bad)}; valid: local, ray')
   rows = []
   for model in FLAGS.models:
     for runtime in FLAGS.runtimes:
-      if runtime == 'actors' and 'local' not in FLAGS.backends:
-        continue
-      row = measure(model, runtime)
-      rows.append(row)
-      print('[bench-json] ' + json.dumps(row, sort_keys=True), flush=True)
-      if FLAGS.output:
-        with open(FLAGS.output, 'a') as f:
-          f.write(json.dumps(row, sort_keys=True) + '\n')
-  print('\nmodel runtime  N  raw-env  env-only  inference  learner  shared-bound  system  agent-st/s  CPU%  '
+      for backend in (FLAGS.backends if runtime == 'actors' else ['local']):
+        row = measure(model, runtime, backend)
+        rows.append(row)
+        print('[bench-json] ' + json.dumps(row, sort_keys=True), flush=True)
+        if FLAGS.output:
+          with open(FLAGS.output, 'a') as f:
+            f.write(json.dumps(row, sort_keys=True) + '\n')
+  print('\nmodel runtime       N  raw-env  env-only  inference  learner  shared-bound  system  agent-st/s  CPU%  '
         'sys/raw  sys/bound  env/raw' + ('  sys/peer' if FLAGS.peer_env_steps_per_s else ''))
   for r in rows:
-    line = (f'{r["model"]:5s} {r["runtime"]:7s} {r["num_agents"]:2d}  {r["raw_env_steps_per_s"]:7.1f}  '
+    line = (f'{r["model"]:5s} {r["runtime"]:12s} {r["num_agents"]:2d}  {r["raw_env_steps_per_s"]:7.1f}  '
             f'{r["env_only_steps_per_s"]:8.1f}  {r["inference_steps_per_s"]:9.1f}  {r["learner_steps_per_s"]:7.1f}  '
             f'{r["shared_core_bound"]:12.1f}  {r["system_env_steps_per_s"]:6.1f}  {r["system_agent_steps_per_s"]:10.0f}'
             f'  {r["cpu_percent"]:4.0f}  {r["g1_system_over_raw"]:7.2f}  {r["g2_system_over_shared_bound"]:9.2f}  '
