@@ -337,15 +337,6 @@ def test_each_face_attribute_is_visible():
     faces.generate([0], overrides={'Beard': True})
 
 
-def test_generation_is_fast():
-  import time  # pylint: disable=g-import-not-at-top
-  for g in (synthetic.SynthFaces(size=64), synthetic.SynthRooms(size=64), synthetic.SynthBirds(size=64)):
-    start = time.perf_counter()
-    g.generate(np.arange(512))
-    # Target < 2 s on one free core; loose here because the test machine's two cores are shared.
-    assert time.perf_counter() - start < 6.0, type(g).__name__
-
-
 @pytest.mark.parametrize('name', ['synth_birds', 'synth_faces', 'synth_rooms'])
 def test_stand_in_pipelines_shapes_dtypes_ranges(name):
   ds, info = pipeline.make_image_dataset(name, split='train', resolution=16, batch_size=8, hires=32,
