@@ -169,10 +169,38 @@ def test_celeba_pipeline_shapes_ranges_roi_and_drop_remainder(tmp_path):
 
 
 def test_celeba_pipeline_train_mode_stays_in_range_and_flips(tmp_path):
-  write_celeba(str(tmp_path), 8)
-  ds = pipeline.make_image_dataset('celeba', str(tmp_path), 'train', resolution=8, batch_size=4, seed=1)
-  for b in _batches(ds):
-    assert b['image'].min() >= -1.0 and b['image'].max() <= 1.0
+  # Inside the face ROI (rows 40:188, cols 15:163) the left half is green and the right half blue, so a
+  # horizontal flip is visible: column 0 of a crop is green unflipped, blue flipped.
+  write_celeba(str(tmp_path), 16)
+  image = np.zeros((218, 178, 3), np.uint8)
+  image[..., 0] = 255
+  image[40:188, 15:89] = (0, 255, 0)
+  image[40:188, 89:163] = (0, 0, 255)
+  for i in range(16):
+    with open(os.path.join(str(tmp_path), 'img_align_celeba', f'{i + 1:06d}.jpg'), 'wb') as f:
+      f.write(_png(image))
+
+  def orientations(train):
+    ds = pipeline.make_image_dataset('celeba', str(tmp_path), 'train', resolution=8, batch_size=4, seed=1,
+                                     train=train, hires=16)
+    flipped = []
+    for b in _batches(ds):
+      assert b['image'].min() >= -1.0 and b['image'].max() <= 1.0
+      for key in ('image', 'hires'):
+        left, right = b[key][:, :, 0], b[key][:, :, -1]                      # [B, rows, 3]
+        green_left = (left[..., 1] > 0.9).all(axis=1) & (right[..., 2] > 0.9).all(axis=1)
+        blue_left = (left[..., 2] > 0.9).all(axis=1) & (right[..., 1] > 0.9).all(axis=1)
+        assert (green_left ^ blue_left).all(), key                          # each crop is one of the two
+        if key == 'image':
+          image_flips = blue_left
+        else:
+          np.testing.assert_array_equal(blue_left, image_flips)             # image and hires flip together
+      flipped.extend(image_flips)
+    return np.array(flipped)
+
+  train_flips = orientations(train=True)
+  assert len(train_flips) == 16 and 0 < train_flips.sum() < 16           # both orientations occur
+  assert not orientations(train=False).any()                               # never flipped outside training
 
 
 def test_corrupt_and_truncated_files_are_skipped_and_counted(tmp_path):
