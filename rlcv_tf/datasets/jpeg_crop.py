@@ -10,8 +10,13 @@ header without decoding (`tf.image.extract_jpeg_shape`); otherwise (PNG, GIF, BM
 out of the image) it decodes the whole image and calls the caller's crop function, so windows outside the image keep
 whatever edge rule the caller applies (`pipeline.crop_box`).
 
-Pixels are the same as decoding the whole image with `tf.io.decode_image(channels=3)` and cropping: both use
-TensorFlow's libjpeg decoder with its default options (tests/test_image_cache.py checks this bit for bit).
+Pixels are the same as decoding the whole image with `tf.io.decode_image(channels=3)` and cropping, bit for bit,
+because the region handed to `decode_and_crop_jpeg` is slightly wider than the window (`jpeg_region`) and then
+sliced. Decoding exactly the window is not exact for chroma-subsampled JPEGs (4:2:0, 4:2:2): libjpeg's "fancy"
+chroma upsampling interpolates between neighbouring chroma columns, treats the left and right edges of a cropped
+region as image edges (so an edge column of the window can differ by a level or two), and is switched off for
+regions narrower than 5 pixels. One column more on each side and a width of at least 16 pixels avoid both; rows
+need nothing (libjpeg keeps the vertical context). tests/test_image_cache.py checks this bit for bit.
 This module imports nothing from rlcv_tf, so the generic pipeline and the cache writer can both use it.
 """
 
@@ -31,6 +36,18 @@ def window_inside(shape: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
   return tf.logical_and(
       tf.logical_and(window[0] >= 0, window[1] >= 0),
       tf.logical_and(window[0] + window[2] <= shape[0], window[1] + window[3] <= shape[1]))
+
+
+def jpeg_region(window: tf.Tensor, shape: tf.Tensor):
+  """The region to decode for int32 `window` (y0, x0, h, w) inside an image of `shape`, and the window's column
+  offset in it: one column more on each side where the image has one, at least 16 columns (or the image width)."""
+  width = shape[1]
+  x_start = tf.maximum(0, window[1] - 1)
+  x_end = tf.minimum(width, window[1] + window[3] + 1)
+  narrow = x_end - x_start < 16
+  x_end = tf.where(narrow, tf.minimum(width, x_start + 16), x_end)
+  x_start = tf.where(narrow, tf.maximum(0, x_end - 16), x_start)
+  return tf.stack([window[0], x_start, window[2], x_end - x_start]), window[1] - x_start
 
 
 def decode_image(contents: tf.Tensor) -> tf.Tensor:
@@ -61,8 +78,13 @@ def decode_and_crop(contents: tf.Tensor, box: tf.Tensor,
   def jpeg():
     shape = tf.image.extract_jpeg_shape(contents)
     window = crop_window(box if place_fn is None else place_fn(shape, box))
-    return tf.cond(window_inside(shape, window),
-                   lambda: tf.image.decode_and_crop_jpeg(contents, window, channels=3), slow)
+
+    def fast():
+      region, offset = jpeg_region(window, shape)
+      decoded = tf.image.decode_and_crop_jpeg(contents, region, channels=3)
+      return decoded[:, offset:offset + window[3]]
+
+    return tf.cond(window_inside(shape, window), fast, slow)
 
   image = tf.cond(tf.io.is_jpeg(contents), jpeg, slow)
   image.set_shape([None, None, 3])
