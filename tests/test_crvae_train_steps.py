@@ -83,14 +83,24 @@ def test_d_gate_skips_when_d_is_confidently_right(gated):
   head0, trunk0, gen0 = snapshot(head), snapshot(trunk), snapshot(vae.trainable_variables)
   head_slots0, head_iterations0 = snapshot(head_opt.variables), int(head_opt.iterations)
   trunk_iterations0, calls0 = int(trunk_opt.iterations), int(trainer.d_calls)
+  if config.has_mi:
+    # F gets its L_Q step (weight 1) and nothing of L_D. With q_psi's first conv zeroed for this step, L_Q's gradient
+    # into F is exactly zero, and Adam from zero moments (F's optimiser has not stepped yet: this is the module's
+    # first step) moves nothing with a zero gradient; so F must stay bit for bit unchanged while its optimiser
+    # counts the step. Any L_D gradient reaching F would move it.
+    assert trunk_iterations0 == 0
+    q_conv = next(layer for layer in disc.q_head.layers if isinstance(layer, keras.layers.Conv2D))
+    q_kernel0 = q_conv.kernel.numpy()
+    q_conv.kernel.assign(np.zeros_like(q_kernel0))
   metrics = trainer.train_step(real_batch(config))
   assert float(metrics['d/accuracy']) == 1.0 and float(metrics['d/updated']) == 0.0
   assert not changed(head0, head)
   assert not changed(head_slots0, head_opt.variables)          # moments, iterations, learning rate
   assert int(head_opt.iterations) == head_iterations0
   if config.has_mi:
-    # F still learns from L_Q (weight 1), and only from it.
-    assert changed(trunk0, trunk) and int(trunk_opt.iterations) == trunk_iterations0 + 1
+    q_conv.kernel.assign(q_kernel0)
+    assert float(metrics['loss/mi']) > 0
+    assert not changed(trunk0, trunk) and int(trunk_opt.iterations) == trunk_iterations0 + 1
   else:
     assert not changed(trunk0, trunk) and int(trunk_opt.iterations) == trunk_iterations0
   assert changed(gen0, vae.trainable_variables)               # the generator step is never gated
