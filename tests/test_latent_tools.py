@@ -216,3 +216,41 @@ def test_complete_objective_uses_discriminator_in_inference_mode():
   per_example = ((((decoded - x) * m) ** 2).sum(axis=(1, 2, 3)) + gamma * 0.5 * (z0 ** 2).sum(axis=(1, 2, 3))
                  - tau * np.log1p(np.exp(logits)))
   assert history[0] == pytest.approx(per_example.mean(), rel=1e-4)
+
+
+def test_an_image_completes_the_same_whatever_its_batch_mates():
+  """Review finding 8: the Chapter 5 D ends in minibatch discrimination, so a batched D term coupled the images of
+  a completion batch. An image completed alone and completed beside other images must give the same result."""
+  from rlcv_tf.crvae import networks  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.crvae import presets  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(0)
+  config = presets.get_preset('tiny')                  # crVAE-GAN: D with minibatch discrimination
+  vae, disc = networks.build_models(config)
+  rng = np.random.default_rng(8)
+  x = np.tanh(rng.normal(size=(4,) + config.image_shape)).astype(np.float32)
+  m = latent_tools.mask('center', config.resolution)
+  kwargs = dict(steps=15, lr=0.05, gamma=1e-5, tau=3.0)
+  alone, _ = latent_tools.complete(vae, disc, x[:1], m, **kwargs)
+  together, _ = latent_tools.complete(vae, disc, x, m, **kwargs)
+  np.testing.assert_allclose(together[:1], alone, atol=1e-5)      # 1e-3 apart with a batched D term
+  # The D term does act on the result (so the comparison above can see a coupling).
+  without_d, _ = latent_tools.complete(vae, None, x[:1], m, **kwargs)
+  assert np.abs(without_d - alone).max() > 1e-3
+
+
+def test_per_example_logits_scores_each_image_alone():
+  seen = []
+
+  def logits_fn(images):
+    seen.append(int(images.shape[0]))
+    return tf.reduce_sum(images, axis=(1, 2, 3))[:, None] - tf.reduce_mean(images)   # couples a batch
+
+  images = tf.constant(np.random.default_rng(0).normal(size=(3, 2, 2, 1)).astype(np.float32))
+  got = latent_tools.per_example_logits(logits_fn, images).numpy()
+  expected = [float(logits_fn(images[i:i + 1])[0, 0]) for i in range(3)]
+  np.testing.assert_allclose(got, expected, rtol=1e-6)
+  assert seen and set(seen) == {1}                        # D only ever sees batches of one
+  unknown_batch = tf.function(lambda t: latent_tools.per_example_logits(logits_fn, t),
+                              input_signature=[tf.TensorSpec([None, 2, 2, 1], tf.float32)])
+  np.testing.assert_allclose(unknown_batch(images).numpy(), expected, rtol=1e-6)
+  assert set(seen) == {1}

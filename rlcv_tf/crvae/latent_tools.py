@@ -14,6 +14,10 @@ channels [(t-1)*C/T, t*C/T). Every function checks 1 <= t <= T.
   The thesis writes +gamma log N(z; 0, I), which under a minimisation pushes z away from the prior; the penalty
   -gamma log N(z; 0, I) = gamma ||z||^2 / 2 + const is what is meant (spec §8-A11). z starts at the posterior mean of
   the masked image, the optimiser is Adam(0.01) for 1000 steps [P], and observed pixels are copied from x.
+  D scores each decoded image as a batch of one (`per_example_logits`): the Chapter 5 D ends in minibatch
+  discrimination, which compares every example with its batch-mates, so a batched D term would make an image's
+  completion depend on the other images it is completed with. On a batch of one the minibatch features are those
+  of an example with no batch-mates (0 for `layers.MinibatchDiscrimination`), the same for every image.
 
 The VAE interface: `encode(x, training=False) -> (mu, logvar)`, `decode_logits(z, training=False)` (pre-activation;
 sigmoid gives the image for likelihood 'bernoulli', tanh for 'gaussian' RGB in [-1, 1]), and the number of blocks as
@@ -185,6 +189,16 @@ def _as_logits_fn(discriminator):
   raise TypeError('d_logits_fn must be a callable x -> logits, an object with features()/logits(), or None')
 
 
+def per_example_logits(logits_fn, images, parallel_iterations: int = 32):
+  """D's logits [B] with each image scored as a batch of one, so no example sees its batch-mates (a D with minibatch
+  discrimination otherwise mixes the batch). One tf.map_fn loop over the images: the traced graph holds one copy of
+  D whatever B is (a Python loop over 64 images took 25x longer to trace at small32), and the iterations run in
+  parallel."""
+  def one(image):
+    return tf.reshape(logits_fn(image[tf.newaxis]), (-1,))[0]
+  return tf.map_fn(one, images, fn_output_signature=tf.float32, parallel_iterations=parallel_iterations)
+
+
 def completion_terms(decoded, x, observed_mask, z, d_logits, gamma: float, tau: float):
   """The three per-example terms of the completion objective, each [B].
 
@@ -193,7 +207,8 @@ def completion_terms(decoded, x, observed_mask, z, d_logits, gamma: float, tau: 
     x: the image to complete, [B, R, R, C].
     observed_mask: broadcastable to x; 1 = observed, 0 = occluded.
     z: latents [B, ...].
-    d_logits: D's logits on `decoded`, [B, 1] or [B]; None skips the adversarial term.
+    d_logits: D's logits on `decoded`, [B, 1] or [B], each computed from its own image only (see
+      `per_example_logits`); None skips the adversarial term.
 
   Returns:
     dict 'data' = sum ((Dec(z) - x) m)^2, 'prior' = gamma ||z||^2 / 2, 'adversarial' = tau log(1 - sigmoid(logits))
@@ -216,7 +231,8 @@ def complete(vae, d_logits_fn, x, mask, steps: int = 1000, lr: float = 0.01, gam
   Args:
     vae: the Stage-1 model (encode / decode_logits), kept frozen and in inference mode.
     d_logits_fn: the discriminator, a callable x -> [B, 1] logits or an object with features()/logits(); None
-      drops the adversarial term (equivalent to tau = 0).
+      drops the adversarial term (equivalent to tau = 0). It is called on one image at a time (a batch of one), so
+      each image completes the same whatever the other images of `x` are, even with minibatch discrimination in D.
     x: images [B, R, R, C] in the decoder's output range.
     mask: 1 = observed, 0 = occluded; [R, R, C], [R, R, 1] or [B, R, R, C] (see `mask()`).
     steps, lr: Adam iterations and learning rate on z.
@@ -236,9 +252,10 @@ def complete(vae, d_logits_fn, x, mask, steps: int = 1000, lr: float = 0.01, gam
 
   def objective():
     decoded = decode_images(vae, z)
-    logits = None if logits_fn is None else logits_fn(decoded)
+    logits = None if logits_fn is None else per_example_logits(logits_fn, decoded)
     terms = completion_terms(decoded, x, observed, z, logits, gamma, tau)
-    # Each example's objective involves only its own z, so the batch sum optimises them independently.
+    # Each example's objective involves only its own z and image (D sees one image at a time), so the batch sum
+    # optimises them independently.
     return tf.reduce_sum(terms['data'] + terms['prior'] + terms['adversarial'])
 
   @tf.function
