@@ -3,12 +3,11 @@ bird ROI from its bounding box).
 
 `tf.image.decode_and_crop_jpeg` skips most of the per-pixel work (inverse DCT, upsampling, colour conversion) for
 the rows above and below the window and the MCU columns left and right of it (the compressed data before the window
-must still be entropy-decoded), so it does less work than decoding the whole image and cropping afterwards; CelebA's 148x148 face window covers 56% of the
-178x218 image (benchmarks/crvae_speed.py measures the gain). It can only crop inside the image. `decode_and_crop` uses
-it when the file is a JPEG and the (rounded) window lies wholly inside the image, whose size is read from the JPEG
-header without decoding (`tf.image.extract_jpeg_shape`); otherwise (PNG, GIF, BMP, WebP, or a window that pokes
-out of the image) it decodes the whole image and calls the caller's crop function, so windows outside the image keep
-whatever edge rule the caller applies (`pipeline.crop_box`).
+must still be entropy-decoded), so it does less work than decoding the whole image and cropping afterwards;
+CelebA's 148x148 face window covers 56% of the 178x218 image (benchmarks/crvae_speed.py measures the gain). It can
+only crop inside the image. `decode_jpeg_window` and `decode_and_crop` use it for JPEGs, on the part of the (rounded, optionally placed) window that lies inside the image, whose size is read
+from the JPEG header without decoding (`tf.image.extract_jpeg_shape`), and repeats border pixels for any part
+outside; other formats (PNG, GIF, BMP, WebP) are decoded whole and cut by the caller's crop function.
 
 Pixels are the same as decoding the whole image with `tf.io.decode_image(channels=3)` and cropping, bit for bit,
 because the region handed to `decode_and_crop_jpeg` is slightly wider than the window (`jpeg_region`) and then
@@ -31,13 +30,6 @@ def crop_window(box: tf.Tensor) -> tf.Tensor:
   return tf.stack([box[0], box[1], tf.maximum(box[2], 1), tf.maximum(box[3], 1)])
 
 
-def window_inside(shape: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
-  """True where int32 window (y0, x0, h, w) lies wholly inside an image of int32 shape (H, W, ...)."""
-  return tf.logical_and(
-      tf.logical_and(window[0] >= 0, window[1] >= 0),
-      tf.logical_and(window[0] + window[2] <= shape[0], window[1] + window[3] <= shape[1]))
-
-
 def jpeg_region(window: tf.Tensor, shape: tf.Tensor):
   """The region to decode for int32 `window` (y0, x0, h, w) inside an image of `shape`, and the window's column
   offset in it: one column more on each side where the image has one, at least 16 columns (or the image width)."""
@@ -57,35 +49,53 @@ def decode_image(contents: tf.Tensor) -> tf.Tensor:
   return image
 
 
+def decode_jpeg_window(contents: tf.Tensor, box: tf.Tensor,
+                       place_fn: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None) -> tf.Tensor:
+  """The window of a JPEG, decoding only the part of it inside the image; uint8 [h, w, 3]. JPEG bytes only.
+
+  The window is `box` = (y0, x0, h, w), or `place_fn(shape, box)` (the image shape read from the header), rounded by
+  `crop_window`. Rows and columns of it outside the image repeat the border ones, exactly as slicing the whole
+  decoded image with clipped indices (`pipeline.crop_box` after its placement) would. No tf.cond: inside a tf.data
+  map a conditional costs about half the throughput on a 2-core CPU (benchmarks/crvae_speed.py), so a split whose
+  files are all JPEGs should call this directly.
+  """
+  box = tf.convert_to_tensor(box, tf.float32)
+  shape = tf.image.extract_jpeg_shape(contents)
+  window = crop_window(box if place_fn is None else place_fn(shape, box))
+  height, width = shape[0], shape[1]
+  # The part of the window inside the image (at least its nearest border row / column).
+  y0 = tf.clip_by_value(window[0], 0, height - 1)
+  x0 = tf.clip_by_value(window[1], 0, width - 1)
+  y1 = tf.clip_by_value(window[0] + window[2], y0 + 1, height)
+  x1 = tf.clip_by_value(window[1] + window[3], x0 + 1, width)
+  region, offset = jpeg_region(tf.stack([y0, x0, y1 - y0, x1 - x0]), shape)
+  decoded = tf.image.decode_and_crop_jpeg(contents, region, channels=3)
+  rows = tf.clip_by_value(window[0] + tf.range(window[2]), y0, y1 - 1) - y0
+  cols = tf.clip_by_value(window[1] + tf.range(window[3]), x0, x1 - 1) - x0 + offset
+  image = tf.gather(tf.gather(decoded, rows, axis=0), cols, axis=1)
+  image.set_shape([None, None, 3])
+  return image
+
+
 def decode_and_crop(contents: tf.Tensor, box: tf.Tensor,
                     crop_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
                     place_fn: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None) -> tf.Tensor:
-  """The crop window `box` = (y0, x0, h, w) of the encoded image `contents`, uint8 [h, w, 3].
+  """The crop window `box` = (y0, x0, h, w) of the encoded image `contents` (any format), uint8 [h, w, 3].
+
+  A JPEG goes through `decode_jpeg_window` (only the window's part inside the image is decoded); other formats are
+  decoded whole and cut by `crop_fn`. One tf.cond chooses.
 
   Args:
     contents: scalar string, the file's bytes.
     box: float32 [4], the window in pixels of the original image (as in `pipeline.Records.boxes`).
-    crop_fn: fn(decoded uint8 [H, W, 3], box) -> uint8 [h, w, 3], used when the fast path does not apply.
-    place_fn: optional fn(image shape int32 [3], box) -> box, the window crop_fn would really cut (e.g. a box moved
-      inside the image); given it, the fast path is taken whenever the placed window lies inside the image, and
-      crop_fn must equal crop-after-place_fn there.
+    crop_fn: fn(decoded uint8 [H, W, 3], box) -> uint8 [h, w, 3] for the other formats. It must cut what
+      `decode_jpeg_window` cuts: the window placed by `place_fn` (or `box` itself), border pixels repeated outside
+      the image (`pipeline.crop_box` with `place_fn` = its placement rule does).
+    place_fn: optional fn(image shape int32 [3], box) -> box, the window really cut (e.g. a box moved inside the
+      image).
   """
   box = tf.convert_to_tensor(box, tf.float32)
-
-  def slow():
-    return crop_fn(decode_image(contents), box)
-
-  def jpeg():
-    shape = tf.image.extract_jpeg_shape(contents)
-    window = crop_window(box if place_fn is None else place_fn(shape, box))
-
-    def fast():
-      region, offset = jpeg_region(window, shape)
-      decoded = tf.image.decode_and_crop_jpeg(contents, region, channels=3)
-      return decoded[:, offset:offset + window[3]]
-
-    return tf.cond(window_inside(shape, window), fast, slow)
-
-  image = tf.cond(tf.io.is_jpeg(contents), jpeg, slow)
+  image = tf.cond(tf.io.is_jpeg(contents), lambda: decode_jpeg_window(contents, box, place_fn),
+                  lambda: crop_fn(decode_image(contents), box))
   image.set_shape([None, None, 3])
   return image
