@@ -8,6 +8,8 @@ import tensorflow as tf
 
 import keras
 
+from rlcv_tf.crvae import classifier as classifier_lib
+from rlcv_tf.crvae import evaluation
 from rlcv_tf.crvae import networks
 from rlcv_tf.crvae import presets
 from rlcv_tf.crvae import stage2
@@ -50,8 +52,9 @@ def test_full_size_birds_generator_builds():
 def test_perceptual_feature_net_sources(tmp_path):
   with pytest.raises(ValueError, match='^weights_path:'):
     stage2.perceptual_feature_net()
-  classifier = stage2.vgg11((32, 32, 3), num_classes=5, width_divisor=16)
+  classifier = classifier_lib.vgg11((32, 32, 3), num_classes=5, width=4, head='gap')
   f = stage2.perceptual_feature_net(classifier=classifier)         # default layer: block4_pool
+  assert f.layer_name == 'block4_pool'
   x = np.random.default_rng(1).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)   # resized to 32
   assert tuple(f(x).shape) == (2, 2, 2, 32)
   assert not f.trainable_variables
@@ -59,8 +62,48 @@ def test_perceptual_feature_net_sources(tmp_path):
   classifier.save(path)
   f2 = stage2.perceptual_feature_net(weights_path=path, layer_name='block3_pool')
   assert tuple(f2(x).shape) == (2, 4, 4, 16)
-  with pytest.raises(ValueError, match='^layer_name:'):
+  with pytest.raises(ValueError, match="^layer_name: 'nope' is not a layer of vgg11; its layers are: images, "
+                                       "block1_conv1, "):
     stage2.perceptual_feature_net(classifier=classifier, layer_name='nope')
+
+
+def test_a_saved_evaluation_classifier_gives_pooling_features_not_logits(tmp_path):
+  """Review finding 2: the model `evaluation.save_classifier` writes (what the launcher tells users to pass) must give
+  Stage 2 the pooled conv features of its 4th block by default, not its class logits."""
+  keras.utils.set_random_seed(0)
+  model = evaluation.build_classifier((32, 32, 3), num_classes=10, width=8)
+  path = evaluation.save_classifier(model, str(tmp_path / 'clf.keras'))
+  f = stage2.perceptual_feature_net(weights_path=path)
+  assert f.layer_name == 'block4_pool'
+  x = np.random.default_rng(2).uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
+  features = f(x).numpy()
+  assert features.shape == (3, 2, 2, 64)                            # 32 px after 4 poolings, 512 * 8 / 64 channels
+  # The same numbers as the 4th block's pooling output of the original model, computed layer by layer.
+  h = x
+  for layer in model.layers[1:]:
+    h = layer(h, training=False)
+    if layer.name == 'block4_pool':
+      break
+  np.testing.assert_allclose(features, h.numpy(), rtol=1e-5, atol=1e-6)
+  assert features.shape[-1] != 10 and features.ndim == 4                          # not the logits
+
+
+def test_default_feature_layer_is_the_last_pooling_layer_or_refused():
+  inputs = keras.Input((8, 8, 3))
+  h = keras.layers.Conv2D(4, 3, name='c1')(inputs)
+  h = keras.layers.MaxPooling2D(2, name='first_pool')(h)
+  h = keras.layers.Conv2D(6, 1, name='c2')(h)
+  pooled = keras.layers.AveragePooling2D(3, name='second_pool')(h)
+  logits = keras.layers.Dense(5, name='out')(keras.layers.Flatten(name='flat')(pooled))
+  net = keras.Model(inputs, logits, name='custom')
+  f = stage2.perceptual_feature_net(classifier=net)
+  assert f.layer_name == 'second_pool' and tuple(f(np.zeros((2, 8, 8, 3), np.float32)).shape) == (2, 1, 1, 6)
+  no_pool = keras.Model(inputs, keras.layers.Dense(5, name='out')(keras.layers.Flatten(name='flat')(
+      keras.layers.Conv2D(4, 3, name='c1')(inputs))), name='flat_net')
+  with pytest.raises(ValueError, match="^layer_name: flat_net has no 'block4_pool' layer and no pooling layer.*"
+                                       "c1, flat, out$"):
+    stage2.perceptual_feature_net(classifier=no_pool)
+  assert stage2.perceptual_feature_net(classifier=no_pool, layer_name='c1').layer_name == 'c1'
 
 
 def test_stage2_step_trains_g2_d2_and_freezes_stage1():
@@ -69,7 +112,8 @@ def test_stage2_step_trains_g2_d2_and_freezes_stage1():
   vae, _ = networks.build_models(stage1_config)
   config = stage2.get_stage2_preset('stage2_tiny', gamma=1.0)
   generator, discriminator = stage2.build_stage2_models(config)
-  f = stage2.perceptual_feature_net(classifier=stage2.vgg11((32, 32, 3), width_divisor=16), layer_name='block2_pool')
+  f = stage2.perceptual_feature_net(classifier=classifier_lib.vgg11((32, 32, 3), width=4),
+                                    layer_name='block2_pool')
   trainer = train_steps.Stage2Trainer(vae, generator, discriminator, config, feature_net=f)
   rng = np.random.default_rng(2)
   x_high = np.tanh(rng.normal(size=(8, 32, 32, 3))).astype(np.float32)

@@ -25,10 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rlcv_tf.crvae import classifier as classifier_lib
 from rlcv_tf.crvae import losses
-
-# VGG11 configuration "A" (Simonyan & Zisserman, 2015): conv widths at full size, 'M' = 2x2 max pooling.
-VGG11_A = (64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M')
 
 
 # ----------------------------------------------------------------------------------------- importance-sampled NLL
@@ -167,10 +165,12 @@ def build_classifier(input_shape, num_classes: int, width: int = 16, batch_norm:
                      bn_momentum: float = 0.9, dense_units=None, dropout: float = 0.5, name: str = 'vgg11a_classifier'):
   """A VGG11-A-shaped classifier at reduced width, returning logits (the in-house IS / perceptual network).
 
-  The VGG11 'A' column (8 convs 3x3 + 3 FC) with conv widths scaled by width/64 (width=16 is the spec's "width/4").
-  Pooling uses 'same' padding, so inputs as small as 28x28 survive the five 2x2 poolings. `batch_norm` adds BN after
-  every conv (as in VGG11-BN), which makes short training from scratch reliable; `bn_momentum` 0.9 (not Keras's 0.99)
-  lets the inference-mode statistics catch up within a few hundred steps.
+  Built by `classifier.vgg11` (the package's one VGG11 builder, layer names block{i}_conv{j} / block{i}_pool, so
+  a classifier saved with `save_classifier` serves Stage 2 as a perceptual net at `block4_pool`): the VGG11 'A'
+  column (8 convs 3x3 + 3 FC) with conv widths scaled by width/64 (width=16 is the spec's "width/4"). Pooling uses
+  'same' padding, so inputs as small as 28x28 survive the five 2x2 poolings. `batch_norm` adds BN after every conv
+  (as in VGG11-BN), which makes short training from scratch reliable; `bn_momentum` 0.9 (not Keras's 0.99) lets the
+  inference-mode statistics catch up within a few hundred steps.
 
   Args:
     input_shape: (H, W, C).
@@ -178,27 +178,8 @@ def build_classifier(input_shape, num_classes: int, width: int = 16, batch_norm:
     width: width of the first conv (64 in the original VGG11).
     dense_units: width of the two hidden FC layers (4096 in VGG11); default 8 * width.
   """
-  dense_units = dense_units or 8 * width
-  inputs = keras.Input(tuple(input_shape), name='images')
-  h = inputs
-  conv_index = 0
-  for item in VGG11_A:
-    if item == 'M':
-      h = keras.layers.MaxPooling2D(2, padding='same')(h)
-      continue
-    conv_index += 1
-    h = keras.layers.Conv2D(max(1, item * width // 64), 3, padding='same', use_bias=not batch_norm,
-                            name=f'conv{conv_index}')(h)
-    if batch_norm:
-      h = keras.layers.BatchNormalization(momentum=bn_momentum, name=f'bn{conv_index}')(h)
-    h = keras.layers.ReLU()(h)
-  h = keras.layers.Flatten()(h)
-  for i in (1, 2):
-    h = keras.layers.Dense(dense_units, activation='relu', name=f'fc{i}')(h)
-    if dropout:
-      h = keras.layers.Dropout(dropout)(h)
-  logits = keras.layers.Dense(num_classes, name='logits')(h)
-  return keras.Model(inputs, logits, name=name)
+  return classifier_lib.vgg11(input_shape, num_classes, width=width, batch_norm=batch_norm, bn_momentum=bn_momentum,
+                              head='fc', dense_units=dense_units, dropout=dropout, name=name)
 
 
 def _binary_targets(labels):

@@ -13,8 +13,11 @@ VAE-GAN input); the 224 LSUN network is not described. The layer choices below a
       -> conv k x k valid -> 1 logit, k the remaining size (4 at 128 px, 7 at 224 px).
 
 Perceptual features f (T:L5491-5496: pretrained VGG11 for Birds / CelebA, ResNet50 for LSUN) cannot be downloaded
-here: `perceptual_feature_net` takes a user-supplied `.keras`/`.h5` model file, or an in-house classifier model,
-and a layer name (default: the 4th VGG block, `conv4_block6_out` for ResNet50 [P]).
+here: `perceptual_feature_net` takes a user-supplied `.keras`/`.h5` model file (e.g. the in-house VGG11 classifier
+saved by `evaluation.save_classifier`, built by `classifier.vgg11`), or such a model object, and a layer name
+(default: `block4_pool`, the 4th VGG11 block, or `conv4_block6_out` for ResNet50 [P] when the net has that layer,
+otherwise the net's last pooling layer; a net with neither, or a named layer it lacks, is refused with its layer
+names).
 """
 
 import dataclasses
@@ -256,32 +259,15 @@ def build_stage2_models(config: Stage2Config, batch_size: int = 2):
 
 
 # ---------------------------------------------------------------------------------------- perceptual f
-def vgg11(input_shape=(128, 128, 3), num_classes: Optional[int] = None, width_divisor: int = 1) -> keras.Model:
-  """VGG11 configuration A (64-M-128-M-256-256-M-512-512-M-512-512-M), functional, layer names block{i}_conv{j} /
-  block{i}_pool, so weights saved from a fine-tuned copy can be loaded and `block4_pool` selected. `width_divisor`
-  narrows every conv (the in-house stand-in classifiers use 4, spec A5.4)."""
-  stages = ((64,), (128,), (256, 256), (512, 512), (512, 512))
-  inputs = keras.Input(input_shape, name='images')
-  x = inputs
-  for i, widths in enumerate(stages, start=1):
-    for j, width in enumerate(widths, start=1):
-      x = keras.layers.Conv2D(max(width // width_divisor, 1), 3, padding='same', activation='relu',
-                              name=f'block{i}_conv{j}')(x)
-    x = keras.layers.MaxPooling2D(2, name=f'block{i}_pool')(x)
-  if num_classes:
-    x = keras.layers.GlobalAveragePooling2D(name='gap')(x)
-    x = keras.layers.Dense(num_classes, name='logits')(x)
-  return keras.Model(inputs, x, name='vgg11')
-
-
 class PerceptualFeatures(keras.Model):
   """Frozen f: resizes [-1, 1] images to the feature net's input size, applies `preprocess`, returns the features."""
 
   def __init__(self, features: keras.Model, input_size: Optional[Tuple[int, int]] = None,
-               preprocess: Optional[Callable] = None, **kwargs):
+               preprocess: Optional[Callable] = None, layer_name: Optional[str] = None, **kwargs):
     kwargs.setdefault('name', 'perceptual_features')
     super().__init__(**kwargs)
     self.features = features
+    self.layer_name = layer_name    # the feature layer of the source net, for logs
     self.features.trainable = False
     self.input_size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
     self.preprocess = preprocess
@@ -295,21 +281,53 @@ class PerceptualFeatures(keras.Model):
     return self.features(x, training=False)
 
 
+_POOLING_LAYERS = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
+                   keras.layers.AveragePooling1D, keras.layers.AveragePooling2D, keras.layers.AveragePooling3D,
+                   keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling3D,
+                   keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
+                   keras.layers.GlobalAveragePooling3D)
+
+
+def default_feature_layer(model: keras.Model, feature_net: str = 'vgg11') -> str:
+  """The feature layer used when none is named: DEFAULT_FEATURE_LAYERS[feature_net] (VGG11 `block4_pool`, ResNet50
+  `conv4_block6_out`, spec A2.4 [P]) when `model` has a layer of that name, otherwise its last pooling layer.
+
+  Raises:
+    ValueError: 'layer_name: ...' naming the model's layers, when it has neither.
+  """
+  names = [layer.name for layer in model.layers]
+  preferred = DEFAULT_FEATURE_LAYERS.get(feature_net)
+  if preferred in names:
+    return preferred
+  pooling = [layer.name for layer in model.layers if isinstance(layer, _POOLING_LAYERS)]
+  if pooling:
+    return pooling[-1]
+  raise ValueError(f'layer_name: {model.name} has no {preferred!r} layer and no pooling layer to take the '
+                   f'perceptual features from; name one of its layers: {", ".join(names)}')
+
+
 def perceptual_feature_net(weights_path: Optional[str] = None, layer_name: Optional[str] = None,
                            classifier: Optional[keras.Model] = None, preprocess: Optional[Callable] = None,
                            feature_net: str = 'vgg11') -> PerceptualFeatures:
   """The Stage-2 perceptual feature extractor f (spec A2.4, §8-A14). Nothing is downloaded.
 
+  The features are the output of one layer of a functional Keras model, never silently the whole model (which for
+  a classifier would be its logits).
+
   Args:
-    weights_path: a saved Keras model (`.keras` / `.h5`), e.g. an ImageNet VGG11 / ResNet50 exported by the user.
-    layer_name: the layer whose output is the feature; default DEFAULT_FEATURE_LAYERS[feature_net] when that layer
-      exists, else the model output.
+    weights_path: a saved Keras model (`.keras` / `.h5`), e.g. a classifier saved by `evaluation.save_classifier`
+      or an ImageNet VGG11 / ResNet50 exported by the user.
+    layer_name: the layer whose output is the feature; None = `default_feature_layer` (`block4_pool` for the
+      VGG11 of `classifier.vgg11` / `evaluation.build_classifier`, `conv4_block6_out` for a Keras ResNet50,
+      otherwise the model's last pooling layer).
     classifier: an in-house (functional) classifier to use instead of a file (spec A5.4 [P]).
     preprocess: optional map from [-1, 1] images to the net's input convention.
-    feature_net: 'vgg11' or 'resnet50', only used for the default layer name.
+    feature_net: 'vgg11' or 'resnet50', only used for the preferred default layer name.
 
   Raises:
-    ValueError: if neither a weights path nor a classifier is given, or the layer does not exist.
+    ValueError: 'weights_path: ...' if neither a weights path nor a classifier is given; 'layer_name: ...' naming
+      the model's layers if the layer does not exist (or, by default, the model has no pooling layer), or if the
+      model is not a functional model whose layers can be tapped.
   """
   if weights_path is not None:
     model = keras.models.load_model(weights_path, compile=False)
@@ -320,14 +338,18 @@ def perceptual_feature_net(weights_path: Optional[str] = None, layer_name: Optio
                      'file, or pass classifier= (pretrained VGG11 / ResNet50 weights are not downloaded)')
   names = [layer.name for layer in model.layers]
   if layer_name is None:
-    default = DEFAULT_FEATURE_LAYERS.get(feature_net)
-    layer_name = default if default in names else None
-  if layer_name is not None:
-    if layer_name not in names:
-      raise ValueError(f'layer_name: {layer_name!r} is not a layer of {model.name}; valid values are {names}')
-    features = keras.Model(model.inputs, model.get_layer(layer_name).output, name=f'{model.name}_{layer_name}')
-  else:
-    features = model
+    layer_name = default_feature_layer(model, feature_net)
+  elif layer_name not in names:
+    raise ValueError(f'layer_name: {layer_name!r} is not a layer of {model.name}; its layers are: '
+                     f'{", ".join(names)}')
+  try:
+    inputs = model.inputs
+  except (AttributeError, ValueError):
+    inputs = None
+  if not inputs:
+    raise ValueError(f'layer_name: {model.name} is not a functional Keras model, so layer {layer_name!r} cannot be '
+                     'tapped; save a functional model (keras.Model(inputs, outputs)) as the feature net')
+  features = keras.Model(inputs, model.get_layer(layer_name).output, name=f'{model.name}_{layer_name}')
   input_shape = getattr(model, 'input_shape', None)
   input_size = tuple(input_shape[1:3]) if input_shape and None not in input_shape[1:3] else None
-  return PerceptualFeatures(features, input_size=input_size, preprocess=preprocess)
+  return PerceptualFeatures(features, input_size=input_size, preprocess=preprocess, layer_name=layer_name)
