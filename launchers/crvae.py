@@ -23,6 +23,7 @@ IMAGE_MODELS = ('crvaegan', 'crvaegan_nomi', 'vaegan')
 MNIST_MODELS = ('vae', 'cvae', 'crvae_inference', 'crvae_generation', 'crvae_both', 'crvae_t4', 'crvae_t8',
                 'crvae_t16', 'criwae')
 SCALES = ('tiny', 'small32', 'full64')
+MNIST_SCALES = ('full', 'tiny')
 # Which thesis data set's hyper-parameters (spec ch5 §A4) an image data source uses.
 HPARAM_FAMILY = {'cub': 'birds', 'celeba': 'celeba', 'lsun': 'lsun', 'synth_birds': 'synthbirds',
                  'synth_faces': 'synthfaces', 'synth_rooms': 'synthrooms'}
@@ -36,8 +37,9 @@ flags.DEFINE_string('dataset', 'synth_birds', 'Data: cub, celeba, lsun (real, ne
 flags.DEFINE_string('data_dir', '', 'Root of the real data set in its published layout.')
 flags.DEFINE_string('model', '', f'Image data: {", ".join(IMAGE_MODELS)} (default crvaegan). MNIST: '
                     f'{", ".join(MNIST_MODELS)} (default crvae_both).')
-flags.DEFINE_string('scale', 'small32', f'Image models: {", ".join(SCALES)} (full64 = the thesis network at '
-                    '64x64; tiny = 16x16 for tests). MNIST: full (the thesis network) or tiny.')
+flags.DEFINE_string('scale', '', f'Image models: {", ".join(SCALES)} (default small32; full64 = the thesis network '
+                    f'at 64x64; tiny = 16x16 for tests). MNIST: {", ".join(MNIST_SCALES)} (default full = the '
+                    'thesis network; tiny = a reduced network of the same model for tests).')
 flags.DEFINE_string('preset', '', 'A named preset (rlcv_tf.crvae.presets.preset_names()); overrides '
                     '--model/--scale.')
 flags.DEFINE_integer('steps', 1500, 'Optimizer steps to train for (a resumed run continues up to this).')
@@ -67,6 +69,9 @@ flags.DEFINE_string('stage2_preset', '', 'Stage 2: a preset of rlcv_tf.crvae.sta
                     'data set and model, at twice its resolution; LSUN 224).')
 flags.DEFINE_string('feature_net', '', 'Stage 2: a local .keras / .h5 classifier whose features give the perceptual '
                     'loss (the thesis uses ImageNet VGG11 / ResNet50, which cannot be downloaded here).')
+flags.DEFINE_string('feature_layer', '', 'Stage 2: the layer of --feature_net whose output is the perceptual '
+                    'feature; empty = block4_pool (VGG11, e.g. a classifier saved by evaluation.save_classifier) or '
+                    'conv4_block6_out (ResNet50) when the net has it, otherwise its last pooling layer.')
 flags.DEFINE_float('perceptual_weight', -1.0, 'Stage 2: gamma of the perceptual loss; -1 = the preset (thesis 1 for '
                    'birds / CelebA, 10 for LSUN; 0 = "no Perc.").')
 
@@ -93,21 +98,21 @@ def preset_from_flags():
     if model not in MNIST_MODELS:
       raise FlagError(f'--model={model}: not an MNIST model; valid values for --dataset={FLAGS.dataset}: '
                       f'{", ".join(MNIST_MODELS)}')
-    if FLAGS.scale not in ('full', 'tiny', 'small32'):
-      raise FlagError(f'--scale={FLAGS.scale}: valid values for MNIST: full, tiny')
-    if FLAGS.scale == 'tiny':
-      tiny = {'vae': 'vae', 'cvae': 'cvae', 'criwae': 'criwae'}.get(model, 'crvae')
-      name = f'tiny_mnist_{tiny}'
-    else:
-      name = f'mnist_{model}'
+    scale = FLAGS.scale or 'full'
+    if scale not in MNIST_SCALES:
+      raise FlagError(f'--scale={scale}: not an MNIST scale; valid values for --dataset={FLAGS.dataset}: '
+                      f'{", ".join(MNIST_SCALES)}')
+    # Every MNIST model has its own tiny preset (same model kind, objective and T as the full one).
+    name = f'mnist_{model}' if scale == 'full' else f'tiny_mnist_{"crvae" if model == "crvae_both" else model}'
   else:
     model = FLAGS.model or 'crvaegan'
     if model not in IMAGE_MODELS:
       raise FlagError(f'--model={model}: not an image model; valid values for --dataset={FLAGS.dataset}: '
                       f'{", ".join(IMAGE_MODELS)}')
-    if FLAGS.scale not in SCALES:
-      raise FlagError(f'--scale={FLAGS.scale}: unknown scale; valid values: {", ".join(SCALES)}')
-    name = f'{FLAGS.scale}_{HPARAM_FAMILY[FLAGS.dataset]}_{model}'
+    scale = FLAGS.scale or 'small32'
+    if scale not in SCALES:
+      raise FlagError(f'--scale={scale}: unknown scale; valid values: {", ".join(SCALES)}')
+    name = f'{scale}_{HPARAM_FAMILY[FLAGS.dataset]}_{model}'
   overrides = {}
   for flag, field in (('batch_size', 'batch_size'), ('learning_rate', 'learning_rate'),
                       ('latent_channels', 'n_z'), ('num_blocks', 'num_blocks')):
@@ -194,6 +199,8 @@ def stage2_from_flags():
                     'rlcv_tf.crvae.evaluation.save_classifier) or --perceptual_weight=0')
   if FLAGS.feature_net and not os.path.exists(os.path.expanduser(FLAGS.feature_net)):
     raise FlagError(f'--feature_net={FLAGS.feature_net}: no such file')
+  if FLAGS.feature_layer and not FLAGS.feature_net:
+    raise FlagError(f'--feature_layer={FLAGS.feature_layer} names a layer of --feature_net, which is not given')
   dataset = FLAGS.dataset if FLAGS['dataset'].present else run1['dataset']
   return s2cfg, run_from_flags(dataset, os.path.expanduser(FLAGS.data_dir) or run1['data_dir'])
 
@@ -212,7 +219,19 @@ def main_stage2():
         f'model in {stage1_logdir}, {run.steps:,} steps of batch {s2cfg.batch_size}, logdir {logdir}', flush=True)
   feature_net = None
   if s2cfg.gamma > 0:
-    feature_net = stage2.perceptual_feature_net(weights_path=os.path.expanduser(FLAGS.feature_net))
+    try:
+      feature_net = stage2.perceptual_feature_net(weights_path=os.path.expanduser(FLAGS.feature_net),
+                                                  layer_name=FLAGS.feature_layer or None,
+                                                  feature_net=s2cfg.feature_net)
+    except Exception as e:  # pylint: disable=broad-except  (any unreadable model file: one line, exit 2)
+      field, _, problem = str(e).partition(': ')
+      if isinstance(e, ValueError) and field == 'layer_name':
+        common.fail(f'--feature_layer={FLAGS.feature_layer or "(default)"} of --feature_net={FLAGS.feature_net}: '
+                    f'{problem}')
+      reason = ' '.join(str(e).split())[:300]
+      common.fail(f'--feature_net={FLAGS.feature_net}: cannot be loaded as a Keras model ({type(e).__name__}: '
+                  f'{reason}); pass a .keras / .h5 file saved by Keras, e.g. by evaluation.save_classifier')
+    print(f'[crvae] perceptual features: layer {feature_net.layer_name} of {FLAGS.feature_net}', flush=True)
   try:
     training.train_stage2(s2cfg, run, stage1_logdir, logdir, feature_net=feature_net,
                           print_fn=lambda s: print(s, flush=True))

@@ -425,6 +425,11 @@ def _build_registry():
       _mnist_preset('tiny_mnist_crvae_inference', 'crvae_inference', num_blocks=4, tiny=True),
       _mnist_preset('tiny_mnist_crvae_generation', 'crvae_generation', num_blocks=4, tiny=True),
       _mnist_preset('tiny_mnist_criwae', 'crvae', num_blocks=4, tiny=True, mnist_objective='iwae', iwae_k=5),
+      # The T ablation at tiny size: T as in the full presets, with n_z = 16 (the tiny default 8 cannot be cut into
+      # 16 blocks), so the three differ only in T.
+      _mnist_preset('tiny_mnist_crvae_t4', 'crvae', num_blocks=4, tiny=True, n_z=16),
+      _mnist_preset('tiny_mnist_crvae_t8', 'crvae', num_blocks=8, tiny=True, n_z=16),
+      _mnist_preset('tiny_mnist_crvae_t16', 'crvae', num_blocks=16, tiny=True, n_z=16),
   ]
   for preset in mnist:
     registry[preset.name] = preset
