@@ -332,3 +332,213 @@ def test_config_validation_errors(overrides, field):
     presets.get_preset('small32', **overrides)
   with pytest.raises(ValueError, match='^name: unknown preset'):
     presets.get_preset('huge128')
+
+
+# ------------------------------------------------------------------- the pieces Chapter 6 builds on
+def np_lstm(x, lstm):
+  """A NumPy reference of a Keras LSTM (gates i, f, c, o; sigmoid / tanh) returning every step's h: [B, T, units]."""
+  kernel, recurrent, bias = (np.asarray(w, np.float64) for w in (lstm.cell.kernel, lstm.cell.recurrent_kernel,
+                                                                 lstm.cell.bias))
+  units = recurrent.shape[0]
+  h = np.zeros((x.shape[0], units))
+  c = np.zeros_like(h)
+  out = []
+  for t in range(x.shape[1]):
+    z = x[:, t] @ kernel + h @ recurrent + bias
+    i, f, g, o = (z[:, k * units:(k + 1) * units] for k in range(4))
+    sig = lambda v: 1 / (1 + np.exp(-v))
+    c = sig(f) * c + sig(i) * np.tanh(g)
+    h = sig(o) * np.tanh(c)
+    out.append(h)
+  return np.stack(out, 1)
+
+
+def np_block_lstm(layer, sequence, side=None):
+  y = np.asarray(sequence, np.float64)
+  if side is not None:
+    side = np.asarray(side, np.float64)
+    if side.ndim == 2:
+      side = np.repeat(side[:, None], y.shape[1], axis=1)
+    y = np.concatenate([side, y], -1)           # the side part first
+  for lstm in layer.lstms:
+    y = np_lstm(y, lstm)
+  if layer.dense is not None:
+    y = y @ np.asarray(layer.dense.kernel, np.float64) + np.asarray(layer.dense.bias, np.float64)
+  return y
+
+
+@pytest.mark.parametrize('side_rank', [2, 3])
+def test_block_lstm_side_input_matches_a_numpy_reference(side_rank):
+  keras.utils.set_random_seed(7)
+  rng = np.random.default_rng(7)
+  layer = networks.BlockLSTM(3, hidden=5, num_layers=2, out_dim=4, side_input=True)
+  x = rng.normal(size=(2, 3, 6)).astype(np.float32)
+  side = rng.normal(size=(2, 3, 2) if side_rank == 3 else (2, 2)).astype(np.float32)
+  got = layer(x, side).numpy()
+  assert got.shape == (2, 3, 4)
+  np.testing.assert_allclose(got, np_block_lstm(layer, x, side), atol=1e-5)
+  # The LSTM input is [side || x]: 2 + 6 features.
+  assert tuple(layer.lstms[0].cell.kernel.shape) == (8, 20)
+
+
+def test_block_lstm_is_causal_in_its_inputs_and_side_inputs():
+  keras.utils.set_random_seed(8)
+  rng = np.random.default_rng(8)
+  layer = networks.BlockLSTM(4, hidden=6, num_layers=2, out_dim=3, side_input=True)
+  x = rng.normal(size=(2, 4, 5)).astype(np.float32)
+  side = rng.normal(size=(2, 4, 3)).astype(np.float32)
+  base = layer(x, side).numpy()
+  for t in (0, 2, 3):
+    for which in ('x', 'side'):
+      x2, side2 = x.copy(), side.copy()
+      (x2 if which == 'x' else side2)[:, t] += 1.0
+      moved = layer(x2, side2).numpy()
+      np.testing.assert_array_equal(moved[:, :t], base[:, :t])
+      assert np.abs(moved[:, t] - base[:, t]).max() > 0
+
+
+def test_block_lstm_side_input_is_off_by_default_and_checked():
+  plain = networks.BlockLSTM(2, hidden=4, out_dim=2)
+  x = np.zeros((1, 2, 3), np.float32)
+  assert plain(x).shape == (1, 2, 2)
+  with pytest.raises(ValueError, match='side_input=True'):
+    plain(x, np.zeros((1, 2), np.float32))
+  with_side = networks.BlockLSTM(2, hidden=4, out_dim=2, side_input=True)
+  with pytest.raises(ValueError, match='needs a side input'):
+    with_side(x)
+  with pytest.raises(ValueError, match='valid shapes'):
+    with_side(x, np.zeros((1, 3, 2), np.float32))
+
+
+def test_channel_recurrent_path_is_image_blocks_through_a_block_lstm(tiny):
+  vae, _ = tiny
+  path = vae.transform_path
+  assert isinstance(path, networks.BlockLSTM) and not path.side_input
+  z = np.random.default_rng(9).normal(size=(2,) + vae.latent_shape).astype(np.float32)
+  sequence = path.image_to_sequence(z)
+  np.testing.assert_allclose(path(z).numpy(),
+                             path.sequence_to_image(np_block_lstm(path, sequence).astype(np.float32)).numpy(),
+                             atol=1e-5)
+  # With a side input (Chapter 6's [d || z_t]): still causal over blocks, and the side input acts.
+  config = vae.config
+  keras.utils.set_random_seed(10)
+  side_path = networks.ChannelRecurrentPath(config.num_blocks, config.n_z, 16, 2, False, config, side_input=True)
+  side = np.random.default_rng(10).normal(size=(2, 5)).astype(np.float32)
+  u = side_path(z, side).numpy()
+  z2 = z.copy()
+  per = config.n_z // config.num_blocks
+  z2[..., 2 * per:3 * per] += 1.0
+  u2 = side_path(z2, side).numpy()
+  np.testing.assert_array_equal(u2[..., :2 * per], u[..., :2 * per])
+  assert np.abs(side_path(z, side + 1.0).numpy()[..., :per] - u[..., :per]).max() > 0
+
+
+def test_causal_lstm_prior_shapes_counts_causality_and_kl():
+  """The acVAE LSTM prior of spec B2 (2-layer LSTM(128) over T = 8 steps of 40 attributes, Dense(128 -> 128) for
+  mu and logvar per step), built from BlockLSTM."""
+  keras.utils.set_random_seed(11)
+  prior = networks.CausalLSTMPrior((4, 4, 64), num_blocks=8, hidden=128)
+  rng = np.random.default_rng(11)
+  a_t = rng.normal(size=(3, 8, 40)).astype(np.float32)
+  mu_p, logvar_p = prior.params(a_t)
+  assert tuple(mu_p.shape) == tuple(logvar_p.shape) == (3, 4, 4, 64)
+  assert networks.count_params(prior) == lstm_params(40, 128) + lstm_params(128, 128) + 2 * (128 * 128 + 128)
+  for t in (0, 4, 7):
+    moved = a_t.copy()
+    moved[:, t] += 1.0
+    mu2, lv2 = prior.params(moved)
+    for new, old in ((mu2, mu_p), (lv2, logvar_p)):
+      for s in range(t):                          # blocks before t: exactly unchanged
+        np.testing.assert_array_equal(block_of(new.numpy(), s, 8), block_of(old.numpy(), s, 8))
+      assert np.abs(block_of(new.numpy(), t, 8) - block_of(old.numpy(), t, 8)).max() > 0
+  # KL to the learned prior against the closed form, and its gradient reaches the prior's variables.
+  mu_q = tf.constant(rng.normal(size=(3, 4, 4, 64)).astype(np.float32))
+  lv_q = tf.constant(rng.normal(scale=0.3, size=(3, 4, 4, 64)).astype(np.float32))
+  with tf.GradientTape() as tape:
+    kl = prior.kl_per_block(mu_q, lv_q, 8, condition=a_t)
+    kl_sum = tf.reduce_sum(kl)
+  mp, lp, mq, lq = (np.asarray(v, np.float64) for v in (mu_p, logvar_p, mu_q, lv_q))
+  per_unit = 0.5 * (lp - lq + (np.exp(lq) + (mq - mp) ** 2) / np.exp(lp) - 1)
+  expected = per_unit.reshape(3, 16, 8, 8).sum(axis=(1, 3)).mean(0)
+  np.testing.assert_allclose(kl.numpy(), expected, rtol=1e-4)
+  grads = tape.gradient(kl_sum, prior.trainable_variables)
+  assert all(g is not None and np.abs(g.numpy()).max() > 0 for g in grads)
+  assert prior.sample(condition=a_t[:, 0]).shape == (3, 4, 4, 64)      # [B, S]: repeated over the steps
+
+
+def test_standard_normal_prior_is_the_chapter5_prior(tiny):
+  vae, _ = tiny
+  prior = vae.prior
+  assert isinstance(prior, networks.StandardNormalPrior) and prior.trainable_variables == []
+  rng = np.random.default_rng(12)
+  mu = rng.normal(size=(2,) + vae.latent_shape).astype(np.float32)
+  lv = rng.normal(scale=0.5, size=(2,) + vae.latent_shape).astype(np.float32)
+  per_unit = 0.5 * (np.exp(lv) + mu.astype(np.float64) ** 2 - 1 - lv)
+  t = vae.num_blocks
+  expected = per_unit.reshape(2, 16, t, -1).sum(axis=(1, 3)).mean(0)
+  np.testing.assert_allclose(prior.kl_per_block(mu, lv, t).numpy(), expected, rtol=1e-5)
+  # The generic learned-prior KL with mu_p = logvar_p = 0 is the same number.
+  np.testing.assert_allclose(networks.GaussianPriorMixin.kl_per_block(prior, mu, lv, t).numpy(), expected, rtol=1e-5)
+  np.testing.assert_allclose(prior.log_prob(mu).numpy(),
+                             (-0.5 * mu.astype(np.float64) ** 2 - 0.5 * np.log(2 * np.pi)).reshape(2, -1).sum(1),
+                             rtol=1e-5)
+  assert tuple(prior.sample(batch_size=5).shape) == (5,) + vae.latent_shape
+
+
+def test_from_rgb_and_to_rgb_stages_plug_into_the_trunks():
+  config = presets.get_preset('tiny')
+  keras.utils.set_random_seed(13)
+  x = images(config, 2)
+  plain = networks.EncoderTrunk(config)
+  plain(x)
+  stem = networks.from_rgb_stem(6, config)         # after the input CReLU (6 channels), Conv 1x1 -> 6, BN, ReLU
+  encoder = networks.EncoderTrunk(config, from_rgb=stem)
+  h = encoder(x)
+  assert tuple(h.shape) == (2, 4, 4, config.hidden_channels)
+  assert networks.count_params(encoder) == networks.count_params(plain) + (6 * 6 + 6) + 4 * 6
+  # The stem really runs first: with a stem that zeroes its input the trunk sees zeros.
+  zero_stem = keras.layers.Lambda(lambda v: 0.0 * v)
+  zeroed = networks.EncoderTrunk(config, from_rgb=zero_stem)
+  zeroed(x)
+  for a, b in zip(zeroed.weights, plain.weights):
+    a.assign(b)
+  np.testing.assert_allclose(zeroed(x).numpy(), plain(np.zeros_like(x)).numpy(), atol=1e-6)
+
+  decoder = networks.DecoderTrunk(config, to_rgb=networks.to_rgb_conv(config.channels))
+  u = np.random.default_rng(13).normal(size=(2, 4, 4, config.hidden_channels)).astype(np.float32)
+  logits = decoder(u).numpy()
+  assert logits.shape == (2,) + config.image_shape and decoder.out_conv is None
+  features = decoder.features(u).numpy()
+  kernel, bias = decoder.to_rgb.kernel.numpy()[0, 0], decoder.to_rgb.bias.numpy()
+  np.testing.assert_allclose(logits, features @ kernel + bias, atol=1e-5)     # a 1x1 conv
+
+
+def test_discriminator_per_block_condition():
+  config = presets.get_preset('tiny')
+  t = config.num_blocks
+  keras.utils.set_random_seed(14)
+  condition_layer = networks.PerBlockCondition(t, 2, name='condition')
+  disc = networks.Discriminator(config, condition=condition_layer)
+  x = images(config, 4)
+  a = np.sign(np.random.default_rng(14).normal(size=(4, 5))).astype(np.float32)
+  out = disc(x, a)
+  assert tuple(out['logits'].shape) == (4, 1) and tuple(out['u_hat'].shape) == (4,) + config.latent_shape
+  trunk = disc.trunk(x).numpy()                                  # [4, 4, 4, C]
+  c = trunk.shape[-1]
+  f = disc.features(x, a).numpy()
+  assert f.shape == (4, 4, 4, t * (2 + c // t))
+  g = np.asarray(a, np.float64) @ condition_layer.dense.kernel.numpy() + condition_layer.dense.bias.numpy()
+  g = np.where(g > 0, g, 0.1 * g).reshape(4, 4, 4, 2)            # LReLU(0.1), reshaped to [H, W, c]
+  for s in range(t):                                              # block s = [g || trunk block s]
+    block = f[..., s * (2 + c // t):(s + 1) * (2 + c // t)]
+    np.testing.assert_allclose(block[..., :2], g, atol=1e-5)
+    np.testing.assert_allclose(block[..., 2:], trunk[..., s * (c // t):(s + 1) * (c // t)], atol=1e-6)
+  # [B, N] is the same condition at every step.
+  np.testing.assert_allclose(disc.features(x, np.repeat(a[:, None], t, 1)).numpy(), f, atol=1e-6)
+  assert {id(v) for v in condition_layer.trainable_variables} <= {id(v) for v in disc.variable_groups()['trunk']}
+  with pytest.raises(ValueError, match='needs a condition'):
+    disc.features(x)
+  plain = networks.Discriminator(config)
+  plain(x)
+  with pytest.raises(ValueError, match='no condition layer'):
+    plain.features(x, a)

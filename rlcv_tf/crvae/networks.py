@@ -34,9 +34,21 @@ holds in inference mode (spec §7.3-4).
 
 `variable_groups()` on both models gives the optimiser groups of spec A3.2 (enc, lstm_inf, lstm_gen, dec;
 trunk, d_head, q_head).
+
+Pieces for the models that build on these (Chapter 6), all off by default so the Chapter 5 models, their parameter
+counts and their checkpoint keys are unchanged:
+  BlockLSTM             the generic causal block LSTM: [B, T, D] (+ an optional per-step side input, concatenated in
+                        front of each step) -> stacked LSTMs -> [BN] -> [Dense shared over t]
+  ChannelRecurrentPath  image blocks -> sequence (`blocks.split_blocks`) -> BlockLSTM -> image (`merge_blocks`)
+  CausalLSTMPrior       a sequence-only learned prior p(z | s_1..s_T) built from BlockLSTM (acVAE's LSTM prior)
+  StandardNormalPrior   N(0, I), the Chapter 5 prior, as a component with the learned priors' interface
+  EncoderTrunk / DecoderTrunk take an optional from-RGB stem / to-RGB head (`from_rgb_stem`, `to_rgb_conv`; the
+                        input CReLU and the 3x3 output conv are the defaults) and named growth stages (progressive
+                        growing) whose checkpoint keys do not depend on the other stages (`tracking.track_named`)
+  Discriminator         optional from-RGB stem and an optional per-block condition (`PerBlockCondition`)
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import keras
 from keras import ops
@@ -45,6 +57,7 @@ import tensorflow as tf
 from rlcv_tf.core import tracking
 from rlcv_tf.crvae import blocks
 from rlcv_tf.crvae import layers as crvae_layers
+from rlcv_tf.crvae import losses
 from rlcv_tf.crvae import presets
 
 _conv_init = crvae_layers.conv_initializer
@@ -65,6 +78,32 @@ def _bn(config: presets.CrVAEConfig, name):
   return crvae_layers.torch_bn(config.bn_epsilon, config.bn_momentum_torch, name=name)
 
 
+def _run_stages(stages, x, training):
+  for stage in stages:
+    x = stage(x, training=training)
+  return x
+
+
+# ------------------------------------------------------------------------------------ stems and heads
+def from_rgb_stem(filters: int, config: presets.CrVAEConfig, name: str = 'from_rgb', batch_norm: bool = True,
+                  activation: str = 'relu') -> keras.Sequential:
+  """A from-RGB stage: Conv 1x1 -> filters, [BN], ReLU (spec B2: the encoder's Conv 1x1 -> 32, BN, ReLU after the
+  input CReLU; the discriminator's Conv 1x1 3 -> 32 + ReLU without BN). Pass it as `from_rgb` to EncoderTrunk or
+  Discriminator; the Chapter 5 models have none (their default stem is the input CReLU alone)."""
+  stages = [_conv(filters, 1, 'conv')]
+  if batch_norm:
+    stages.append(_bn(config, 'bn'))
+  stages.append(keras.layers.ReLU(name='relu') if activation == 'relu' else
+                keras.layers.LeakyReLU(config.lrelu_slope, name='lrelu'))
+  return keras.Sequential(stages, name=name)
+
+
+def to_rgb_conv(channels: int, kernel: int = 1, name: str = 'to_rgb') -> keras.layers.Layer:
+  """A to-RGB head: Conv k x k (k = 1 in Chapter 6, spec B2; 'same' padding) to `channels`, pre-activation (the
+  model's tanh / sigmoid follows). Pass it as `to_rgb` to DecoderTrunk; the default is Chapter 5's padded 3x3 conv."""
+  return _conv(channels, kernel, name, padding='same')
+
+
 def _trainable(layers_) -> List:
   variables = []
   for layer in layers_:
@@ -75,9 +114,19 @@ def _trainable(layers_) -> List:
 
 # ---------------------------------------------------------------------------------------------- trunks
 class EncoderTrunk(keras.layers.Layer):
-  """E: optional input CReLU, then (ZeroPadding(p), conv k/s valid, BN, CReLU | LeakyReLU) per table row."""
+  """E: [input CReLU] -> [from-RGB stem] -> [growth stages] -> (ZeroPadding(p), conv k/s valid, BN, CReLU | LeakyReLU)
+  per table row.
 
-  def __init__(self, config: presets.CrVAEConfig, **kwargs):
+  Args:
+    config: the layer table (`encoder_layers`) and `input_crelu` (the default stem).
+    from_rgb: optional layer after the input CReLU (e.g. `from_rgb_stem`, Chapter 6); None in Chapter 5.
+    growth: optional named stages {name: layer} run in the given order between the stem and the table (progressive
+      growing: each maps a 2R image-resolution map to R). Checkpoint keys `grow_<name>[_<i>]`, independent of the
+      other stages; the table's keys (`stages_<i>`) do not change when growth stages are added.
+  """
+
+  def __init__(self, config: presets.CrVAEConfig, from_rgb: Optional[keras.layers.Layer] = None,
+               growth: Optional[Mapping[str, keras.layers.Layer]] = None, **kwargs):
     super().__init__(**kwargs)
     self.input_crelu = crvae_layers.CReLU(name='input_crelu') if config.input_crelu else None
     self.stages = []
@@ -87,10 +136,24 @@ class EncoderTrunk(keras.layers.Layer):
              keras.layers.LeakyReLU(config.lrelu_slope, name=f'lrelu{i}'))
       self.stages.append((padding, _conv(filters, kernel, f'conv{i}', strides=stride), _bn(config, f'bn{i}'), act))
     tracking.track_containers(self)   # so tf.train.Checkpoint saves the BN moving statistics too
+    self.from_rgb = from_rgb          # None adds nothing to the checkpoint
+    self._growth = dict(growth or {})
+    tracking.track_named(self, 'grow', self._growth)
 
-  def call(self, x, training=False):
+  @property
+  def growth(self) -> Dict[str, keras.layers.Layer]:
+    return dict(self._growth)
+
+  def stem(self, x, training=False):
+    """The image side up to the table: input CReLU, from-RGB and growth stages."""
     if self.input_crelu is not None:
       x = self.input_crelu(x)
+    if self.from_rgb is not None:
+      x = self.from_rgb(x, training=training)
+    return _run_stages(self._growth.values(), x, training)
+
+  def call(self, x, training=False):
+    x = self.stem(x, training=training)
     for padding, conv, bn, act in self.stages:
       if padding is not None:
         x = padding(x)
@@ -99,10 +162,19 @@ class EncoderTrunk(keras.layers.Layer):
 
 
 class DecoderTrunk(keras.layers.Layer):
-  """Dec: ('convT' = ConvT 4x4 s2 valid + Cropping(crop) | 'conv' = pad + conv3x3) -> BN -> LReLU, then the output
-  conv (3x3, pad `decoder_out_padding`) to `channels`. Returns pre-activation logits."""
+  """Dec: ('convT' = ConvT 4x4 s2 valid + Cropping(crop) | 'conv' = pad + conv3x3) -> BN -> LReLU, then [growth
+  stages], then the to-RGB head: by default the output conv (3x3, pad `decoder_out_padding`) to `channels`.
+  Returns pre-activation logits.
 
-  def __init__(self, config: presets.CrVAEConfig, **kwargs):
+  Args:
+    config: the layer table (`decoder_layers`), `decoder_out_padding`, `channels`.
+    to_rgb: optional head replacing the default output conv (e.g. `to_rgb_conv`, the 1x1 of Chapter 6).
+    growth: optional named stages {name: layer} run in the given order between the table and the head (progressive
+      growing: each maps an R map to 2R). Checkpoint keys `grow_<name>[_<i>]`; the table's keys do not change.
+  """
+
+  def __init__(self, config: presets.CrVAEConfig, to_rgb: Optional[keras.layers.Layer] = None,
+               growth: Optional[Mapping[str, keras.layers.Layer]] = None, **kwargs):
     super().__init__(**kwargs)
     self.stages = []
     for i, (kind, filters, pad_or_crop) in enumerate(config.decoder_layers):
@@ -116,27 +188,116 @@ class DecoderTrunk(keras.layers.Layer):
         ops_ = [keras.layers.ZeroPadding2D(pad_or_crop, name=f'pad{i}')] if pad_or_crop else []
         ops_.append(_conv(filters, 3, f'conv{i}'))
       self.stages.append((ops_, _bn(config, f'bn{i}'), keras.layers.LeakyReLU(config.lrelu_slope, name=f'lrelu{i}')))
-    self.out_pad = (keras.layers.ZeroPadding2D(config.decoder_out_padding, name='out_pad')
-                    if config.decoder_out_padding else None)
-    self.out_conv = _conv(config.channels, 3, 'out_conv')
+    self.out_pad = self.out_conv = None
+    if to_rgb is None:
+      self.out_pad = (keras.layers.ZeroPadding2D(config.decoder_out_padding, name='out_pad')
+                      if config.decoder_out_padding else None)
+      self.out_conv = _conv(config.channels, 3, 'out_conv')
+    self.to_rgb = to_rgb
     tracking.track_containers(self)
+    self._growth = dict(growth or {})
+    tracking.track_named(self, 'grow', self._growth)
 
-  def call(self, x, training=False):
+  @property
+  def growth(self) -> Dict[str, keras.layers.Layer]:
+    return dict(self._growth)
+
+  def features(self, x, training=False):
+    """The last feature map before the to-RGB head (after any growth stages)."""
     for ops_, bn, act in self.stages:
       for op in ops_:
         x = op(x)
       x = act(bn(x, training=training))
+    return _run_stages(self._growth.values(), x, training)
+
+  def head(self, x, training=False):
+    """The to-RGB head on a feature map: pre-activation logits."""
+    if self.out_conv is None:
+      return self.to_rgb(x, training=training)
     if self.out_pad is not None:
       x = self.out_pad(x)
     return self.out_conv(x)
 
+  def call(self, x, training=False):
+    return self.head(self.features(x, training=training), training=training)
 
-class ChannelRecurrentPath(keras.layers.Layer):
-  """split_blocks -> stacked unidirectional LSTMs -> [BN over (B*T, hidden)] -> Dense shared over t -> merge_blocks.
+
+class BlockLSTM(keras.layers.Layer):
+  """The generic causal block LSTM: [B, T, D] -> stacked unidirectional LSTMs -> [BN over (B*T, hidden)] -> [Dense
+  shared over t] -> [B, T, out_dim] (or the last LSTM's [B, T, hidden] without a Dense).
+
+  Step t of the output depends only on input steps 1..t (and side inputs 1..t): the LSTMs run forward only and the
+  Dense acts per step. BN in training mode pools statistics over B and T, so causality holds in inference mode.
+
+  Optional per-step side input (off by default): `call(sequence, side)` with side [B, T, S] (one vector per step) or
+  [B, S] (the same vector at every step) concatenates [side_t || x_t] as step t's LSTM input (the side part first,
+  spec B2's [d || z_t]). Chapter 6 feeds the attribute embedding d (or d_t) this way.
+
+  Args:
+    num_blocks: T.
+    hidden: LSTM width.
+    num_layers: stacked LSTMs.
+    batch_norm: BN after the LSTMs.
+    out_dim: width of the per-step Dense; None for no Dense (the caller adds its own heads, e.g. CausalLSTMPrior).
+    side_input: accept a side input (and require one at every call).
+    bn_epsilon, bn_momentum_torch: the BN's settings (Torch momentum, `layers.torch_bn`).
+    unroll: unrolled LSTMs (same maths; faster tracing for short T).
+  """
+
+  def __init__(self, num_blocks: int, hidden: int, num_layers: int = 2, batch_norm: bool = False,
+               out_dim: Optional[int] = None, side_input: bool = False, bn_epsilon: float = 1e-5,
+               bn_momentum_torch: float = 0.1, unroll: bool = False, **kwargs):
+    super().__init__(**kwargs)
+    self.num_blocks = int(num_blocks)
+    if self.num_blocks < 1 or int(num_layers) < 1 or int(hidden) < 1:
+      raise ValueError(f'BlockLSTM needs num_blocks, num_layers and hidden >= 1, got {num_blocks}, {num_layers}, '
+                       f'{hidden}')
+    self.side_input = bool(side_input)
+    self.lstms = [keras.layers.LSTM(hidden, return_sequences=True, unit_forget_bias=True, unroll=unroll,
+                                    name=f'lstm{i}') for i in range(num_layers)]
+    self.bn = crvae_layers.torch_bn(bn_epsilon, bn_momentum_torch, name='bn') if batch_norm else None
+    self.dense = None if out_dim is None else _dense(int(out_dim), 'dense')
+    tracking.track_containers(self)
+
+  def with_side(self, sequence, side=None):
+    """[side_t || x_t] per step ([B, T, S + D]), or the sequence itself without a side input."""
+    if side is None:
+      if self.side_input:
+        raise ValueError(f'{self.name}: built with side_input=True, so every call needs a side input [B, T, S] or '
+                         f'[B, S]')
+      return sequence
+    if not self.side_input:
+      raise ValueError(f'{self.name}: got a side input but was built without one; build it with side_input=True')
+    side = ops.convert_to_tensor(side, dtype=sequence.dtype)
+    if len(side.shape) == 2:
+      side = ops.repeat(ops.expand_dims(side, 1), self.num_blocks, axis=1)
+    if len(side.shape) != 3 or (side.shape[1] is not None and side.shape[1] != self.num_blocks):
+      raise ValueError(f'{self.name}: side input of shape {tuple(side.shape)}; valid shapes are [B, S] or '
+                       f'[B, {self.num_blocks}, S]')
+    return ops.concatenate([side, sequence], axis=-1)
+
+  def run_sequence(self, sequence, side=None, training=False):
+    """The block LSTM on a sequence [B, T, D] (see the class docstring)."""
+    y = self.with_side(ops.convert_to_tensor(sequence), side)
+    for lstm in self.lstms:
+      y = lstm(y, training=training)
+    if self.bn is not None:
+      y = self.bn(y, training=training)                                   # statistics over B and T
+    if self.dense is not None:
+      y = self.dense(y)                                                   # shared over t
+    return y
+
+  def call(self, sequence, side=None, training=False):
+    return self.run_sequence(sequence, side, training=training)
+
+
+class ChannelRecurrentPath(BlockLSTM):
+  """Image blocks -> sequence (split_blocks) -> BlockLSTM (Dense to H*W*out_channels/T per step) -> merge_blocks.
 
   The channel-recurrent transformation of Sec. 5.3.2: LSTM_inf on the variance path (input h, output logvar) and
   LSTM_gen on the generation path (input z, output u). Causal over blocks: output block t depends only on input
-  blocks 0..t (in inference mode when `batch_norm`, whose training-mode statistics span all steps).
+  blocks 0..t (in inference mode when `batch_norm`, whose training-mode statistics span all steps). An optional
+  per-step side input (`side_input=True`, off in Chapter 5) is passed on to BlockLSTM.
 
   Args:
     num_blocks: T.
@@ -144,22 +305,19 @@ class ChannelRecurrentPath(keras.layers.Layer):
     hidden: LSTM width (512 at full64).
     num_layers: stacked LSTMs (2).
     batch_norm: BN after the LSTMs (RGB variance path).
-    config: for the BN epsilon / momentum.
+    config: for the BN epsilon / momentum and `lstm_unroll`.
+    side_input: accept a per-step side input.
   """
 
   def __init__(self, num_blocks: int, out_channels: int, hidden: int, num_layers: int, batch_norm: bool,
-               config: presets.CrVAEConfig, **kwargs):
-    super().__init__(**kwargs)
-    self.num_blocks = int(num_blocks)
+               config: presets.CrVAEConfig, side_input: bool = False, **kwargs):
+    blocks.check_divisible(int(out_channels), int(num_blocks))
+    super().__init__(num_blocks, hidden, num_layers, batch_norm=batch_norm, out_dim=None, side_input=side_input,
+                     bn_epsilon=config.bn_epsilon, bn_momentum_torch=config.bn_momentum_torch,
+                     unroll=config.lstm_unroll, **kwargs)
     self.out_channels = int(out_channels)
-    blocks.check_divisible(self.out_channels, self.num_blocks)
-    self.lstms = [keras.layers.LSTM(hidden, return_sequences=True, unit_forget_bias=True, unroll=config.lstm_unroll,
-                                    name=f'lstm{i}') for i in range(num_layers)]
-    self.bn = _bn(config, 'bn') if batch_norm else None
     self.per_block = None
-    self.dense = None
     self.spatial = None
-    tracking.track_containers(self)
 
   def build(self, input_shape):
     _, h, w, _ = input_shape
@@ -167,14 +325,169 @@ class ChannelRecurrentPath(keras.layers.Layer):
     self.per_block = int(h) * int(w) * self.out_channels // self.num_blocks
     self.dense = _dense(self.per_block, 'dense')
 
-  def call(self, x, training=False):
-    y = blocks.split_blocks(x, self.num_blocks)                          # [B, T, H*W*C_in/T]
-    for lstm in self.lstms:
-      y = lstm(y, training=training)
-    if self.bn is not None:
-      y = self.bn(y, training=training)                                   # statistics over B and T
-    y = self.dense(y)                                                     # shared over t
+  def image_to_sequence(self, x):
+    """[B, H, W, C] -> [B, T, H*W*C/T] (channel block t is step t)."""
+    return blocks.split_blocks(x, self.num_blocks)
+
+  def sequence_to_image(self, y):
+    """[B, T, H*W*out_channels/T] -> [B, H, W, out_channels]."""
     return blocks.merge_blocks(y, self.num_blocks, *self.spatial)
+
+  def call(self, x, side=None, training=False):
+    y = self.run_sequence(self.image_to_sequence(x), side, training=training)   # [B, T, H*W*C_in/T] in
+    return self.sequence_to_image(y)
+
+
+class PerBlockCondition(keras.layers.Layer):
+  """A condition put in front of every channel block of a feature map (spec B2: the conditional encoder's [e || h_t]
+  and the discriminator's [g || trunk_t]).
+
+  g = LeakyReLU(Dense(condition)) with one Dense shared over steps, reshaped to [H, W, c] per step, is concatenated in
+  front of each channel block: [B, H, W, C] -> [B, H, W, T * (c + C/T)], block t = [g_t || x_t] (condition channels
+  first). The condition is [B, N] (the same g at every step) or [B, T, N] (one per step, acVAE's a_t).
+
+  Args:
+    num_blocks: T.
+    channels: c, condition channels per block (the Dense has H*W*c units; 8 at 4x4 gives spec B2's 128).
+    slope: the LeakyReLU slope (0.1).
+  """
+
+  def __init__(self, num_blocks: int, channels: int, slope: float = 0.1, **kwargs):
+    super().__init__(**kwargs)
+    self.num_blocks = int(num_blocks)
+    self.channels = int(channels)
+    self.slope = float(slope)
+    self.dense = None
+
+  def build(self, features_shape, condition_shape=None):
+    _, h, w, c = features_shape
+    blocks.check_divisible(int(c), self.num_blocks)
+    self.dense = _dense(int(h) * int(w) * self.channels, 'dense')
+
+  def call(self, features, condition):
+    _, h, w, c = features.shape
+    condition = ops.convert_to_tensor(condition, dtype=features.dtype)
+    if len(condition.shape) == 2:
+      condition = ops.repeat(ops.expand_dims(condition, 1), self.num_blocks, axis=1)      # [B, T, N]
+    if len(condition.shape) != 3 or condition.shape[1] != self.num_blocks:
+      raise ValueError(f'{self.name}: condition of shape {tuple(condition.shape)}; valid shapes are [B, N] or '
+                       f'[B, {self.num_blocks}, N]')
+    g = ops.leaky_relu(self.dense(condition), negative_slope=self.slope)               # [B, T, H*W*c]
+    g = ops.transpose(ops.reshape(g, (-1, self.num_blocks, h, w, self.channels)), (0, 2, 3, 1, 4))
+    x = ops.reshape(features, (-1, h, w, self.num_blocks, c // self.num_blocks))
+    merged = ops.concatenate([g, x], axis=-1)                                          # [B, H, W, T, c + C/T]
+    return ops.reshape(merged, (-1, h, w, self.num_blocks * (self.channels + c // self.num_blocks)))
+
+
+# ------------------------------------------------------------------------------------------------ priors
+class GaussianPriorMixin:
+  """What every diagonal-Gaussian prior offers, given `params(condition, batch_size=, like=) -> (mu_p, logvar_p)`
+  ([B, H, W, n_z] each): `sample`, `kl_per_block` (against the floored prior variance, `losses.gaussian_kl`) and
+  `log_prob`. A learned prior is a Keras layer that mixes this in; its `trainable_variables` form the trainers'
+  'prior' group (LR/T, spec B4)."""
+
+  def sample(self, batch_size=None, condition=None, like=None):
+    """z ~ p(z | condition): mu_p + exp(logvar_p / 2) * eps."""
+    mu, logvar = self.params(condition, batch_size=batch_size, like=like)
+    return ImageVAE.reparameterize(mu, logvar)
+
+  def kl_per_block(self, mu, logvar, num_blocks: int, condition=None):
+    """[T]: KL_t = (1/B) sum_b sum_{i in block t} KL(q_i || p_i), the prior variance floored at 1e-5
+    (`losses.gaussian_kl`); gradients reach the prior's variables."""
+    mu_p, logvar_p = self.params(condition, like=mu)
+    per_unit = losses.gaussian_kl(mu, logvar, mu_p, logvar_p)
+    return tf.reduce_mean(blocks.block_sums(per_unit, num_blocks), axis=0)
+
+  def log_prob(self, z, condition=None):
+    """log p(z | condition) summed over the latent: [B]."""
+    mu_p, logvar_p = self.params(condition, like=z)
+    return losses.diag_gaussian_log_prob(z, mu_p, logvar_p)
+
+
+class StandardNormalPrior(GaussianPriorMixin):
+  """p(z) = N(0, I) over the latent grid: the Chapter 5 prior, as a component with the learned priors' interface
+  (`params`, `sample`, `kl_per_block`, `log_prob`, `trainable_variables`).
+
+  A plain Python object (no variables, nothing in a checkpoint). Its KL and log-density are the closed forms used
+  throughout Chapter 5 (`losses.gaussian_kl_per_block`, `losses.gaussian_log_prob_std`), and `sample` draws
+  `tf.random.normal` of the latent's shape.
+  """
+
+  conditional = False
+
+  def __init__(self, latent_shape: Sequence[int]):
+    self.latent_shape = tuple(int(d) for d in latent_shape)
+
+  @property
+  def trainable_variables(self) -> list:
+    return []
+
+  def _shape(self, batch_size=None, like=None):
+    if like is not None:
+      return tf.shape(like)
+    if batch_size is None:
+      raise ValueError('StandardNormalPrior: give batch_size or like (a tensor of the latent shape)')
+    return tf.concat([tf.reshape(tf.cast(batch_size, tf.int32), [1]), tf.constant(self.latent_shape, tf.int32)], 0)
+
+  def params(self, condition=None, batch_size=None, like=None):
+    """(mu_p, logvar_p) = (0, 0), shaped [B, *latent_shape]; `condition` is ignored."""
+    zeros = tf.zeros(self._shape(batch_size, like), tf.float32)
+    return zeros, zeros
+
+  def sample(self, batch_size=None, condition=None, like=None):
+    return tf.random.normal(self._shape(batch_size, like), dtype=tf.float32 if like is None else like.dtype)
+
+  def kl_per_block(self, mu, logvar, num_blocks: int, condition=None):
+    return losses.gaussian_kl_per_block(mu, logvar, num_blocks)
+
+  def log_prob(self, z, condition=None):
+    return losses.gaussian_log_prob_std(z)
+
+
+class CausalLSTMPrior(GaussianPriorMixin, keras.layers.Layer):
+  """A learned sequence-only prior p(z | s_1..s_T) built from BlockLSTM (acVAE's LSTM_prior, spec B2).
+
+  The per-step inputs s_t ([B, T, S], e.g. the attended attributes a_t; [B, S] is repeated over the T steps) run
+  through a causal BlockLSTM without a Dense; per step mu_t = Dense_mu(h_t) and logvar_t = Dense_logvar(h_t) (H*W*n_z/T units each, shared over t) are
+  merged into the latent grid [B, H, W, n_z]. Prior block t depends on s_1..s_t only.
+
+  `params(condition)` / `call(condition)` -> (mu_p, logvar_p); `sample`, `kl_per_block`, `log_prob` as every prior.
+
+  Args:
+    latent_shape: (H, W, n_z).
+    num_blocks: T (divides n_z).
+    hidden: LSTM width (128 in spec B2).
+    num_layers: stacked LSTMs (2).
+    unroll: unrolled LSTMs.
+  """
+
+  conditional = True
+
+  def __init__(self, latent_shape: Sequence[int], num_blocks: int, hidden: int = 128, num_layers: int = 2,
+               unroll: bool = False, **kwargs):
+    keras.layers.Layer.__init__(self, **kwargs)
+    self.latent_shape = tuple(int(d) for d in latent_shape)
+    h, w, n_z = self.latent_shape
+    blocks.check_divisible(n_z, int(num_blocks))
+    self.num_blocks = int(num_blocks)
+    per_step = h * w * n_z // self.num_blocks
+    self.sequence = BlockLSTM(num_blocks, hidden, num_layers, out_dim=None, unroll=unroll, name='lstm')
+    self.mu_dense = _dense(per_step, 'mu')
+    self.logvar_dense = _dense(per_step, 'logvar')
+
+  def call(self, condition, training=False):
+    condition = ops.convert_to_tensor(condition)
+    if len(condition.shape) == 2:                      # [B, S]: the same input at every step
+      condition = ops.repeat(ops.expand_dims(condition, 1), self.num_blocks, axis=1)
+    steps = self.sequence(condition, training=training)
+    h, w, _ = self.latent_shape
+    return (blocks.merge_blocks(self.mu_dense(steps), self.num_blocks, h, w),
+            blocks.merge_blocks(self.logvar_dense(steps), self.num_blocks, h, w))
+
+  def params(self, condition=None, batch_size=None, like=None, training=False):
+    if condition is None:
+      raise ValueError(f'{self.name}: a conditional prior needs its per-step inputs [B, {self.num_blocks}, S]')
+    return self(condition, training=training)
 
 
 def _latent_dense_head(config, name):
@@ -262,6 +575,7 @@ class ImageVAE(_ConfiguredModel):
                                                  config, name='lstm_gen')
       self.to_trunk = _latent_conv_head(c_h, 'gen_cr', config, batch_norm=True, add_bias_shape=config.latent_shape)
     self.decoder_trunk = DecoderTrunk(config, name='decoder')
+    self._prior = StandardNormalPrior(config.latent_shape)   # a plain object: nothing added to checkpoints
 
   # ------------------------------------------------------------------------------------ properties
   @property
@@ -279,6 +593,11 @@ class ImageVAE(_ConfiguredModel):
   @property
   def likelihood(self) -> str:
     return self._config.likelihood
+
+  @property
+  def prior(self) -> StandardNormalPrior:
+    """p(z): N(0, I) for every Chapter 5 model (`StandardNormalPrior`)."""
+    return self._prior
 
   # ------------------------------------------------------------------------------------ paths
   def encode(self, x, training=False):
@@ -339,18 +658,26 @@ class ImageVAE(_ConfiguredModel):
 class Discriminator(_ConfiguredModel):
   """F + D head (+ q_psi for crVAE-GAN with MI) of spec A2.2.
 
-    features(x, training=False) -> F(x) [B, R/16, R/16, C_F]
+    features(x, condition=None, training=False) -> F(x) [B, R/16, R/16, C_F]
     logits(features, training=False) -> [B, 1] (pre-sigmoid)
     mi(features, training=False) -> u_hat [B, 4, 4, n_z], or None without an MI head
-    discriminate(x, training=False) -> logits(features(x))
-    call(x, training=False) -> dict(logits[, u_hat])  (u_hat only when the MI head exists)
+    discriminate(x, condition=None, training=False) -> logits(features(x))
+    call(x, condition=None, training=False) -> dict(logits[, u_hat])  (u_hat only when the MI head exists)
+
+  Optional parts (none in Chapter 5, so its parameter counts and checkpoint keys are unchanged):
+    from_rgb: a layer before the trunk (Chapter 6: `from_rgb_stem(32, config, batch_norm=False)`, Conv 1x1 + ReLU).
+    condition: a `PerBlockCondition` applied to the trunk's output, so the D head and the MI head see
+      [g_t || F_t] per block (spec B2's f); then every call needs `condition` ([B, N] or [B, T, N]).
+  Both belong to the 'trunk' optimiser group (they compute F's features).
   """
 
-  def __init__(self, config: presets.CrVAEConfig, **kwargs):
+  def __init__(self, config: presets.CrVAEConfig, from_rgb: Optional[keras.layers.Layer] = None,
+               condition: Optional[PerBlockCondition] = None, **kwargs):
     kwargs.setdefault('name', f'{config.model}_discriminator')
     super().__init__(**kwargs)
     config.validate()
     self._config = config
+    self.from_rgb = from_rgb
     trunk = []
     for i, (filters, kernel) in enumerate(zip(config.d_channels, config.d_kernels)):
       trunk += [_conv(filters, kernel, f'conv{i}', padding='same'), keras.layers.MaxPooling2D(2, name=f'pool{i}'),
@@ -370,9 +697,23 @@ class Discriminator(_ConfiguredModel):
           keras.layers.LeakyReLU(0.1, name='lrelu2'), keras.layers.Flatten(name='flatten'),
           _dense(config.latent_dim, 'dense'), keras.layers.Reshape(config.latent_shape, name='reshape'),
           crvae_layers.AddBias(config.latent_shape, name='add_bias')], name='q_head')
+    self.condition = condition
 
-  def features(self, x, training=False):
-    return self.trunk(x, training=training)
+  @property
+  def conditional(self) -> bool:
+    return self.condition is not None
+
+  def features(self, x, condition=None, training=False):
+    if self.from_rgb is not None:
+      x = self.from_rgb(x, training=training)
+    f = self.trunk(x, training=training)
+    if self.condition is None:
+      if condition is not None:
+        raise ValueError(f'{self.name}: got a condition but has no condition layer; build it with condition=')
+      return f
+    if condition is None:
+      raise ValueError(f'{self.name}: a conditional discriminator needs a condition [B, N] or [B, T, N]')
+    return self.condition(f, condition)
 
   def logits(self, features, training=False):
     return self.d_head(features, training=training)
@@ -382,18 +723,20 @@ class Discriminator(_ConfiguredModel):
       return None
     return self.q_head(features, training=training)
 
-  def discriminate(self, x, training=False):
-    return self.logits(self.features(x, training=training), training=training)
+  def discriminate(self, x, condition=None, training=False):
+    return self.logits(self.features(x, condition, training=training), training=training)
 
-  def call(self, x, training=False):
-    features = self.features(x, training=training)
+  def call(self, x, condition=None, training=False):
+    features = self.features(x, condition, training=training)
     out = dict(logits=self.logits(features, training=training))
     if self.q_head is not None:
       out['u_hat'] = self.mi(features, training=training)
     return out
 
   def variable_groups(self) -> Dict[str, list]:
-    groups = dict(trunk=_trainable([self.trunk]), d_head=_trainable([self.d_head]), q_head=_trainable([self.q_head]))
+    """trunk: [from-RGB] + F [+ condition]; d_head; q_head (with MI)."""
+    groups = dict(trunk=_trainable([self.from_rgb, self.trunk, self.condition]), d_head=_trainable([self.d_head]),
+                  q_head=_trainable([self.q_head]))
     return {name: variables for name, variables in groups.items() if variables}
 
 
