@@ -80,6 +80,60 @@ def test_mix_batch_dynamic_batch_in_tf_function():
     mix(*tagged_batches(5))
 
 
+def test_thesis_mix_is_data_and_returns_the_source_index():
+  mix = gan.THESIS_MIX
+  assert (mix.sources, mix.labels, mix.pattern) == (('real', 'prior', 'recon'), (1.0, 0.0, 0.0), (0, 0, 1, 2))
+  real, recon, prior = tagged_batches(8)
+  x_mix, labels, source = mix.mix({'real': real, 'recon': recon, 'prior': prior})
+  np.testing.assert_array_equal(source.numpy(), [0, 0, 1, 2, 0, 0, 1, 2])
+  np.testing.assert_array_equal(source.numpy(), gan.mix_pattern(8).numpy())
+  np.testing.assert_array_equal(x_mix.numpy(), gan.mix_batch(real, recon, prior)[0].numpy())
+  np.testing.assert_array_equal(labels.numpy(), [1, 1, 0, 0, 1, 1, 0, 0])
+
+
+def test_a_conditional_mix_built_as_data_gathers_images_and_conditions():
+  """Issue 12's 'thirds' as an instance: real pair, mismatched pair, generated pair (recon, then prior) per 3."""
+  thirds = gan.MinibatchMix(sources=('real', 'mismatch', 'recon', 'prior'), labels=(1, 0, 0, 0),
+                            pattern=(0, 1, 2, 0, 1, 3))
+  b = 12
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(b, 2, 2, 3)).astype(np.float32)
+  x_q, x_p = x + 10.0, x + 20.0
+  a = rng.integers(0, 2, size=(b, 5)).astype(np.float32)
+  images = {'real': x, 'mismatch': np.roll(x, 1, axis=0), 'recon': x_q, 'prior': x_p}
+  x_mix, labels, source = thirds.mix(images)
+  # Hand-written table for B = 12 (0-based positions).
+  table = ['real', 'mismatch', 'recon', 'real', 'mismatch', 'prior'] * 2
+  assert [thirds.sources[i] for i in source.numpy()] == table
+  np.testing.assert_array_equal(labels.numpy(), [1.0 if name == 'real' else 0.0 for name in table])
+  for j, name in enumerate(table):
+    np.testing.assert_array_equal(x_mix.numpy()[j], images[name][j])
+  # Conditions: every pair keeps its own vector; the mismatched image is another example's.
+  conditions = thirds.gather(source, {name: a for name in thirds.sources})
+  np.testing.assert_array_equal(conditions.numpy(), a)
+  with pytest.raises(ValueError, match='divisible by 6'):
+    thirds.mix({name: v[:8] for name, v in images.items()})
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(sources=('real', 'real'), labels=(1, 0), pattern=(0, 1)), 'distinct'),
+    (dict(sources=('real', 'fake'), labels=(1,), pattern=(0, 1)), '1 labels for 2 sources'),
+    (dict(sources=('real', 'fake'), labels=(1, 0), pattern=(0, 2)), 'pattern entries'),
+    (dict(sources=('real', 'fake'), labels=(1, 2), pattern=(0, 1)), r'\[0, 1\]'),
+])
+def test_minibatch_mix_validates_its_data(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    gan.MinibatchMix(**kwargs)
+
+
+def test_minibatch_mix_names_missing_and_unknown_sources():
+  real, recon, prior = tagged_batches(4)
+  with pytest.raises(ValueError, match='missing batches'):
+    gan.THESIS_MIX.mix({'real': real, 'recon': recon})
+  with pytest.raises(ValueError, match='unknown sources'):
+    gan.THESIS_MIX.gather(gan.mix_pattern(4), {'real': real, 'recon': recon, 'prior': prior, 'other': real})
+
+
 # ----------------------------------------------------------------------------------------- 7.3-11: the D gate
 
 

@@ -6,6 +6,9 @@ Used by Chapter 5 (crVAE-GAN, thesis Sec. 5.3-5.4; spec ch5 A3.1-A3.2), Chapter 
   non-saturating form BCE(D(G(z)), 1) everywhere (spec §8-A26).
 * D minibatch (T:L5383-5386, R5): with 1-based position i, i % 4 == 0 takes the reconstruction, i % 4 == 3 the prior
   sample and every other position the real image: half real, a quarter reconstructions, a quarter prior samples.
+  The mix is data (`MinibatchMix`: named sources, their labels, and a periodic pattern of sources over positions);
+  `THESIS_MIX` is this 2:1:1 instance and `mix_pattern` / `mix_batch` are its shorthands. `MinibatchMix.mix` also
+  returns each position's source index, so a caller can gather per-position conditions (`MinibatchMix.gather`).
 * D gate (T:L5339-5343): when D's accuracy on the mixed batch exceeds 0.9 the D update is skipped entirely: no
   variable and no optimizer slot changes, and `optimizer.iterations` does not advance.
 * D warm-up (R5 `adam_gan.lua`; not in the thesis, spec §8-A24): the D learning rate is LR/50 for its first 10
@@ -15,6 +18,9 @@ Used by Chapter 5 (crVAE-GAN, thesis Sec. 5.3-5.4; spec ch5 A3.1-A3.2), Chapter 
 Labels are float32 vectors [B]; the loss and accuracy functions reshape them to the logits' shape ([B] or [B, 1]),
 so a [B] label vector never broadcasts against [B, 1] logits into a [B, B] matrix.
 """
+
+import dataclasses
+from typing import Mapping, Tuple
 
 import tensorflow as tf
 
@@ -40,12 +46,130 @@ def generator_loss(fake_logits):
   return discriminator_loss(fake_logits, tf.ones_like(fake_logits))
 
 
+@dataclasses.dataclass(frozen=True)
+class MinibatchMix:
+  """A discriminator minibatch built from equally sized source batches, position by position.
+
+  0-based position j takes example j of source `pattern[j % len(pattern)]` and gets that source's label, so a batch
+  size must be a multiple of the pattern's length. Sources are named; `mix` takes one batch per source name.
+
+  Attributes:
+    sources: source names, e.g. ('real', 'prior', 'recon'); the source index is the position in this tuple.
+    labels: the D target of each source (1 real, 0 fake), aligned with `sources`.
+    pattern: the source index of each position in one period, e.g. (0, 0, 1, 2).
+  """
+  sources: Tuple[str, ...]
+  labels: Tuple[float, ...]
+  pattern: Tuple[int, ...]
+
+  def __post_init__(self):
+    object.__setattr__(self, 'sources', tuple(str(s) for s in self.sources))
+    object.__setattr__(self, 'labels', tuple(float(v) for v in self.labels))
+    object.__setattr__(self, 'pattern', tuple(int(i) for i in self.pattern))
+    if not self.sources or len(set(self.sources)) != len(self.sources):
+      raise ValueError(f'MinibatchMix: sources must be distinct names, got {self.sources}')
+    if len(self.labels) != len(self.sources):
+      raise ValueError(f'MinibatchMix: {len(self.labels)} labels for {len(self.sources)} sources')
+    if any(not 0.0 <= v <= 1.0 for v in self.labels):
+      raise ValueError(f'MinibatchMix: labels must lie in [0, 1], got {self.labels}')
+    if not self.pattern or any(not 0 <= i < len(self.sources) for i in self.pattern):
+      raise ValueError(f'MinibatchMix: pattern entries must index sources 0..{len(self.sources) - 1}, '
+                       f'got {self.pattern}')
+
+  @property
+  def period(self) -> int:
+    return len(self.pattern)
+
+  def index(self, name: str) -> int:
+    """The source index of `name`."""
+    if name not in self.sources:
+      raise ValueError(f'MinibatchMix: unknown source {name!r}; valid values are {self.sources}')
+    return self.sources.index(name)
+
+  def check_batch_size(self, batch_size: int) -> None:
+    """Raises ValueError unless `batch_size` is a positive multiple of the period."""
+    if batch_size < 1 or batch_size % self.period:
+      raise ValueError(f'the D minibatch needs a batch size divisible by {self.period} ({self.describe()}), '
+                       f'got {batch_size}')
+
+  def describe(self) -> str:
+    counts = {name: self.pattern.count(i) for i, name in enumerate(self.sources)}
+    return ' : '.join(f'{n} {name}' for name, n in counts.items() if n) + f' per {self.period}'
+
+  def source_index(self, batch_size):
+    """Source index of every position: an int32 [B] tensor (B may be a tensor)."""
+    return tf.gather(tf.constant(self.pattern, tf.int32), tf.range(batch_size) % self.period)
+
+  def labels_for(self, source_index):
+    """The D target of every position, float32, from `source_index`."""
+    return tf.gather(tf.constant(self.labels, tf.float32), source_index)
+
+  def gather(self, source_index, per_source: Mapping[str, tf.Tensor]):
+    """out[j] = per_source[sources[source_index[j]]][j]: one value per position, taken from its source's batch.
+
+    Every source named in `source_index` must be in `per_source`; the same function mixes images and conditions
+    (e.g. attribute vectors, where a mismatched pair takes another example's image but its own vector).
+    """
+    missing = [name for name in self.sources if name not in per_source]
+    unknown = sorted(set(per_source) - set(self.sources))
+    if unknown:
+      raise ValueError(f'MinibatchMix: unknown sources {unknown}; valid values are {self.sources}')
+    if missing:
+      raise ValueError(f'MinibatchMix: missing batches for sources {missing}')
+    tensors = [tf.convert_to_tensor(per_source[name]) for name in self.sources]
+    first = tensors[0]
+    tensors = [tf.cast(t, first.dtype) for t in tensors]
+    for name, t in zip(self.sources, tensors):
+      if not first.shape.is_compatible_with(t.shape):
+        raise ValueError(f'MinibatchMix: every source must have the same shape; {self.sources[0]} is {first.shape}, '
+                         f'{name} is {t.shape}')
+    stacked = tf.stack(tensors, axis=0)                                    # [S, B, ...]
+    source_index = tf.convert_to_tensor(source_index, tf.int32)
+    positions = tf.range(tf.shape(source_index)[0], dtype=tf.int32)
+    return tf.gather_nd(stacked, tf.stack([source_index, positions], axis=1))
+
+  def mix(self, per_source: Mapping[str, tf.Tensor]):
+    """The D minibatch from one batch per source.
+
+    Returns:
+      (x_mix [B, ...], labels float32 [B], source_index int32 [B]).
+
+    Raises:
+      ValueError: if the (static) batch size is not a multiple of the period or the batches differ in shape. With
+        a dynamic batch size the same checks run as graph assertions.
+    """
+    missing = [name for name in self.sources if name not in per_source]
+    if missing:
+      raise ValueError(f'MinibatchMix: missing batches for sources {missing}')
+    shapes = {name: tf.convert_to_tensor(per_source[name]).shape for name in self.sources}
+    first = tf.convert_to_tensor(per_source[self.sources[0]])
+    if not all(first.shape.is_compatible_with(shape) for shape in shapes.values()):
+      raise ValueError(f'MinibatchMix: the source batches must have the same shape, got '
+                       f'{", ".join(f"{name} {shape}" for name, shape in shapes.items())}')
+    static_batch = first.shape[0]
+    if static_batch is not None:
+      self.check_batch_size(int(static_batch))
+    batch = tf.shape(first)[0]
+    checks = []
+    if static_batch is None:
+      checks.append(tf.debugging.assert_equal(batch % self.period, 0,
+                                              message=f'mix: batch size must be divisible by {self.period}'))
+    with tf.control_dependencies(checks):
+      source = self.source_index(batch)
+    return self.gather(source, per_source), self.labels_for(source), source
+
+
+# The thesis' 2:1:1 minibatch (R5): positions [real, real, prior, recon] repeated.
+THESIS_MIX = MinibatchMix(sources=('real', 'prior', 'recon'), labels=(1.0, 0.0, 0.0), pattern=(0, 0, 1, 2))
+
+
 def mix_pattern(batch_size: int):
   """Source of each position of the D minibatch: 0 real, 1 prior sample, 2 reconstruction; an int32 [B] tensor.
 
   0-based position j is 1-based i = j + 1, so j % 4 in {0, 1} -> real, j % 4 == 2 -> prior, j % 4 == 3 -> recon.
+  (`THESIS_MIX.source_index`.)
   """
-  return tf.gather(tf.constant([0, 0, 1, 2], tf.int32), tf.range(batch_size) % 4)
+  return THESIS_MIX.source_index(batch_size)
 
 
 def mix_batch(real, recon, prior):
@@ -59,6 +183,7 @@ def mix_batch(real, recon, prior):
   Returns:
     (x_mix [B, ...], labels float32 [B]). For B = 8 the positions are
     [real, real, prior, recon, real, real, prior, recon] and the labels [1, 1, 0, 0, 1, 1, 0, 0].
+    (`THESIS_MIX.mix`, which also returns the source index.)
 
   Raises:
     ValueError: if the (static) batch size is not a multiple of 4 or the three batches differ in shape. With a
@@ -69,21 +194,7 @@ def mix_batch(real, recon, prior):
   prior = tf.convert_to_tensor(prior, real.dtype)
   if not (real.shape.is_compatible_with(recon.shape) and real.shape.is_compatible_with(prior.shape)):
     raise ValueError(f'real {real.shape}, recon {recon.shape} and prior {prior.shape} must have the same shape')
-  static_batch = real.shape[0]
-  if static_batch is not None and static_batch % 4:
-    raise ValueError(f'the D minibatch needs a batch size divisible by 4 (2 real : 1 prior : 1 recon per 4), '
-                     f'got {static_batch}')
-  batch = tf.shape(real)[0]
-  checks = []
-  if static_batch is None:
-    checks.append(tf.debugging.assert_equal(batch % 4, 0, message='mix_batch: batch size must be divisible by 4'))
-  with tf.control_dependencies(checks):
-    source = mix_pattern(batch)
-  # Broadcast the per-example choice over the image axes.
-  cond_shape = tf.concat([[batch], tf.ones([real.shape.rank - 1], tf.int32)], axis=0)
-  source_b = tf.reshape(source, cond_shape)
-  x_mix = tf.where(source_b == 0, real, tf.where(source_b == 1, prior, recon))
-  labels = tf.cast(tf.equal(source, 0), tf.float32)
+  x_mix, labels, _ = THESIS_MIX.mix({'real': real, 'prior': prior, 'recon': recon})
   return x_mix, labels
 
 
