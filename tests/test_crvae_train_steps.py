@@ -291,3 +291,125 @@ def test_trainer_argument_errors():
     train_steps.Stage1Trainer(mnist_vae, None, mnist_config)
   with pytest.raises(ValueError, match='^likelihood:'):
     train_steps.MNISTTrainer(vae, config)
+
+
+# ------------------------------------------------------------- the update applier and the loss builder
+def np_adam(grads, lr, beta_1, beta_2, epsilon, start):
+  """Keras Adam (bias-corrected step size, epsilon outside the sqrt) from `start`, one step per gradient."""
+  x, m, v = np.array(start, np.float64), 0.0, 0.0
+  for t, g in enumerate(grads, 1):
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g * g
+    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    x = x - alpha * m / (np.sqrt(v) + epsilon)
+  return x
+
+
+def test_param_groups_use_their_own_adam_settings():
+  a, b = tf.Variable([0.5, -1.0]), tf.Variable([2.0])
+  opt = train_steps.GroupedAdam([train_steps.ParamGroup('a', [a], lr_multiplier=1.0),
+                                 train_steps.ParamGroup('b', [b], lr_multiplier=0.5, beta_1=0.5, beta_2=0.99,
+                                                        epsilon=1e-3, clip=1.0)], learning_rate=0.1)
+  grads_a = [np.array([0.3, -0.2]), np.array([0.1, 0.4]), np.array([-0.5, 0.2])]
+  grads_b = [np.array([3.0]), np.array([-0.2]), np.array([0.7])]
+  for ga, gb in zip(grads_a, grads_b):
+    opt.apply('a', [tf.constant(ga, tf.float32)])
+    opt.apply('b', [tf.constant(gb, tf.float32)])
+  np.testing.assert_allclose(a.numpy(), np_adam(grads_a, 0.1, 0.9, 0.999, 1e-8, [0.5, -1.0]), rtol=1e-5)
+  clipped = [np.clip(g, -1.0, 1.0) for g in grads_b]              # b's clip at +-1 before Adam
+  np.testing.assert_allclose(b.numpy(), np_adam(clipped, 0.05, 0.5, 0.99, 1e-3, [2.0]), rtol=1e-5)
+
+
+def _applier(per_call=False, warmup=False):
+  v = tf.Variable([1.0, 2.0])
+  opt = train_steps.GroupedAdam([train_steps.ParamGroup('g', [v], per_call_lr=per_call, warmup=warmup)], 0.01)
+  return v, train_steps.UpdateApplier(opt, gate_threshold=0.9)
+
+
+def test_update_applier_gates_only_the_gated_contributions():
+  g_free, g_gated = [tf.constant([0.2, -0.1])], [tf.constant([0.5, 0.5])]
+  # Closed gate: a group with free + gated parts is updated by the free part alone.
+  v1, applier1 = _applier()
+  v2, applier2 = _applier()
+  applier1.apply({'g': [(g_free, False), (g_gated, True)]}, gate_accuracy=1.0)
+  applier2.apply({'g': [(g_free, False)]})
+  np.testing.assert_array_equal(v1.numpy(), v2.numpy())
+  # Open gate: by the sum.
+  v3, applier3 = _applier()
+  v4, applier4 = _applier()
+  applier3.apply({'g': [(g_free, False), (g_gated, True)]}, gate_accuracy=0.5)
+  applier4.apply({'g': [([g_free[0] + g_gated[0]], False)]})
+  np.testing.assert_array_equal(v3.numpy(), v4.numpy())
+  assert not np.array_equal(v1.numpy(), v3.numpy())
+  # Only gated parts and a closed gate: nothing changes, not even Adam's iteration count; the call still counts.
+  v5, applier5 = _applier()
+  out = applier5.apply({'g': [(g_gated, True)]}, gate_accuracy=0.95)
+  assert not bool(out['applied']['g']) and int(applier5.opt.optimizers['g'].iterations) == 0
+  np.testing.assert_array_equal(v5.numpy(), [1.0, 2.0])
+  assert int(applier5.calls) == 1
+  with pytest.raises(ValueError, match='gate accuracy'):
+    applier5.apply({'g': [(g_gated, True)]})
+
+
+def test_update_applier_warmup_rates_per_call():
+  _, applier = _applier(per_call=True, warmup=True)
+  rates = []
+  for _ in range(12):
+    out = applier.apply({'g': [([tf.constant([0.1, 0.1])], True)]}, gate_accuracy=0.5)
+    rates.append(float(out['learning_rate']['g']))
+  np.testing.assert_allclose(rates, [0.01 / 50] * 10 + [0.01 / 5] * 2, rtol=1e-6)
+  applier.opt.set_learning_rate(0.02)             # a per-call group picks the base LR up at its next apply
+  out = applier.apply({'g': [([tf.constant([0.1, 0.1])], True)]}, gate_accuracy=0.5)
+  assert float(out['learning_rate']['g']) == pytest.approx(0.02 / 5, rel=1e-6)
+  with pytest.raises(ValueError, match='per_call_lr'):
+    train_steps.ParamGroup('x', [], warmup=True)
+
+
+@pytest.mark.parametrize('preset,overrides,expected', [
+    ('tiny_vaegan', {}, {('d', 'd_head'): True, ('d', 'trunk'): True}),
+    ('tiny_vaegan', dict(gate_scope='head'), {('d', 'd_head'): True, ('d', 'trunk'): False}),
+    ('tiny', {}, {('mi', 'q_head'): False, ('mi', 'trunk'): False, ('d', 'd_head'): True, ('d', 'trunk'): True}),
+])
+def test_stage1_loss_routes(preset, overrides, expected):
+  config, vae, disc = build(preset, **overrides)
+  trainer = train_steps.Stage1Trainer(vae, disc, config)
+  routes = {(r.loss, r.group): r.gated for r in trainer.loss_builder.routes()}
+  gen = {('g', name): False for name in vae.variable_groups()}
+  assert routes == {**gen, **expected}
+
+
+class LearnedMeanPrior(networks.GaussianPriorMixin, keras.layers.Layer):
+  """An unconditional learned Gaussian prior (a mean and a log-variance per latent unit): a stand-in for the
+  learned priors of Chapter 6, enough to check that the trainer treats the prior as a component."""
+
+  def __init__(self, latent_shape, **kwargs):
+    keras.layers.Layer.__init__(self, **kwargs)
+    self.mu = self.add_weight(shape=latent_shape, initializer='zeros', name='mu')
+    self.logvar = self.add_weight(shape=latent_shape, initializer='zeros', name='logvar')
+
+  def params(self, condition=None, batch_size=None, like=None):
+    batch = tf.shape(like)[0] if like is not None else batch_size
+    ones = tf.ones(tf.stack([batch, 1, 1, 1]))
+    return ones * self.mu, ones * self.logvar
+
+
+def test_the_prior_is_a_component_of_the_step():
+  config, vae, disc = build('tiny')
+  prior = LearnedMeanPrior(config.latent_shape)
+  trainer = train_steps.Stage1Trainer(vae, disc, config, prior=prior)
+  assert 'prior' in trainer.optimizers and 'prior' not in train_steps.Stage1Trainer(vae, disc, config).optimizers
+  assert float(trainer.optimizers['prior'].learning_rate) == pytest.approx(config.learning_rate / config.num_blocks)
+  rng = np.random.default_rng(3)
+  prior.mu.assign(rng.normal(scale=0.5, size=config.latent_shape).astype(np.float32))
+  prior.logvar.assign(rng.normal(scale=0.3, size=config.latent_shape).astype(np.float32))
+  mu_p, lv_p = prior.mu.numpy().astype(np.float64), prior.logvar.numpy().astype(np.float64)
+  x = smooth_images(config)
+  # The step's KL is against the learned prior (closed form of two diagonal Gaussians), not N(0, I).
+  mu, logvar = (v.numpy().astype(np.float64) for v in vae.encode(x, training=True))
+  expected_kl = np.mean(np.sum(0.5 * (lv_p - logvar + (np.exp(logvar) + (mu - mu_p) ** 2) / np.exp(lv_p) - 1),
+                               axis=(1, 2, 3)))
+  metrics = trainer.train_step(x)
+  assert float(metrics['loss/kl_total']) == pytest.approx(expected_kl, rel=1e-4)
+  # Gradients reach the prior: its variables moved.
+  assert not np.array_equal(prior.mu.numpy(), mu_p.astype(np.float32))
+  assert not np.array_equal(prior.logvar.numpy(), lv_p.astype(np.float32))

@@ -24,6 +24,12 @@ With an MI head, F receives its L_Q and (gated) L_D gradients as one sum through
 without one (VAE-GAN) F's L_D step is gated like the D head's. The D forward on the mixed batch uses the F weights from before this step's L_Q
 update (the simultaneous form); the spec's sequential pseudo-code updates F from L_Q first.
 
+Structure (shared with the models that build on Chapter 5): a step is a model-specific loss builder
+(`Stage1Losses`, `MNISTLosses`: the loss terms under a gradient tape, and `Route`s saying which loss trains which
+parameter group and which routes the D gate controls) plus a generic update applier (`UpdateApplier` over a
+`GroupedAdam` of `ParamGroup`s: per-group Adam settings, LR multipliers, clipping, the gate and the warm-up). The prior
+is a component (`networks.StandardNormalPrior` = N(0, I) for Chapter 5; a learned prior brings a 'prior' group).
+
 MNIST (`MNISTTrainer`, spec A3.5): the exact Bernoulli ELBO, E_q[log p(x|z)] - KL (default), R5's per-pixel BCE +
 alpha KL (`mnist_objective='repo_alpha'`), or the k-sample IWAE bound (crIWAE, k = 5).
 
@@ -32,7 +38,9 @@ samples; D2 is trained with the thesis' three-term loss and G2 with the non-satu
 perceptual term gamma * mean (f(S(x)) - f(G2(x~_q)))^2 on reconstructions only.
 """
 
-from typing import Dict, Optional
+import collections
+import dataclasses
+from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -45,44 +53,317 @@ from rlcv_tf.crvae import presets
 _LSTM_GROUPS = ('lstm_inf', 'lstm_gen')
 
 
-def _adam(learning_rate, config):
-  return keras.optimizers.Adam(learning_rate=float(learning_rate), beta_1=config.adam_beta1,
-                               beta_2=config.adam_beta2, epsilon=config.adam_epsilon)
+# ------------------------------------------------------------------------------------ the update applier
+@dataclasses.dataclass(frozen=True)
+class ParamGroup:
+  """One optimiser group: its variables and its own Adam settings.
+
+  Attributes:
+    name: the group's name (checkpoint key `optimizer_<name>` in the trainers).
+    variables: the variables it updates.
+    lr_multiplier: its learning rate is base LR x this.
+    beta_1, beta_2, epsilon: its Adam settings.
+    clip: element-wise gradient clipping to [-clip, clip]; 0 disables.
+    per_call_lr: its learning rate is computed and set at every apply (base x multiplier x the warm-up when
+      `warmup`), so `set_learning_rate` leaves it alone (Chapter 5's D head).
+    warmup: multiply the learning rate by `gan.warmup_multiplier(calls)` (the D warm-up; needs per_call_lr).
+  """
+  name: str
+  variables: Tuple
+  lr_multiplier: float = 1.0
+  beta_1: float = 0.9
+  beta_2: float = 0.999
+  epsilon: float = 1e-8
+  clip: float = 0.0
+  per_call_lr: bool = False
+  warmup: bool = False
+
+  def __post_init__(self):
+    object.__setattr__(self, 'variables', tuple(self.variables))
+    if self.warmup and not self.per_call_lr:
+      raise ValueError(f'group {self.name}: warmup needs per_call_lr=True (the rate changes from call to call)')
 
 
-class _GroupedOptimisation:
-  """One Adam per variable group, built up front (so gated / conditional applies never create slots)."""
+class GroupedAdam:
+  """One Adam per parameter group, built up front (so gated / conditional applies never create slots).
 
-  def __init__(self, config: presets.CrVAEConfig, groups: Dict[str, list], multipliers: Dict[str, float]):
-    self.config = config
-    self.groups = groups
-    self.multipliers = {name: float(multipliers[name]) for name in groups}
-    self.base_learning_rate = tf.Variable(float(config.learning_rate), trainable=False, dtype=tf.float32,
+  Attributes:
+    groups: {name: variables}; specs: {name: ParamGroup}; multipliers: {name: lr multiplier};
+    optimizers: {name: keras Adam}; base_learning_rate: a tf.Variable (the step-decayed base LR).
+  """
+
+  def __init__(self, groups: Sequence[ParamGroup], learning_rate: float):
+    self.specs = collections.OrderedDict((g.name, g) for g in groups)
+    if len(self.specs) != len(groups):
+      raise ValueError(f'parameter group names must be distinct, got {[g.name for g in groups]}')
+    self.groups = {name: list(g.variables) for name, g in self.specs.items()}
+    self.multipliers = {name: float(g.lr_multiplier) for name, g in self.specs.items()}
+    self.base_learning_rate = tf.Variable(float(learning_rate), trainable=False, dtype=tf.float32,
                                           name='base_learning_rate')
     self.optimizers = {}
-    for name, variables in groups.items():
-      optimizer = _adam(config.learning_rate * self.multipliers[name], config)
-      optimizer.build(variables)
+    for name, g in self.specs.items():
+      optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate) * self.multipliers[name],
+                                        beta_1=g.beta_1, beta_2=g.beta_2, epsilon=g.epsilon)
+      optimizer.build(self.groups[name])
       self.optimizers[name] = optimizer
 
   def clip(self, name, grads):
-    if name in _LSTM_GROUPS and self.config.grad_clip > 0:
-      clip = float(self.config.grad_clip)
+    clip = float(self.specs[name].clip)
+    if clip > 0:
       return [None if g is None else tf.clip_by_value(g, -clip, clip) for g in grads]
-    return grads
+    return list(grads)
 
   def apply(self, name, grads):
     self.optimizers[name].apply_gradients(zip(self.clip(name, grads), self.groups[name]))
 
+  def learning_rate_at(self, name, call_index):
+    """The learning rate a per-call group uses at (0-based) warm-up call `call_index`."""
+    lr = self.base_learning_rate * self.multipliers.get(name, 1.0)
+    spec = self.specs.get(name)
+    if spec is not None and spec.warmup:
+      lr = lr * gan.warmup_multiplier(call_index)
+    return lr
+
   def set_learning_rate(self, learning_rate, skip=()):
+    """Sets the base LR (step decay); each group keeps its multiplier; per-call groups pick it up at their apply."""
     self.base_learning_rate.assign(float(learning_rate))
     for name, optimizer in self.optimizers.items():
-      if name not in skip:
+      if name not in skip and not self.specs[name].per_call_lr:
         optimizer.learning_rate = float(learning_rate) * self.multipliers[name]
+
+
+def _GroupedOptimisation(config: presets.CrVAEConfig, groups: Dict[str, list], multipliers: Dict[str, float],
+                         per_call=(), warmup=()) -> GroupedAdam:
+  """GroupedAdam from a CrVAEConfig: its Adam settings for every group, `grad_clip` on the LSTM groups."""
+  return GroupedAdam([ParamGroup(name, variables, lr_multiplier=multipliers[name], beta_1=config.adam_beta1,
+                                 beta_2=config.adam_beta2, epsilon=config.adam_epsilon,
+                                 clip=float(config.grad_clip) if name in _LSTM_GROUPS else 0.0,
+                                 per_call_lr=name in per_call, warmup=name in warmup)
+                      for name, variables in groups.items()], config.learning_rate)
+
+
+class Route(NamedTuple):
+  """The gradient of loss `loss` goes to parameter group `group`; `gated` ones only when the D gate is open."""
+  loss: str
+  group: str
+  gated: bool = False
+
+
+def _add(a, b):
+  if a is None:
+    return b
+  if b is None:
+    return a
+  return a + b
+
+
+class UpdateApplier:
+  """Applies routed gradients to a GroupedAdam: the D gate and the D warm-up counter live here.
+
+  For each group, its gradient contributions (from `Route`s) are summed in the order given:
+    * only ungated contributions: applied;
+    * only gated ones: applied when gate accuracy <= threshold, otherwise skipped entirely (`gan.gated_apply`: no
+      variable, Adam moment or iteration changes);
+    * both: always applied, the gated parts zeroed while the gate is closed (Chapter 5's F with an MI head).
+  `calls` counts the applies that had gated contributions (the D calls, gated or not): the warm-up index.
+  """
+
+  def __init__(self, optimisation: GroupedAdam, gate_threshold: float = 0.9):
+    self.opt = optimisation
+    self.gate_threshold = float(gate_threshold)
+    self.calls = tf.Variable(0, dtype=tf.int64, trainable=False, name='d_calls')
+
+  def apply(self, contributions: Mapping[str, Sequence[Tuple[Sequence, bool]]], gate_accuracy=None):
+    """Applies {group: [(grads, gated), ...]}; returns dict(applied={group: bool}, learning_rate={group: lr},
+    call_index, gate_open)."""
+    call_index = self.calls.read_value()
+    has_gated = any(gated for parts in contributions.values() for _, gated in parts)
+    if has_gated and gate_accuracy is None:
+      raise ValueError('gated gradients need the gate accuracy')
+    gate_open = None
+    if gate_accuracy is not None:
+      gate_accuracy = tf.convert_to_tensor(gate_accuracy, tf.float32)
+      gate_open = gate_accuracy <= self.gate_threshold
+    applied, rates = {}, {}
+    for name, parts in contributions.items():
+      if not parts:
+        continue
+      spec = self.opt.specs[name]
+      lr = None
+      if spec.per_call_lr:
+        lr = self.opt.learning_rate_at(name, call_index)
+        rates[name] = lr
+      if all(gated for _, gated in parts):
+        grads = None
+        for part, _ in parts:
+          grads = list(part) if grads is None else [_add(a, b) for a, b in zip(grads, part)]
+        applied[name] = gan.gated_apply(self.opt.optimizers[name], self.opt.clip(name, grads), self.opt.groups[name],
+                                        gate_accuracy, self.gate_threshold, learning_rate=lr)
+        continue
+      grads = None
+      for part, gated in parts:
+        if gated:
+          part = [None if g is None else tf.where(gate_open, g, tf.zeros_like(g)) for g in part]
+        grads = list(part) if grads is None else [_add(a, b) for a, b in zip(grads, part)]
+      if lr is not None:
+        self.opt.optimizers[name].learning_rate = lr
+      self.opt.apply(name, grads)
+      applied[name] = tf.constant(True)
+    if has_gated:
+      self.calls.assign_add(1)
+    return dict(applied=applied, learning_rate=rates, call_index=call_index, gate_open=gate_open)
+
+
+def route_gradients(tape, loss_values: Mapping[str, tf.Tensor], routes: Sequence[Route], groups: Mapping[str, list],
+                    contributions: Dict[str, list]) -> None:
+  """Adds d loss / d group for every route whose loss is in `loss_values` to `contributions[group]` (one
+  `tape.gradient` call per loss)."""
+  by_loss = collections.OrderedDict()
+  for route in routes:
+    if route.loss in loss_values:
+      by_loss.setdefault(route.loss, []).append(route)
+  for loss, loss_routes in by_loss.items():
+    grads = tape.gradient(loss_values[loss], [groups[r.group] for r in loss_routes])
+    for route, group_grads in zip(loss_routes, grads):
+      contributions.setdefault(route.group, []).append((group_grads, route.gated))
 
 
 def _kl_metrics(kl_blocks, num_blocks):
   return {f'loss/kl_block_{t}': kl_blocks[t] for t in range(num_blocks)}
+
+
+# ------------------------------------------------------------------------------------------ loss builders
+class Stage1Losses:
+  """The model-specific half of a Stage-1 step (VAE-GAN / crVAE-GAN / RGB VAE): loss terms and their routes.
+
+  generator_phase(x) -> ({'g': L_G[, 'mi': L_MI]}, metrics, context), taken under one tape;
+  discriminator_phase(x, context) -> ({'d': L_D}, metrics, gate accuracy) on the 2:1:1 mix, under a second tape
+  (None without D); routes(): which loss trains which group, and which routes are gated.
+  The prior is a component (`prior.kl_per_block`, `prior.sample`): the VAE's N(0, I) unless another is given.
+  """
+
+  def __init__(self, vae, disc, cfg: presets.CrVAEConfig, gen_group_names: Sequence[str], prior=None,
+               mix: gan.MinibatchMix = gan.THESIS_MIX):
+    self.vae, self.disc, self.cfg = vae, disc, cfg
+    self.prior = prior if prior is not None else vae.prior
+    self.num_blocks = cfg.num_blocks
+    self.gen_group_names = tuple(gen_group_names)
+    self.has_mi = bool(disc is not None and cfg.has_mi and disc.q_head is not None)
+    self.mix = mix
+    self.kl_weights = tf.constant(
+        losses.block_kl_weights(cfg.num_blocks, cfg.alpha1, cfg.alpha2, cfg.resolved_n_early), tf.float32)
+    self.mi_channel_weights = None
+    if cfg.mi_block_weights is not None:
+      per_block = cfg.n_z // cfg.num_blocks
+      self.mi_channel_weights = tf.constant(np.repeat(np.asarray(cfg.mi_block_weights, np.float32), per_block),
+                                            tf.float32)
+
+  def routes(self) -> Tuple[Route, ...]:
+    routes = [Route('g', name) for name in self.gen_group_names]
+    if self.disc is not None:
+      if self.has_mi:
+        routes += [Route('mi', 'q_head'), Route('mi', 'trunk')]
+      routes += [Route('d', 'd_head', gated=True), Route('d', 'trunk', gated=self.cfg.gate_scope == 'head+trunk')]
+    return tuple(routes)
+
+  def mi_loss(self, u, u_hat):
+    """L_MI for one path: mean (u_hat - sg(u))^2, block-weighted with `repo_mi_weights` (spec A3.1, §8-A4)."""
+    if self.mi_channel_weights is None:
+      return losses.mi_loss(u, u_hat)
+    return tf.reduce_mean(self.mi_channel_weights * tf.square(u_hat - tf.stop_gradient(u)))
+
+  def reconstruction(self, x, x_q):
+    if self.cfg.recon_mode == 'pixel':
+      return losses.reconstruction_mse(x, x_q)
+    # Larsen et al.'s learned similarity on F's last conv block; F is not trained by it (spec A3.1).
+    f_x = self.disc.features(x, training=False)
+    f_q = self.disc.features(x_q, training=False)
+    return 0.5 * tf.reduce_mean(tf.square(f_q - tf.stop_gradient(f_x)))
+
+  def generator_phase(self, x):
+    cfg, vae, disc = self.cfg, self.vae, self.disc
+    out = vae(x, training=True)
+    mu, logvar, u_q, x_q = out['mu'], out['logvar'], out['u'], out['x_tilde']
+    kl_blocks = self.prior.kl_per_block(mu, logvar, self.num_blocks)
+    l_prior = losses.weighted_kl(kl_blocks, self.kl_weights)
+    l_rec = self.reconstruction(x, x_q)
+    l_g = l_rec + l_prior
+    loss_values, metrics, context = {}, {}, dict(x_q=x_q)
+    if disc is not None:
+      z_p = self.prior.sample(like=mu)
+      u_p = vae.transform(z_p, training=True)
+      x_p = vae.output_activation(vae.decode_transformed(u_p, training=True))
+      context['x_p'] = x_p
+      # D stays in training mode (dropout active) during the generator update (spec §0).
+      f_q = disc.features(x_q, training=True)
+      f_p = disc.features(x_p, training=True)
+      l_adv = (gan.generator_loss(disc.logits(f_q, training=True)) +
+               gan.generator_loss(disc.logits(f_p, training=True)))
+      l_g = l_g + cfg.beta * l_adv
+      metrics['loss/adv_g'] = l_adv
+      if self.has_mi:
+        l_mi = (self.mi_loss(u_q, disc.mi(f_q, training=True)) + self.mi_loss(u_p, disc.mi(f_p, training=True)))
+        l_g = l_g + cfg.kappa * l_mi
+        metrics['loss/mi'] = l_mi
+        loss_values['mi'] = l_mi
+    loss_values['g'] = l_g
+    context['metrics_after'] = {'loss/rec': l_rec, 'loss/kl_total': tf.reduce_sum(kl_blocks),
+                                'loss/kl_weighted': l_prior, 'loss/total': l_g}
+    context['metrics_after'].update(_kl_metrics(kl_blocks, self.num_blocks))
+    return loss_values, metrics, context
+
+  def discriminator_phase(self, x, context):
+    if self.disc is None:
+      return None
+    x_mix, labels, _ = self.mix.mix({'real': x, 'recon': tf.stop_gradient(context['x_q']),
+                                     'prior': tf.stop_gradient(context['x_p'])})
+    d_logits = self.disc.discriminate(x_mix, training=True)
+    l_d = gan.discriminator_loss(d_logits, labels)
+    d_accuracy = gan.accuracy(d_logits, labels)
+    return {'d': l_d}, {'loss/d': l_d, 'd/accuracy': d_accuracy}, d_accuracy
+
+
+class MNISTLosses:
+  """The model-specific half of an MNIST step (spec A3.5): one loss, 'total', to every group (see MNISTTrainer)."""
+
+  def __init__(self, vae, cfg: presets.CrVAEConfig, group_names: Sequence[str], prior=None):
+    self.vae, self.cfg = vae, cfg
+    self.prior = prior if prior is not None else vae.prior
+    self.num_blocks = cfg.num_blocks
+    self.group_names = tuple(group_names)
+    self.kl_weights = tf.constant(
+        losses.block_kl_weights(cfg.num_blocks, cfg.alpha1, cfg.alpha2, cfg.resolved_n_early), tf.float32)
+
+  def routes(self) -> Tuple[Route, ...]:
+    return tuple(Route('total', name) for name in self.group_names)
+
+  def losses(self, x, training=True):
+    """The loss terms of one batch (differentiable)."""
+    cfg, vae = self.cfg, self.vae
+    metrics = {}
+    if cfg.mnist_objective == 'iwae':
+      k = int(cfg.iwae_k)
+      mu, logvar = vae.encode(x, training=training)
+      mu_k, logvar_k = tf.tile(mu, [k, 1, 1, 1]), tf.tile(logvar, [k, 1, 1, 1])    # row k*B + b
+      z = vae.reparameterize(mu_k, logvar_k)
+      logits = vae.decode_logits(z, training=training)
+      log_px = losses.bernoulli_log_likelihood(tf.tile(x, [k, 1, 1, 1]), logits)
+      log_w = log_px + self.prior.log_prob(z) - losses.diag_gaussian_log_prob(z, mu_k, logvar_k)
+      bound = losses.iwae_bound(tf.reshape(log_w, (k, -1)))
+      rec = -tf.reduce_mean(log_px)
+      kl_blocks = self.prior.kl_per_block(mu, logvar, self.num_blocks)
+      total = -tf.reduce_mean(bound)
+      metrics['loss/iwae'] = total
+    else:
+      out = vae(x, training=training)
+      rec = -tf.reduce_mean(losses.bernoulli_log_likelihood(x, out['logits']))
+      kl_blocks = self.prior.kl_per_block(out['mu'], out['logvar'], self.num_blocks)
+      rec_term = rec / float(np.prod(cfg.image_shape)) if cfg.mnist_objective == 'repo_alpha' else rec
+      total = rec_term + losses.weighted_kl(kl_blocks, self.kl_weights)
+    kl_total = tf.reduce_sum(kl_blocks)
+    metrics.update({'loss/total': total, 'loss/rec': rec, 'loss/kl_total': kl_total, 'loss/neg_elbo': rec + kl_total})
+    metrics.update(_kl_metrics(kl_blocks, self.num_blocks))
+    return metrics
 
 
 # ------------------------------------------------------------------------------------------------ Stage 1
@@ -100,10 +381,14 @@ class _GroupedTrainer:
 class Stage1Trainer(_GroupedTrainer):
   """Stage-1 training of VAE-GAN / crVAE-GAN (with a discriminator) or a plain RGB VAE / cVAE / crVAE (disc None).
 
+  The step is `Stage1Losses` (the model-specific loss terms and their routes) + `UpdateApplier` (the parameter
+  groups with their Adam settings, the D gate and warm-up); `self.loss_builder` and `self.applier` are public.
+
   Args:
     vae: a built `networks.ImageVAE` with likelihood 'gaussian'.
     disc: the built `networks.Discriminator`, or None for the models without D.
     cfg: the config (default `vae.config`).
+    prior: the prior component (default `vae.prior`, N(0, I)); a learned prior's variables form group 'prior'.
 
   `train_step(x)` (x float32 [B, R, R, C] in [-1, 1], B % 4 == 0 with D) returns scalar tensors:
     loss/rec, loss/kl_total (unweighted sum of the KL_t), loss/kl_weighted (L_prior), loss/kl_block_{t} (t 0-based),
@@ -111,7 +396,7 @@ class Stage1Trainer(_GroupedTrainer):
     D-head learning rate of this call), d/warmup (its multiplier); with MI also loss/mi.
   """
 
-  def __init__(self, vae, disc=None, cfg: Optional[presets.CrVAEConfig] = None):
+  def __init__(self, vae, disc=None, cfg: Optional[presets.CrVAEConfig] = None, prior=None):
     cfg = (cfg or vae.config).validate()
     if cfg.likelihood != 'gaussian':
       raise ValueError(f"likelihood: Stage1Trainer trains RGB models; valid values are 'gaussian' "
@@ -122,11 +407,15 @@ class Stage1Trainer(_GroupedTrainer):
       disc = None
     self.vae, self.disc, self.cfg = vae, disc, cfg
     self.num_blocks = cfg.num_blocks
-    self.kl_weights = tf.constant(
-        losses.block_kl_weights(cfg.num_blocks, cfg.alpha1, cfg.alpha2, cfg.resolved_n_early), tf.float32)
     groups = dict(vae.variable_groups())
+    prior = prior if prior is not None else vae.prior
+    if prior.trainable_variables:
+      groups['prior'] = list(prior.trainable_variables)
     self.gen_group_names = tuple(groups)
-    self.has_mi = bool(disc is not None and cfg.has_mi and disc.q_head is not None)
+    self.loss_builder = Stage1Losses(vae, disc, cfg, self.gen_group_names, prior)
+    self.has_mi = self.loss_builder.has_mi
+    self.kl_weights = self.loss_builder.kl_weights
+    self.mi_channel_weights = self.loss_builder.mi_channel_weights
     if disc is not None:
       disc_groups = disc.variable_groups()
       groups['trunk'] = disc_groups['trunk']
@@ -134,22 +423,19 @@ class Stage1Trainer(_GroupedTrainer):
       if self.has_mi:
         groups['q_head'] = disc_groups['q_head']
     lstm = cfg.resolved_lr_mult_lstm
-    multipliers = dict(enc=cfg.lr_mult_enc, dec=cfg.lr_mult_dec, lstm_inf=lstm, lstm_gen=lstm,
+    multipliers = dict(enc=cfg.lr_mult_enc, dec=cfg.lr_mult_dec, lstm_inf=lstm, lstm_gen=lstm, prior=lstm,
                        trunk=cfg.lr_mult_trunk, d_head=cfg.resolved_lr_mult_dhead, q_head=cfg.lr_mult_qpsi)
-    self.opt = _GroupedOptimisation(cfg, groups, multipliers)
+    self.opt = _GroupedOptimisation(cfg, groups, multipliers, per_call=('d_head',),
+                                    warmup=('d_head',) if cfg.d_warmup else ())
+    self.applier = UpdateApplier(self.opt, cfg.d_gate_threshold)
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
-    self.d_calls = tf.Variable(0, dtype=tf.int64, trainable=False, name='d_calls')
-    mi_weights = cfg.mi_block_weights
-    self.mi_channel_weights = None
-    if mi_weights is not None:
-      per_block = cfg.n_z // cfg.num_blocks
-      self.mi_channel_weights = tf.constant(np.repeat(np.asarray(mi_weights, np.float32), per_block), tf.float32)
+    self.d_calls = self.applier.calls
     self._compiled_step = tf.function(self._train_step)
 
   # ---------------------------------------------------------------------------------------- public
   def set_learning_rate(self, learning_rate: float):
     """Sets the base LR (step decay); every group keeps its multiplier, the D head also its warm-up."""
-    self.opt.set_learning_rate(learning_rate, skip=('d_head',))
+    self.opt.set_learning_rate(learning_rate)
 
   def checkpoint_objects(self) -> Dict[str, object]:
     objects = dict(vae=self.vae, step=self.step, d_calls=self.d_calls, base_learning_rate=self.opt.base_learning_rate)
@@ -160,98 +446,36 @@ class Stage1Trainer(_GroupedTrainer):
 
   def mi_loss(self, u, u_hat):
     """L_MI for one path: mean (u_hat - sg(u))^2, block-weighted with `repo_mi_weights` (spec A3.1, §8-A4)."""
-    if self.mi_channel_weights is None:
-      return losses.mi_loss(u, u_hat)
-    return tf.reduce_mean(self.mi_channel_weights * tf.square(u_hat - tf.stop_gradient(u)))
+    return self.loss_builder.mi_loss(u, u_hat)
 
   def d_head_learning_rate(self, call_index):
     """The D-head LR at D call `call_index`: base * multiplier * (warm-up multiplier when d_warmup)."""
-    lr = self.opt.base_learning_rate * self.opt.multipliers.get('d_head', 1.0)
-    if self.cfg.d_warmup:
-      lr = lr * gan.warmup_multiplier(call_index)
-    return lr
+    return self.opt.learning_rate_at('d_head', call_index)
 
   # ---------------------------------------------------------------------------------------- the step
-  def _reconstruction(self, x, x_q):
-    if self.cfg.recon_mode == 'pixel':
-      return losses.reconstruction_mse(x, x_q)
-    # Larsen et al.'s learned similarity on F's last conv block; F is not trained by it (spec A3.1).
-    f_x = self.disc.features(x, training=False)
-    f_q = self.disc.features(x_q, training=False)
-    return 0.5 * tf.reduce_mean(tf.square(f_q - tf.stop_gradient(f_x)))
-
   def _train_step(self, x):
-    cfg, vae, disc = self.cfg, self.vae, self.disc
-    gen_vars = {name: self.opt.groups[name] for name in self.gen_group_names}
+    builder, groups = self.loss_builder, self.opt.groups
+    routes = builder.routes()
+    contributions = {}
     with tf.GradientTape(persistent=True) as tape:
-      out = vae(x, training=True)
-      mu, logvar, u_q, x_q = out['mu'], out['logvar'], out['u'], out['x_tilde']
-      kl_blocks = losses.gaussian_kl_per_block(mu, logvar, self.num_blocks)
-      l_prior = losses.weighted_kl(kl_blocks, self.kl_weights)
-      l_rec = self._reconstruction(x, x_q)
-      l_g = l_rec + l_prior
-      metrics = {}
-      if disc is not None:
-        z_p = tf.random.normal(tf.shape(mu), dtype=mu.dtype)
-        u_p = vae.transform(z_p, training=True)
-        x_p = vae.output_activation(vae.decode_transformed(u_p, training=True))
-        # D stays in training mode (dropout active) during the generator update (spec §0).
-        f_q = disc.features(x_q, training=True)
-        f_p = disc.features(x_p, training=True)
-        l_adv = (gan.generator_loss(disc.logits(f_q, training=True)) +
-                 gan.generator_loss(disc.logits(f_p, training=True)))
-        l_g = l_g + cfg.beta * l_adv
-        metrics['loss/adv_g'] = l_adv
-        if self.has_mi:
-          l_mi = (self.mi_loss(u_q, disc.mi(f_q, training=True)) + self.mi_loss(u_p, disc.mi(f_p, training=True)))
-          l_g = l_g + cfg.kappa * l_mi
-          metrics['loss/mi'] = l_mi
-    flat_gen = [v for name in self.gen_group_names for v in gen_vars[name]]
-    gen_grads = tape.gradient(l_g, flat_gen)
-    q_grads = trunk_q_grads = None
-    if self.has_mi:
-      q_grads = tape.gradient(l_mi, self.opt.groups['q_head'])
-      trunk_q_grads = tape.gradient(l_mi, self.opt.groups['trunk'])
+      loss_values, metrics, context = builder.generator_phase(x)
+    route_gradients(tape, loss_values, routes, groups, contributions)
     del tape
-
-    if disc is not None:
-      x_mix, labels = gan.mix_batch(x, tf.stop_gradient(x_q), tf.stop_gradient(x_p))
+    gate_accuracy = None
+    if self.disc is not None:
       with tf.GradientTape() as tape_d:
-        d_logits = disc.discriminate(x_mix, training=True)
-        l_d = gan.discriminator_loss(d_logits, labels)
-      d_head_grads, trunk_d_grads = tape_d.gradient(l_d, [self.opt.groups['d_head'], self.opt.groups['trunk']])
-      d_accuracy = gan.accuracy(d_logits, labels)
-
-    # ---- apply: generator groups (always), q_psi (always), F and the D head (gated).
-    start = 0
-    for name in self.gen_group_names:
-      n = len(gen_vars[name])
-      self.opt.apply(name, gen_grads[start:start + n])
-      start += n
-    if disc is not None:
-      threshold = float(cfg.d_gate_threshold)
-      gate_open = d_accuracy <= threshold
-      call_index = self.d_calls.read_value()
-      lr_head = self.d_head_learning_rate(call_index)
-      applied = gan.gated_apply(self.optimizers['d_head'], d_head_grads, self.opt.groups['d_head'], d_accuracy,
-                                threshold, learning_rate=lr_head)
-      if self.has_mi:
-        self.opt.apply('q_head', q_grads)
-        if cfg.gate_scope == 'head+trunk':
-          trunk_d_grads = [tf.where(gate_open, g, tf.zeros_like(g)) for g in trunk_d_grads]
-        self.opt.apply('trunk', [gq + gd for gq, gd in zip(trunk_q_grads, trunk_d_grads)])
-      elif cfg.gate_scope == 'head+trunk':
-        gan.gated_apply(self.optimizers['trunk'], trunk_d_grads, self.opt.groups['trunk'], d_accuracy, threshold)
-      else:
-        self.opt.apply('trunk', trunk_d_grads)
-      self.d_calls.assign_add(1)
-      metrics.update({'loss/d': l_d, 'd/accuracy': d_accuracy, 'd/updated': tf.cast(applied, tf.float32),
-                      'd/lr_head': lr_head,
-                      'd/warmup': gan.warmup_multiplier(call_index) if cfg.d_warmup else tf.constant(1.0)})
+        d_losses, d_metrics, gate_accuracy = builder.discriminator_phase(x, context)
+      route_gradients(tape_d, d_losses, routes, groups, contributions)
+    # Apply: generator groups (always), q_psi (always), F and the D head (gated).
+    update = self.applier.apply(contributions, gate_accuracy)
+    if self.disc is not None:
+      call_index = update['call_index']
+      metrics.update(d_metrics)
+      metrics.update({'d/updated': tf.cast(update['applied']['d_head'], tf.float32),
+                      'd/lr_head': update['learning_rate']['d_head'],
+                      'd/warmup': gan.warmup_multiplier(call_index) if self.cfg.d_warmup else tf.constant(1.0)})
     self.step.assign_add(1)
-    metrics.update({'loss/rec': l_rec, 'loss/kl_total': tf.reduce_sum(kl_blocks), 'loss/kl_weighted': l_prior,
-                    'loss/total': l_g})
-    metrics.update(_kl_metrics(kl_blocks, self.num_blocks))
+    metrics.update(context['metrics_after'])
     return {name: tf.cast(value, tf.float32) for name, value in metrics.items()}
 
 
@@ -267,22 +491,26 @@ class MNISTTrainer(_GroupedTrainer):
 
   `train_step(x)` (x float32 [B, 28, 28, 1] in {0, 1}) returns loss/total (the minimised loss), loss/rec
   (-E log p(x|z), nats per image), loss/kl_total, loss/kl_block_{t}, loss/neg_elbo (rec + kl_total) and, for
-  'iwae', loss/iwae (the negative K-sample bound).
+  'iwae', loss/iwae (the negative K-sample bound). The step is `MNISTLosses` + `UpdateApplier`.
   """
 
-  def __init__(self, vae, cfg: Optional[presets.CrVAEConfig] = None):
+  def __init__(self, vae, cfg: Optional[presets.CrVAEConfig] = None, prior=None):
     cfg = (cfg or vae.config).validate()
     if cfg.likelihood != 'bernoulli':
       raise ValueError(f"likelihood: MNISTTrainer needs 'bernoulli'; valid values are 'bernoulli' "
                        f"(use Stage1Trainer for {cfg.likelihood!r})")
     self.vae, self.cfg = vae, cfg
     self.num_blocks = cfg.num_blocks
-    self.kl_weights = tf.constant(
-        losses.block_kl_weights(cfg.num_blocks, cfg.alpha1, cfg.alpha2, cfg.resolved_n_early), tf.float32)
     groups = dict(vae.variable_groups())
+    prior = prior if prior is not None else vae.prior
+    if prior.trainable_variables:
+      groups['prior'] = list(prior.trainable_variables)
+    self.loss_builder = MNISTLosses(vae, cfg, tuple(groups), prior)
+    self.kl_weights = self.loss_builder.kl_weights
     lstm = cfg.resolved_lr_mult_lstm
     self.opt = _GroupedOptimisation(cfg, groups, dict(enc=cfg.lr_mult_enc, dec=cfg.lr_mult_dec, lstm_inf=lstm,
-                                                      lstm_gen=lstm))
+                                                      lstm_gen=lstm, prior=lstm))
+    self.applier = UpdateApplier(self.opt, cfg.d_gate_threshold)
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     self._compiled_step = tf.function(self._train_step)
 
@@ -296,39 +524,15 @@ class MNISTTrainer(_GroupedTrainer):
 
   def losses(self, x, training=True):
     """The loss terms of one batch (differentiable); used by the step and by tests."""
-    cfg, vae = self.cfg, self.vae
-    metrics = {}
-    if cfg.mnist_objective == 'iwae':
-      k = int(cfg.iwae_k)
-      mu, logvar = vae.encode(x, training=training)
-      mu_k, logvar_k = tf.tile(mu, [k, 1, 1, 1]), tf.tile(logvar, [k, 1, 1, 1])    # row k*B + b
-      z = vae.reparameterize(mu_k, logvar_k)
-      logits = vae.decode_logits(z, training=training)
-      log_px = losses.bernoulli_log_likelihood(tf.tile(x, [k, 1, 1, 1]), logits)
-      log_w = log_px + losses.gaussian_log_prob_std(z) - losses.diag_gaussian_log_prob(z, mu_k, logvar_k)
-      bound = losses.iwae_bound(tf.reshape(log_w, (k, -1)))
-      rec = -tf.reduce_mean(log_px)
-      kl_blocks = losses.gaussian_kl_per_block(mu, logvar, self.num_blocks)
-      total = -tf.reduce_mean(bound)
-      metrics['loss/iwae'] = total
-    else:
-      out = vae(x, training=training)
-      rec = -tf.reduce_mean(losses.bernoulli_log_likelihood(x, out['logits']))
-      kl_blocks = losses.gaussian_kl_per_block(out['mu'], out['logvar'], self.num_blocks)
-      rec_term = rec / float(np.prod(cfg.image_shape)) if cfg.mnist_objective == 'repo_alpha' else rec
-      total = rec_term + losses.weighted_kl(kl_blocks, self.kl_weights)
-    kl_total = tf.reduce_sum(kl_blocks)
-    metrics.update({'loss/total': total, 'loss/rec': rec, 'loss/kl_total': kl_total, 'loss/neg_elbo': rec + kl_total})
-    metrics.update(_kl_metrics(kl_blocks, self.num_blocks))
-    return metrics
+    return self.loss_builder.losses(x, training=training)
 
   def _train_step(self, x):
-    names = tuple(self.opt.groups)
+    contributions = {}
     with tf.GradientTape() as tape:
-      metrics = self.losses(x, training=True)
-    grads = tape.gradient(metrics['loss/total'], [self.opt.groups[name] for name in names])
-    for name, group_grads in zip(names, grads):
-      self.opt.apply(name, group_grads)
+      metrics = self.loss_builder.losses(x, training=True)
+    route_gradients(tape, {'total': metrics['loss/total']}, self.loss_builder.routes(), self.opt.groups,
+                    contributions)
+    self.applier.apply(contributions)
     self.step.assign_add(1)
     return {name: tf.cast(value, tf.float32) for name, value in metrics.items()}
 
@@ -395,7 +599,9 @@ class Stage2Trainer:
   def stage1_outputs(self, x_low):
     """(x~_q, x~_p): Stage-1 reconstructions (posterior samples) and prior samples, inference mode, no gradient."""
     out = self.stage1(x_low, training=False)
-    z_p = tf.random.normal(tf.shape(out['z']), dtype=out['z'].dtype)
+    prior = getattr(self.stage1, 'prior', None)
+    z_p = (prior.sample(like=out['z']) if prior is not None else
+           tf.random.normal(tf.shape(out['z']), dtype=out['z'].dtype))
     x_p = self.stage1.decode(z_p, training=False)
     return tf.stop_gradient(out['x_tilde']), tf.stop_gradient(x_p)
 
