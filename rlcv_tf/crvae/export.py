@@ -7,16 +7,41 @@ Endpoints (concrete functions of one SavedModel; `serving_default` is `generate`
   encode(images)   float32 [batch, R, R, C] in the training range -> {'mean', 'log_variance'} of q(z|x)
   reconstruct(images)                                            -> {'images'}: decodes the posterior mean
 Everything runs in inference mode (batch-norm moving statistics, no dropout).
+
+With `condition_shape` (a conditional model, Chapter 6; never for the Chapter 5 models) every endpoint also takes a
+condition c [batch, *condition_shape] (e.g. attribute vectors):
+  generate(condition, noise)   noise [batch, 4, 4, n_z] -> {'images', 'z'}: z = mu_p(c) + sigma_p(c) * noise
+                               (`serving_default`)
+  decode(z, condition)         -> {'images'}
+  sample(condition)            -> {'images', 'z'}: z ~ p(z | c)
+  encode(images, condition)    -> {'mean', 'log_variance'} of q(z | x, c)
+  reconstruct(images, condition) -> {'images'}: decodes the posterior mean
+The model then offers encode(x, condition=, training=), decode(z, condition=, training=) and a `prior` with
+params(condition) -> (mu_p, logvar_p) and sample(condition=) (`networks.CausalLSTMPrior` and the like).
 """
+
+from typing import Optional, Sequence
 
 import keras
 import tensorflow as tf
 
 
-def export_vae(vae: keras.Model, path: str) -> str:
-  """Writes `vae` (the ImageVAE interface: encode, decode, latent_shape) as a SavedModel at `path`."""
+def export_vae(vae: keras.Model, path: str, condition_shape: Optional[Sequence[int]] = None,
+               condition_name: str = 'condition') -> str:
+  """Writes `vae` (the ImageVAE interface: encode, decode, latent_shape, image_shape) as a SavedModel at `path`.
+
+  Args:
+    vae: the model.
+    path: the SavedModel directory.
+    condition_shape: the shape of one condition (e.g. (N,) for N attributes) for a conditional model, whose
+      endpoints then take it (see the module docstring); None (Chapter 5): the unconditional endpoints.
+    condition_name: the name of the condition input in the signatures (e.g. 'attributes').
+  """
+  if condition_shape is not None:
+    return _export_conditional_vae(vae, path, tuple(int(d) for d in condition_shape), condition_name)
   latent_shape = tuple(int(d) for d in vae.latent_shape)
   image_shape = tuple(int(d) for d in vae.image_shape)
+  prior = getattr(vae, 'prior', None)
   archive = keras.export.ExportArchive()
   archive.track(vae)
 
@@ -24,7 +49,10 @@ def export_vae(vae: keras.Model, path: str) -> str:
     return {'images': vae.decode(z, training=False)}
 
   def sample(num):
-    z = tf.random.normal(tf.concat([[num], latent_shape], axis=0))
+    if prior is not None:
+      z = prior.sample(batch_size=num)
+    else:
+      z = tf.random.normal(tf.concat([[num], latent_shape], axis=0))
     return {'images': vae.decode(z, training=False), 'z': z}
 
   def encode(images):
@@ -45,6 +73,49 @@ def export_vae(vae: keras.Model, path: str) -> str:
   archive.write_out(path, verbose=False)
   return path
 
+
+def _export_conditional_vae(vae, path, condition_shape, condition_name) -> str:
+  latent_shape = tuple(int(d) for d in vae.latent_shape)
+  image_shape = tuple(int(d) for d in vae.image_shape)
+  archive = keras.export.ExportArchive()
+  archive.track(vae)
+  prior = vae.prior
+  tracked = {id(v) for v in vae.variables}
+  if isinstance(prior, keras.layers.Layer) and any(id(v) not in tracked for v in prior.variables):
+    archive.track(prior)         # a prior kept outside the model
+
+  def decode(z, condition):
+    return {'images': vae.decode(z, condition=condition, training=False)}
+
+  def generate(condition, noise):
+    mu_p, logvar_p = prior.params(condition)
+    z = mu_p + tf.exp(0.5 * logvar_p) * noise
+    return {'images': vae.decode(z, condition=condition, training=False), 'z': z}
+
+  def sample(condition):
+    mu_p, logvar_p = prior.params(condition)
+    z = mu_p + tf.exp(0.5 * logvar_p) * tf.random.normal(tf.shape(mu_p))
+    return {'images': vae.decode(z, condition=condition, training=False), 'z': z}
+
+  def encode(images, condition):
+    mean, log_variance = vae.encode(images, condition=condition, training=False)
+    return {'mean': mean, 'log_variance': log_variance}
+
+  def reconstruct(images, condition):
+    mean, _ = vae.encode(images, condition=condition, training=False)
+    return {'images': vae.decode(mean, condition=condition, training=False)}
+
+  cond = tf.TensorSpec((None,) + condition_shape, tf.float32, name=condition_name)
+  latent = tf.TensorSpec((None,) + latent_shape, tf.float32, name='z')
+  images = tf.TensorSpec((None,) + image_shape, tf.float32, name='images')
+  archive.add_endpoint('generate', generate,
+                       input_signature=[cond, tf.TensorSpec((None,) + latent_shape, tf.float32, name='noise')])
+  archive.add_endpoint('decode', decode, input_signature=[latent, cond])
+  archive.add_endpoint('sample', sample, input_signature=[cond])
+  archive.add_endpoint('encode', encode, input_signature=[images, cond])
+  archive.add_endpoint('reconstruct', reconstruct, input_signature=[images, cond])
+  archive.write_out(path, verbose=False)
+  return path
 
 
 def export_two_stage(vae: keras.Model, refiner: keras.Model, path: str) -> str:
