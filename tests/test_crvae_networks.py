@@ -542,3 +542,21 @@ def test_discriminator_per_block_condition():
   plain(x)
   with pytest.raises(ValueError, match='no condition layer'):
     plain.features(x, a)
+
+
+def test_config_sub_configs_partition_the_fields_and_round_trip():
+  fields = [f.name for f in presets.dataclasses.fields(presets.CrVAEConfig)]
+  groups = (presets.IDENTITY_FIELDS, presets.ARCHITECTURE_FIELDS, presets.LOSS_FIELDS, presets.OPTIMISATION_FIELDS)
+  assert sorted(f for group in groups for f in group) == sorted(fields)      # each field in exactly one group
+  for name in presets.preset_names():
+    cfg = presets.get_preset(name)
+    parts = (cfg.architecture, cfg.loss_weights, cfg.optimisation)
+    assert presets.CrVAEConfig.from_parts(*parts, name=cfg.name, dataset=cfg.dataset) == cfg, name
+  cfg = presets.get_preset('small32')
+  assert (cfg.loss_weights.alpha1, cfg.optimisation.batch_size, cfg.architecture.n_z) == (cfg.alpha1, cfg.batch_size,
+                                                                                          cfg.n_z)
+  with pytest.raises(presets.dataclasses.FrozenInstanceError):
+    cfg.loss_weights.alpha1 = 1.0
+  # Defaults of a part are the flat defaults.
+  assert presets.CrVAEConfig.from_parts() == presets.CrVAEConfig()
+  assert presets.LossWeights() == presets.CrVAEConfig().loss_weights

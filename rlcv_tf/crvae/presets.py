@@ -19,6 +19,10 @@ Model kinds (the latent heads used on the inference and generation paths):
 Hyper-parameters are those of the thesis (T:L5339-5399, L5475; spec §A4). The reduced presets keep the effective
 Gaussian sigma^2 = alpha * D / 2 of the 64x64x3 models: alpha, beta and kappa are multiplied by 12288 / D for D
 pixels per image (spec §A4 loss-balance rule). The thesis writes one alpha for VAE-GAN; here alpha1 = alpha2 = alpha.
+
+The flat CrVAEConfig is the stored form; `cfg.architecture`, `cfg.loss_weights` and `cfg.optimisation` are its three
+concerns as frozen sub-configs (`ArchitectureConfig`, `LossWeights`, `OptimisationConfig`), and
+`CrVAEConfig.from_parts` puts them back together.
 """
 
 import dataclasses
@@ -216,6 +220,36 @@ class CrVAEConfig:
   def mi_block_weights(self) -> Optional[Tuple[float, ...]]:
     return REPO_MI_WEIGHTS.get(self.num_blocks) if self.repo_mi_weights else None
 
+  # ---------------------------------------------------------------------------------------- sub-configs
+  @property
+  def architecture(self) -> 'ArchitectureConfig':
+    """The architecture fields (`ARCHITECTURE_FIELDS`) as their own frozen config."""
+    return ArchitectureConfig(**{f: getattr(self, f) for f in ARCHITECTURE_FIELDS})
+
+  @property
+  def loss_weights(self) -> 'LossWeights':
+    """The objective's fields (`LOSS_FIELDS`: KL, adversarial and MI weights, reconstruction and MNIST objective)."""
+    return LossWeights(**{f: getattr(self, f) for f in LOSS_FIELDS})
+
+  @property
+  def optimisation(self) -> 'OptimisationConfig':
+    """The optimisation fields (`OPTIMISATION_FIELDS`: LR and multipliers, Adam, clipping, batch, D gate and
+    warm-up, schedule, seed)."""
+    return OptimisationConfig(**{f: getattr(self, f) for f in OPTIMISATION_FIELDS})
+
+  @classmethod
+  def from_parts(cls, architecture: Optional['ArchitectureConfig'] = None,
+                 loss_weights: Optional['LossWeights'] = None, optimisation: Optional['OptimisationConfig'] = None,
+                 **fields) -> 'CrVAEConfig':
+    """The flat config from its sub-configs (each defaults to the flat defaults) and the remaining fields
+    (name, dataset) or overrides."""
+    values = {}
+    for part in (architecture, loss_weights, optimisation):
+      if part is not None:
+        values.update(dataclasses.asdict(part))
+    values.update(fields)
+    return cls().replace(**values)
+
   # ---------------------------------------------------------------------------------------- checks
   def encoder_output_size(self) -> int:
     size = self.resolution
@@ -328,6 +362,41 @@ class CrVAEConfig:
   @classmethod
   def from_json(cls, text: str) -> 'CrVAEConfig':
     return cls.from_dict(json.loads(text))
+
+
+# ------------------------------------------------------------------------------------------------ sub-configs
+# The flat CrVAEConfig stays the stored form (config.json, checkpoints' run configs, flags); these groups give its
+# three concerns their own frozen configs: `cfg.architecture`, `cfg.loss_weights`, `cfg.optimisation`, and back with
+# `CrVAEConfig.from_parts`. Every field is in exactly one group, or in IDENTITY_FIELDS.
+IDENTITY_FIELDS = ('name', 'dataset')
+ARCHITECTURE_FIELDS = ('model', 'resolution', 'channels', 'likelihood', 'input_crelu', 'encoder_layers',
+                       'decoder_layers', 'decoder_out_padding', 'base_channels', 'lrelu_slope', 'bn_epsilon',
+                       'bn_momentum_torch', 'n_z', 'latent_size', 'num_blocks', 'lstm_hidden', 'lstm_layers',
+                       'lstm_unroll', 'mean_path', 'variance_bn', 'd_channels', 'd_kernels', 'd_dense', 'd_dropout',
+                       'mbd_kernels', 'mbd_dims', 'use_mi', 'mi_channels')
+LOSS_FIELDS = ('alpha1', 'alpha2', 'n_early', 'beta', 'kappa', 'recon_mode', 'repo_mi_weights', 'mnist_objective',
+               'iwae_k')
+OPTIMISATION_FIELDS = ('learning_rate', 'lr_mult_enc', 'lr_mult_dec', 'lr_mult_lstm', 'lr_mult_qpsi', 'lr_mult_trunk',
+                       'lr_mult_dhead', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'grad_clip', 'batch_size',
+                       'd_gate_threshold', 'gate_scope', 'd_warmup', 'epochs', 'lr_step_epochs', 'lr_decay', 'seed')
+
+
+def _sub_config(name: str, field_names: Tuple[str, ...], doc: str):
+  """A frozen dataclass with `field_names`, their types and defaults taken from CrVAEConfig (one source of truth)."""
+  by_name = {f.name: f for f in dataclasses.fields(CrVAEConfig)}
+  specs = [(f, by_name[f].type, dataclasses.field(default=by_name[f].default)) for f in field_names]
+  cls = dataclasses.make_dataclass(name, specs, frozen=True)
+  cls.__doc__ = doc
+  cls.__module__ = __name__
+  return cls
+
+
+ArchitectureConfig = _sub_config('ArchitectureConfig', ARCHITECTURE_FIELDS,
+                                 'The networks of one Chapter 5 model (the architecture fields of CrVAEConfig).')
+LossWeights = _sub_config('LossWeights', LOSS_FIELDS,
+                          'The objective of one Chapter 5 model (the loss fields of CrVAEConfig).')
+OptimisationConfig = _sub_config('OptimisationConfig', OPTIMISATION_FIELDS,
+                                 'How one Chapter 5 model is optimised (the optimisation fields of CrVAEConfig).')
 
 
 # ------------------------------------------------------------------------------------------------ presets
