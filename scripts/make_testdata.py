@@ -1,10 +1,12 @@
 """Regenerates the tiny text fixtures under testdata/ (deterministic; a few KB in all).
 
-  python scripts/make_testdata.py            # writes testdata/celeba/ and testdata/cub/
+  python scripts/make_testdata.py   # writes testdata/celeba/, testdata/cub/, testdata/nabirds/, testdata/birdsnap/
 
 The fixtures follow the published formats (spec ch5_6 §A5.3): a 3-image CelebA `list_attr_celeba.txt` (count line,
-40 names, rows with runs of spaces) with its `list_eval_partition.txt`, and 3-line CUB-200-2011 annotation files.
-No images are checked in: tests write them into a temporary directory.
+40 names, rows with runs of spaces) with its `list_eval_partition.txt`; 3-line CUB-200-2011 annotation files;
+3-image NABirds annotation files (the CUB format with UUID image ids and taxonomy class ids); a 3-image Birdsnap
+`images.txt` (tab-separated, header line, every published column) with its `test_images.txt`. The UUIDs, paths and
+boxes are made up. No images are checked in: tests write them into a temporary directory.
 """
 
 import argparse
@@ -31,6 +33,24 @@ CUB_IMAGES = ('001.Black_footed_Albatross/Black_Footed_Albatross_0046_18.jpg',
 CUB_BOXES = ('60.0 27.0 325.0 304.0', '139.0 30.0 153.0 264.0', '14.0 112.0 388.0 186.0')
 CUB_IS_TRAIN = (0, 1, 0)
 CUB_CLASSES = (1, 1, 2)
+
+
+NABIRDS_IDS = ('00000001-0000-4000-8000-00000000aaaa', '00000002-0000-4000-8000-00000000bbbb',
+               '00000003-0000-4000-8000-00000000cccc')
+NABIRDS_IMAGES = ('0817/0000000100004000800000000000aaaa.jpg', '0860/0000000200004000800000000000bbbb.jpg',
+                  '0817/0000000300004000800000000000cccc.jpg')
+NABIRDS_BOXES = ('83 59 128 228', '10 20 300 150', '150 100 90 60')   # integer x y w h, as published
+NABIRDS_IS_TRAIN = (1, 0, 1)
+NABIRDS_CLASSES = (817, 860, 817)   # taxonomy node ids, not contiguous
+
+BIRDSNAP_PARTS = ('back', 'beak', 'belly', 'breast', 'crown', 'forehead', 'left_cheek', 'left_eye', 'left_leg',
+                  'left_wing', 'nape', 'right_cheek', 'right_eye', 'right_leg', 'right_wing', 'tail', 'throat')
+BIRDSNAP_ROWS = (   # path, species_id, bb_x1, bb_y1, bb_x2, bb_y2
+    ('Acadian_Flycatcher/0.jpg', 1, 120, 80, 320, 260),
+    ('Acadian_Flycatcher/1.jpg', 1, 5, 10, 205, 300),
+    ('Blue_Jay/2.jpg', 2, 300, 150, 480, 300),
+)
+BIRDSNAP_TEST = ('Acadian_Flycatcher/1.jpg',)
 
 
 def _celeba_row(signs: str) -> str:
@@ -65,6 +85,34 @@ def write_cub(out: str) -> None:
         f.write(f'{i + 1} {value}\n')
 
 
+def write_nabirds(out: str) -> None:
+  os.makedirs(out, exist_ok=True)
+  tables = {
+      'images.txt': NABIRDS_IMAGES,
+      'bounding_boxes.txt': NABIRDS_BOXES,
+      'train_test_split.txt': NABIRDS_IS_TRAIN,
+      'image_class_labels.txt': NABIRDS_CLASSES,
+  }
+  for name, values in tables.items():
+    with open(os.path.join(out, name), 'w') as f:
+      for image_id, value in zip(NABIRDS_IDS, values):
+        f.write(f'{image_id} {value}\n')
+
+
+def write_birdsnap(out: str) -> None:
+  os.makedirs(out, exist_ok=True)
+  columns = ['url', 'md5', 'path', 'species_id', 'bb_x1', 'bb_y1', 'bb_x2', 'bb_y2']
+  columns += [f'{part}_{axis}' for part in BIRDSNAP_PARTS for axis in ('x', 'y')]
+  with open(os.path.join(out, 'images.txt'), 'w') as f:
+    f.write('\t'.join(columns) + '\n')
+    for i, (path, species, x1, y1, x2, y2) in enumerate(BIRDSNAP_ROWS):
+      parts = ['-1'] * (2 * len(BIRDSNAP_PARTS))
+      row = [f'http://example.invalid/{i}.jpg', f'{i:032x}', path, str(species), str(x1), str(y1), str(x2), str(y2)]
+      f.write('\t'.join(row + parts) + '\n')
+  with open(os.path.join(out, 'test_images.txt'), 'w') as f:
+    f.write('path\n' + ''.join(f'{p}\n' for p in BIRDSNAP_TEST))
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'testdata')
@@ -72,7 +120,9 @@ def main():
   args = parser.parse_args()
   write_celeba(os.path.join(args.out, 'celeba'))
   write_cub(os.path.join(args.out, 'cub'))
-  print(f'wrote {args.out}/celeba and {args.out}/cub')
+  write_nabirds(os.path.join(args.out, 'nabirds'))
+  write_birdsnap(os.path.join(args.out, 'birdsnap'))
+  print(f'wrote {args.out}/celeba, cub, nabirds and birdsnap')
 
 
 if __name__ == '__main__':

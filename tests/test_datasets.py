@@ -5,7 +5,6 @@ content, not the extension); only the small text fixtures of testdata/ are check
 """
 
 import gzip
-import io
 import os
 import shutil
 import struct
@@ -17,12 +16,20 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from rlcv_tf.datasets import birds
+from rlcv_tf.datasets import birdsnap
 from rlcv_tf.datasets import celeba
 from rlcv_tf.datasets import cub
 from rlcv_tf.datasets import lsun
 from rlcv_tf.datasets import mnist
+from rlcv_tf.datasets import nabirds
 from rlcv_tf.datasets import pipeline
+from rlcv_tf.datasets import roi
 from rlcv_tf.datasets import synthetic
+
+from dataset_test_helpers import jpeg as _jpeg  # pylint: disable=g-bad-import-order
+from dataset_test_helpers import png as _png
+from dataset_test_helpers import write_celeba
 
 TESTDATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'testdata')
 
@@ -34,18 +41,6 @@ CELEBA_SIGNS = ('-++-------+--------++-+--+--+---++-+-+--',
 
 def _signs(s):
   return np.array([1 if c == '+' else -1 for c in s], np.int8)
-
-
-def _png(array):
-  buf = io.BytesIO()
-  Image.fromarray(np.asarray(array, np.uint8)).save(buf, format='PNG')
-  return buf.getvalue()
-
-
-def _jpeg(array, quality=90):
-  buf = io.BytesIO()
-  Image.fromarray(np.asarray(array, np.uint8)).save(buf, format='JPEG', quality=quality)
-  return buf.getvalue()
 
 
 def _batches(ds):
@@ -88,15 +83,15 @@ def test_cub_fixture_parses_exactly():
 
 
 def test_bird_roi_is_a_centred_square_of_one_and_a_half_the_longer_side():
-  roi = pipeline.bird_roi(np.array([[60.0, 27.0, 325.0, 304.0], [10.0, 20.0, 30.0, 60.0]]))
+  window = roi.bird_roi(np.array([[60.0, 27.0, 325.0, 304.0], [10.0, 20.0, 30.0, 60.0]]))
   side0 = 1.5 * 325.0
-  np.testing.assert_allclose(roi[0], [27 + 152 - side0 / 2, 60 + 162.5 - side0 / 2, side0, side0])
-  np.testing.assert_allclose(roi[1], [50 - 45, 25 - 45, 90, 90])
+  np.testing.assert_allclose(window[0], [27 + 152 - side0 / 2, 60 + 162.5 - side0 / 2, side0, side0])
+  np.testing.assert_allclose(window[1], [50 - 45, 25 - 45, 90, 90])
 
 
 def test_roi_crop_of_a_synthetic_bird_contains_every_bird_pixel():
   out = synthetic.SynthBirds(size=96, seed=3).generate(np.arange(24))
-  boxes = pipeline.bird_roi(out['bbox'])
+  boxes = roi.bird_roi(out['bbox'])
   ids = np.arange(96 * 96, dtype=np.int32).reshape(96, 96, 1)  # crop pixel ids to see which pixels survive
   for i in range(24):
     mask = out['mask'][i] > 0
@@ -104,49 +99,43 @@ def test_roi_crop_of_a_synthetic_bird_contains_every_bird_pixel():
     rows, cols = np.nonzero(mask)
     # The bbox is tight around the bird...
     assert rows.min() == y and cols.min() == x and rows.max() + 1 == y + h and cols.max() + 1 == x + w
-    # ...and the ROI crop (edge-padded where it leaves the canvas) keeps every bird pixel, undistorted.
+    # ...and the ROI crop (moved inside the canvas, padded only where larger) keeps every bird pixel, undistorted.
     crop = pipeline.crop_box(tf.constant(ids), tf.constant(boxes[i])).numpy()
     side = int(round(boxes[i][2]))
     assert crop.shape == (side, side, 1)
     assert set(ids[mask, 0]) <= set(crop.ravel())
 
 
-def test_crop_box_repeats_border_pixels_outside_the_image():
-  image = tf.constant(np.arange(12, dtype=np.int32).reshape(3, 4, 1))
-  crop = pipeline.crop_box(image, tf.constant([-1.0, 2.0, 3.0, 3.0])).numpy()[..., 0]
-  np.testing.assert_array_equal(crop, [[2, 3, 3], [2, 3, 3], [6, 7, 7]])
+def test_bird_crop_moves_inside_the_image_and_pads_only_where_larger():
+  # Hand-worked (spec §A5.1, review finding 9). Pixel ids make every kept row and column visible.
+  ids = np.arange(6 * 10).reshape(6, 10)
+  # Bird box x=6, y=1, w=4, h=2 in a 6x10 image: side 1.5 * 4 = 6 centred at (y 2, x 8) -> window (-1, 5, 6, 6),
+  # which pokes out at the top and the right. 6 <= 6 rows and 6 <= 10 columns: shift to (0, 4), no padding.
+  window = roi.bird_roi(np.array([[6.0, 1.0, 4.0, 2.0]]))[0]
+  np.testing.assert_allclose(window, [-1, 5, 6, 6])
+  crop = pipeline.crop_box(tf.constant(ids[..., None]), tf.constant(window)).numpy()[..., 0]
+  np.testing.assert_array_equal(crop, ids[0:6, 4:10])
+  # Bird box x=1, y=1, w=4, h=2 in a 4x10 image: window (-1, 0, 6, 6). Vertically the square (6) is larger than
+  # the image (4): it covers every row, keeping its overhang (one row above, one below, repeated); horizontally it
+  # fits where it is.
+  ids4 = ids[:4]
+  window = roi.bird_roi(np.array([[1.0, 1.0, 4.0, 2.0]]))[0]
+  np.testing.assert_allclose(window, [-1, 0, 6, 6])
+  crop = pipeline.crop_box(tf.constant(ids4[..., None]), tf.constant(window)).numpy()[..., 0]
+  np.testing.assert_array_equal(crop, ids4[[0, 0, 1, 2, 3, 3]][:, 0:6])
+  # A window (1, 7, 6, 6) off the bottom right of the 4x10 image: rows shift up to cover the image from row 0 and
+  # pad the last two below; columns shift left to 4..9.
+  crop = pipeline.crop_box(tf.constant(ids4[..., None]), tf.constant([1.0, 7.0, 6.0, 6.0])).numpy()[..., 0]
+  np.testing.assert_array_equal(crop, ids4[[0, 1, 2, 3, 3, 3]][:, 4:10])
+  # Through the pipeline: a bird at the right edge of a CUB-sized image gets no smeared band (no repeated column).
+  image = np.tile((np.arange(500) % 250).astype(np.uint8)[None, :, None], (375, 1, 3))
+  box = roi.bird_roi(np.array([[400.0, 100.0, 100.0, 120.0]]))[0]   # side 180, centred: 40 columns off the right
+  crop = pipeline.crop_box(tf.constant(image), tf.constant(box)).numpy()
+  assert crop.shape == (180, 180, 3)
+  np.testing.assert_array_equal(crop[0, :, 0], np.arange(320, 500) % 250)
 
 
 # ------------------------------------------------------------------------------------------------ real-layout pipelines
-
-
-def write_celeba(root, n, splits=None, corrupt=(), truncated=()):
-  """A CelebA-layout folder with n images: PNG bytes, red outside the face ROI and green inside."""
-  os.makedirs(os.path.join(root, 'img_align_celeba'), exist_ok=True)
-  rng = np.random.default_rng(0)
-  signs = rng.choice([-1, 1], size=(n, 40))
-  splits = splits if splits is not None else [0] * n
-  image = np.zeros((218, 178, 3), np.uint8)
-  image[..., 0] = 255
-  image[40:188, 15:163] = (0, 255, 0)
-  names = ' '.join(celeba.ATTRIBUTE_NAMES)
-  with open(os.path.join(root, 'list_attr_celeba.txt'), 'w') as f:
-    f.write(f'{n}\n{names}\n')
-    for i in range(n):
-      f.write(f'{i + 1:06d}.jpg ' + ' '.join(f'{v:2d}' for v in signs[i]) + '\n')
-  with open(os.path.join(root, 'list_eval_partition.txt'), 'w') as f:
-    f.writelines(f'{i + 1:06d}.jpg {splits[i]}\n' for i in range(n))
-  for i in range(n):
-    path = os.path.join(root, 'img_align_celeba', f'{i + 1:06d}.jpg')
-    if i in corrupt:
-      data = b'this is not an image' * 10
-    elif i in truncated:
-      data = _jpeg(rng.integers(0, 255, (218, 178, 3)))[:2000]  # valid header, cut short
-    else:
-      data = _png(image)
-    with open(path, 'wb') as f:
-      f.write(data)
-  return signs
 
 
 def test_celeba_pipeline_shapes_ranges_roi_and_drop_remainder(tmp_path):
@@ -211,7 +200,10 @@ def test_corrupt_and_truncated_files_are_skipped_and_counted(tmp_path):
   assert info.num_examples == 11
   n = len(_batches(ds))  # must not raise on the truncated JPEG
   assert n == 10 and info.runtime_skipped() == 1 and info.total_skipped == 2
-  assert len(_batches(ds)) == 10 and info.runtime_skipped() == 2  # counted again on the second pass
+  assert len(_batches(ds)) == 10 and info.runtime_skipped() == 1  # a second pass: the same file, counted once
+  assert [p for p, _ in info.runtime_skipped_files()] == [str(tmp_path / 'img_align_celeba' / '000006.jpg')]
+  assert [os.path.basename(p) for p, _ in info.all_skipped_files()] == ['000003.jpg', '000006.jpg']
+  assert not info.incomplete()
 
 
 def test_too_many_unreadable_files_is_an_incomplete_dataset(tmp_path):
@@ -226,6 +218,9 @@ def test_too_many_unreadable_files_is_an_incomplete_dataset(tmp_path):
     ('cub', ['images.txt', 'bounding_boxes.txt', 'train_test_split.txt', 'image_class_labels.txt', 'images/',
              'caltech.edu', 'synth_birds']),
     ('lsun', ['train/', 'lsun_lmdb_to_folder.py', 'lmdb', 'github.com/fyu/lsun', 'synth_rooms']),
+    ('nabirds', ['images.txt', 'bounding_boxes.txt', 'UUID', 'allaboutbirds.org', 'synth_birds']),
+    ('birdsnap', ['images.txt', 'test_images.txt', 'download/images', 'get_birdsnap.py', 'synth_birds']),
+    ('birds', ['CUB_200_2011/', 'nabirds/', 'birdsnap/', 'synth_birds']),
 ])
 def test_missing_dataset_is_one_clear_error(tmp_path, name, expected):
   missing = str(tmp_path / 'nowhere')
@@ -305,11 +300,117 @@ def test_lsun_val_is_a_centre_crop(tmp_path):
   np.testing.assert_allclose(b['image'], 200 / 127.5 - 1, atol=1e-6)
 
 
+# ------------------------------------------------------------------------------------------------ Birds
+
+
+def _write_bird_images(image_root, paths, bboxes, size=(400, 500)):
+  """Blue images with the bird's box (x, y, w, h) yellow, as PNG bytes under the given relative paths."""
+  for rel, (x, y, w, h) in zip(paths, bboxes):
+    image = np.zeros(size + (3,), np.uint8)
+    image[..., 2] = 255
+    image[int(y):int(y + h), int(x):int(x + w)] = (255, 255, 0)
+    path = os.path.join(str(image_root), rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+      f.write(_png(image))
+
+
+def _nabirds_copy(root):
+  shutil.copytree(os.path.join(TESTDATA, 'nabirds'), root)
+  images = nabirds._read_table(os.path.join(root, 'images.txt'), 1, str)  # pylint: disable=protected-access
+  boxes = nabirds._read_table(os.path.join(root, 'bounding_boxes.txt'), 4, float)  # pylint: disable=protected-access
+  _write_bird_images(os.path.join(root, 'images'), [images[k][0] for k in sorted(images)],
+                     [boxes[k] for k in sorted(images)])
+
+
+def _cub_copy(root):
+  shutil.copytree(os.path.join(TESTDATA, 'cub'), root)
+  images = cub.read_images(os.path.join(root, 'images.txt'))
+  boxes = cub.read_bounding_boxes(os.path.join(root, 'bounding_boxes.txt'))
+  _write_bird_images(os.path.join(root, 'images'), [images[i] for i in sorted(images)],
+                     [boxes[i] for i in sorted(images)])
+
+
+def _birdsnap_copy(root, downloaded=(0, 1, 2)):
+  shutil.copytree(os.path.join(TESTDATA, 'birdsnap'), root)
+  rows = [('Acadian_Flycatcher/0.jpg', (120, 80, 200, 180)), ('Acadian_Flycatcher/1.jpg', (5, 10, 200, 290)),
+          ('Blue_Jay/2.jpg', (300, 150, 180, 150))]   # the fixture's corners as (x, y, w, h)
+  rows = [rows[i] for i in downloaded]
+  _write_bird_images(os.path.join(root, 'download', 'images'), [r[0] for r in rows], [r[1] for r in rows])
+
+
+def test_nabirds_reads_its_published_layout(tmp_path):
+  _nabirds_copy(str(tmp_path / 'nabirds'))   # data_dir may be the folder above nabirds/
+  train = nabirds.load_records(str(tmp_path), 'train')
+  test = nabirds.load_records(str(tmp_path), 'test')
+  assert [os.path.basename(p) for p in train.paths] == ['0000000100004000800000000000aaaa.jpg',
+                                                       '0000000300004000800000000000cccc.jpg']
+  np.testing.assert_array_equal(train.labels, [0, 0])   # class ids 817, 860 -> 0, 1
+  np.testing.assert_array_equal(test.labels, [1])
+  assert train.num_classes == 2
+  np.testing.assert_allclose(train.boxes[0], roi.bird_roi([[83, 59, 128, 228]])[0])
+  (b,) = _batches(pipeline.make_image_dataset('nabirds', str(tmp_path), 'train', resolution=16, batch_size=2))
+  np.testing.assert_allclose(b['image'][:, 8, 8], [[1, 1, -1]] * 2, atol=1e-6)   # the bird at the ROI's centre
+
+
+def test_birdsnap_reads_its_published_layout_and_leaves_out_images_never_downloaded(tmp_path, caplog):
+  root = tmp_path / 'birdsnap'
+  _birdsnap_copy(str(root), downloaded=(0, 1))   # Blue_Jay/2.jpg failed to download
+  paths, species, corners = birdsnap.read_images(str(root / 'images.txt'))
+  assert list(paths) == ['Acadian_Flycatcher/0.jpg', 'Acadian_Flycatcher/1.jpg', 'Blue_Jay/2.jpg']
+  np.testing.assert_array_equal(species, [1, 1, 2])
+  np.testing.assert_array_equal(corners[2], [300, 150, 480, 300])
+  with caplog.at_level('WARNING'):
+    train = birdsnap.load_records(str(tmp_path), 'train')
+  assert 'Birdsnap: 1 of 3 listed images were never downloaded' in caplog.text
+  assert [os.path.basename(p) for p in train.paths] == ['0.jpg'] and list(train.labels) == [0]
+  np.testing.assert_allclose(train.boxes[0], roi.bird_roi([[120, 80, 200, 180]])[0])
+  test = birdsnap.load_records(str(tmp_path), 'val')
+  assert [os.path.basename(p) for p in test.paths] == ['1.jpg'] and train.num_classes == 500
+  # get_birdsnap.py's success.txt, when present, decides what was fetched.
+  (root / 'download' / 'success.txt').write_text('http://example.invalid/0.jpg\tAcadian_Flycatcher/0.jpg\n')
+  assert len(birdsnap.load_records(str(tmp_path), 'test').paths) == 0
+  (root / 'images.txt').write_text('url\tpath\n')
+  with pytest.raises(pipeline.DatasetError, match='lacks the columns species_id'):
+    birdsnap.load_records(str(tmp_path), 'train')
+
+
+def test_birds_combines_the_sets_present_with_offset_labels_and_one_manifest(tmp_path, caplog):
+  _cub_copy(str(tmp_path / 'CUB_200_2011'))
+  _nabirds_copy(str(tmp_path / 'nabirds'))
+  with caplog.at_level('WARNING'):
+    train = birds.load_records(str(tmp_path), 'train')
+  lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith('Birds:')]
+  assert len(lines) == 1 and 'missing birdsnap/ (Birdsnap)' in lines[0]   # one line naming what is missing
+  np.testing.assert_array_equal(train.labels, [0, 200, 200])   # CUB id 2 (class 1); NABirds ids 1, 3 (+200)
+  assert train.num_classes == birds.NUM_CLASSES == 1255
+  np.testing.assert_array_equal(birds.load_records(str(tmp_path), 'test').labels, [0, 1, 201])
+  manifest = tmp_path / birds.MANIFEST
+  text = manifest.read_text()
+  assert text.splitlines()[0] == 'path,x0,y0,x1,y1,label,split,source' and len(text.splitlines()) == 7
+  assert 'CUB_200_2011/images/001.Black_footed_Albatross/Black_Footed_Albatross_0009_34.jpg,139,30,292,294,0,' \
+      'train,cub' in text
+  # Written once: later loads read it (an edited label shows) and leave it alone.
+  manifest.write_text(text.replace(',0,train,cub', ',7,train,cub'))
+  stamp = os.stat(manifest).st_mtime_ns
+  assert list(birds.load_records(str(tmp_path), 'train').labels) == [7, 200, 200]
+  assert os.stat(manifest).st_mtime_ns == stamp
+  ds, info = pipeline.make_image_dataset('birds', str(tmp_path), 'train', resolution=16, batch_size=3,
+                                         with_info=True)
+  (b,) = _batches(ds)
+  assert sorted(b['label']) == [7, 200, 200] and info.num_classes == 1255
+  # Another set appears: the manifest is rebuilt with it.
+  _birdsnap_copy(str(tmp_path / 'birdsnap'))
+  np.testing.assert_array_equal(birds.load_records(str(tmp_path), 'train').labels, [0, 200, 200, 755, 756])
+  assert 'birdsnap' in manifest.read_text()
+
+
 # ------------------------------------------------------------------------------------------------ stand-ins
 
 
 def test_registry_lists_real_and_stand_in_names():
-  assert set(pipeline.names()) == {'celeba', 'cub', 'lsun', 'synth_birds', 'synth_faces', 'synth_rooms'}
+  assert set(pipeline.names()) == {'birds', 'birdsnap', 'celeba', 'cub', 'lsun', 'nabirds', 'synth_birds',
+                                   'synth_faces', 'synth_rooms'}
   assert 'list_attr_celeba.txt' in pipeline.describe('celeba') and 'stand-in' in pipeline.describe('synth_faces')
   with pytest.raises(ValueError, match='valid names'):
     pipeline.make_image_dataset('imagenet')
@@ -390,23 +491,149 @@ def test_shuffling_is_seeded_and_differs_between_epochs():
     return np.concatenate([b['label'] for b in _batches(ds)])
 
   make = lambda seed: pipeline.make_image_dataset('synth_faces', split='train', resolution=8, batch_size=8,  # noqa
-                                                  num_examples=64, seed=seed, deterministic=True)
-  ds = make(0)
-  first, second = labels(ds), labels(ds)
-  np.testing.assert_array_equal(first, labels(make(0)))  # reproducible for a seed
+                                                  num_examples=64, seed=seed, epochs=2)
+  both = labels(make(0))
+  first, second = both[:64], both[64:]
+  np.testing.assert_array_equal(both, labels(make(0)))   # reproducible for a seed
   assert not np.array_equal(first, second)               # reshuffled each epoch
   assert sorted(first) == sorted(second)                 # same examples
-  val = pipeline.make_image_dataset('synth_faces', split='val', resolution=8, batch_size=8, num_examples=16,
-                                   deterministic=True)
+  assert not np.array_equal(first, labels(make(1))[:64])  # another seed, another order
+  val = pipeline.make_image_dataset('synth_faces', split='val', resolution=8, batch_size=8, num_examples=16)
   np.testing.assert_array_equal(labels(val), synthetic.SynthFaces().sample_attributes(np.arange(16), 'val')[1])
 
 
-def test_num_attributes_and_cache():
+def test_num_attributes():
   ds = pipeline.make_image_dataset('synth_faces', split='train', resolution=8, batch_size=4, num_examples=8,
-                                   num_attributes=8, cache=True)
-  a, b = _batches(ds), _batches(ds)
-  assert a[0]['attributes'].shape == (4, 8)
-  assert sorted(np.concatenate([x['label'] for x in a])) == sorted(np.concatenate([x['label'] for x in b]))
+                                   num_attributes=8)
+  assert _batches(ds)[0]['attributes'].shape == (4, 8)
+
+
+def _assert_same_batches(got, want):
+  assert len(got) == len(want)
+  for a, b in zip(got, want):
+    assert sorted(a) == sorted(b)
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.parametrize('name', ['synth_faces', 'synth_rooms'])
+def test_the_in_memory_cache_serves_the_same_batches(name):
+  # synth_rooms keeps whole images in the cache and draws its random crops from them each epoch.
+  kw = dict(split='train', resolution=8, batch_size=4, num_examples=12, seed=3, epochs=2, hires=16)
+  _assert_same_batches(_batches(pipeline.make_image_dataset(name, cache=True, **kw)),
+                       _batches(pipeline.make_image_dataset(name, **kw)))
+
+
+def test_the_in_memory_cache_of_files_skips_a_truncated_file_once(tmp_path):
+  write_celeba(str(tmp_path), 12, truncated=(5,))
+  ds, info = pipeline.make_image_dataset('celeba', str(tmp_path), 'train', resolution=8, batch_size=2, cache=True,
+                                         epochs=3, max_skipped_fraction=0.1, with_info=True)
+  assert info.runtime_skipped() == 1 and info.num_examples == 11   # decoded once, before the first batch
+  assert len(_batches(ds)) == 3 * 5 and info.runtime_skipped() == 1
+  (tmp_path / 'b').mkdir()
+  write_celeba(str(tmp_path / 'b'), 12)
+  kw = dict(resolution=8, batch_size=2, seed=2, epochs=2, hires=12)
+  _assert_same_batches(_batches(pipeline.make_image_dataset('celeba', str(tmp_path / 'b'), cache=True, **kw)),
+                       _batches(pipeline.make_image_dataset('celeba', str(tmp_path / 'b'), **kw)))
+
+
+# ------------------------------------------------------------------------------------------------ reproducibility
+
+
+def test_two_builds_with_one_seed_give_identical_epochs_under_the_default_options(tmp_path):
+  # Review finding 4: with parallel decoding the default options must not let the order (or the pairing of
+  # examples with their random crop and flip) depend on timing. Every fifth image is large, so decode times vary.
+  _write_lsun(str(tmp_path), [(360, 480) if i % 5 == 0 else (24, 30) for i in range(40)])
+
+  def two_epochs(**kw):
+    ds = pipeline.make_image_dataset('lsun', str(tmp_path), 'train', resolution=8, batch_size=4, seed=5, epochs=2,
+                                     **kw)
+    return _batches(ds)
+
+  want = two_epochs()
+  assert len(want) == 20
+  for got in (two_epochs(), two_epochs(private_threadpool_size=1), two_epochs(private_threadpool_size=6)):
+    _assert_same_batches(got, want)
+  positions = np.stack([b['position'] for b in want])
+  np.testing.assert_array_equal(positions.reshape(2, 40), np.tile(np.arange(40), (2, 1)))
+  np.testing.assert_array_equal(np.stack([b['epoch'] for b in want]).reshape(2, 40), [[0] * 40, [1] * 40])
+
+
+def test_pipeline_seeds_are_attached_before_the_parallel_decode():
+  # The per-example seed comes from (seed, epoch, example): the same example gets the same crop and flip in an
+  # epoch whatever its position, and other epochs draw again.
+  a = [{k: v.numpy() for k, v in r.items()} for r in pipeline.epoch_index(10, 7, 3, shuffle=True)]
+  b = [{k: v.numpy() for k, v in r.items()} for r in pipeline.epoch_index(10, 7, 3, shuffle=True, skip=4)]
+  assert sorted(r['index'] for r in a) == list(range(10)) and [r['index'] for r in a] != list(range(10))
+  assert [r['position'] for r in a] == list(range(10)) and all(r['epoch'] == 3 for r in a)
+  for r in b:
+    np.testing.assert_array_equal(r['seed'], a[r['position']]['seed'])
+  c = {int(r['index']): r['seed'] for r in pipeline.epoch_index(10, 7, 4, shuffle=True)}
+  assert all(not np.array_equal(c[int(r['index'])], r['seed']) for r in a)
+
+
+@pytest.mark.parametrize('name', ['synth_birds', 'celeba'])
+def test_a_stream_started_at_epoch_and_position_continues_the_uninterrupted_one(tmp_path, name):
+  if name == 'celeba':
+    # Two truncated files: each epoch drops them while decoding, so positions have gaps the resume must respect.
+    write_celeba(str(tmp_path), 20, truncated=(3, 11))
+    kw = dict(data_dir=str(tmp_path), max_skipped_fraction=0.1)
+  else:
+    kw = dict(num_examples=20)
+  kw.update(split='train', resolution=8, batch_size=3, seed=4, epochs=None, hires=12)
+  k = 7   # epochs of 6 batches, so the interruption falls inside the second epoch
+  uninterrupted = _batches(pipeline.make_image_dataset(name, **kw).take(2 * k))
+  first = _batches(pipeline.make_image_dataset(name, **kw).take(k))
+  epoch, position = int(first[-1]['epoch'].max()), int(first[-1]['position'].max())
+  assert epoch == 1
+  rest = _batches(pipeline.make_image_dataset(name, start_epoch=epoch, skip=position + 1, **kw).take(k))
+  _assert_same_batches(first + rest, uninterrupted)
+  assert sorted({int(b['epoch'][0]) for b in uninterrupted}) == [0, 1, 2]
+
+
+def test_decode_failures_count_toward_the_incomplete_copy_limit(tmp_path):
+  # One file fails the header check and two more (truncated copies) fail only while decoding: 3 of 20 > 10%.
+  write_celeba(str(tmp_path), 20, corrupt=(2,), truncated=(5, 9))
+  ds, info = pipeline.make_image_dataset('celeba', str(tmp_path), 'train', resolution=8, batch_size=2,
+                                         max_skipped_fraction=0.1, with_info=True)
+  assert info.num_skipped == 1 and not info.incomplete()
+  with pytest.raises(tf.errors.InvalidArgumentError, match='looks incomplete'):
+    _batches(ds)
+  assert info.runtime_skipped() == 2 and info.incomplete()
+  message = str(info.incomplete_error())
+  assert '3 of 20' in message and '1 at the file check, 2 while decoding' in message
+  assert '000003.jpg' in message and '000006.jpg' in message and 'max_skipped_fraction' in message
+
+
+def test_decode_window_equals_decoding_the_whole_image_then_cropping():
+  rng = np.random.default_rng(0)
+  for data in (_jpeg(_smooth_image(rng, 50, 70)), _png(_smooth_image(rng, 50, 70))):
+    data = tf.constant(data)
+    whole = tf.io.decode_image(data, channels=3)
+    for box in ([5.0, 7.0, 20.0, 30.0], [-6.0, 50.0, 30.0, 30.0], [0.0, 0.0, 60.0, 60.0]):
+      got = pipeline.decode_window(data, lambda shape, box=box: tf.constant(box)).numpy()
+      np.testing.assert_array_equal(got, pipeline.crop_box(whole, tf.constant(box)).numpy())
+    got = pipeline.decode_window(data, lambda shape: pipeline.shorter_side_box(shape, 0.5, None)).numpy()
+    np.testing.assert_array_equal(got, whole.numpy()[12:37, 22:47])
+
+
+def test_the_pipeline_knows_no_data_set_and_the_readers_do_not_import_it():
+  import ast  # pylint: disable=g-import-not-at-top
+
+  def imports(module):
+    path = os.path.join(os.path.dirname(pipeline.__file__), f'{module}.py')
+    out = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+      if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('rlcv_tf.datasets'):
+        out.update(a.name for a in node.names)
+      elif isinstance(node, ast.Import):
+        out.update(a.name.rsplit('.', 1)[-1] for a in node.names if a.name.startswith('rlcv_tf.datasets'))
+    return out
+
+  assert imports('pipeline') <= {'records', 'registry', 'jpeg_crop'}
+  for reader in ('celeba', 'cub', 'lsun', 'synthetic', 'roi', 'records'):
+    assert 'pipeline' not in imports(reader), reader
+  assert not hasattr(pipeline, 'bird_roi')
 
 
 # ------------------------------------------------------------------------------------------------ MNIST
@@ -514,6 +741,6 @@ def test_lsun_conversion_script_fails_clearly_without_lmdb(tmp_path):
 def test_make_testdata_reproduces_the_checked_in_fixtures(tmp_path):
   script = os.path.join(os.path.dirname(TESTDATA), 'scripts', 'make_testdata.py')
   subprocess.run([sys.executable, script, '--out', str(tmp_path)], check=True, capture_output=True, timeout=60)
-  for sub in ('celeba', 'cub'):
+  for sub in ('celeba', 'cub', 'nabirds', 'birdsnap'):
     for name in sorted(os.listdir(os.path.join(TESTDATA, sub))):
       assert (tmp_path / sub / name).read_bytes() == open(os.path.join(TESTDATA, sub, name), 'rb').read(), name

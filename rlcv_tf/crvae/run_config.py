@@ -26,6 +26,13 @@ class RunConfig:
   select_images: int = 1000
   select_samples: int = 10
   grid_size: int = 64                 # images per sample sheet
+  # Image data (rlcv_tf.datasets.pipeline): host-side file check ('header' | 'decode' | 'none'), the fraction of
+  # unreadable images (file check and decode failures) past which a split is an incomplete copy, in-memory cache
+  # of the decoded crops, element order kept under parallel decoding.
+  verify: str = 'header'
+  max_skipped_fraction: float = 0.01
+  cache: bool = False
+  deterministic: bool = True
 
   def validate(self) -> 'RunConfig':
     for name in ('steps', 'summary_every', 'image_every', 'num_eval_images', 'nll_samples', 'grid_size',
@@ -37,4 +44,8 @@ class RunConfig:
         raise ValueError(f'{name}: must be >= 0, got {getattr(self, name)!r}')
     if int(self.select_every) < -1:
       raise ValueError(f'select_every: must be >= -1 (0 = once per epoch, -1 = off), got {self.select_every!r}')
+    if self.verify not in ('header', 'decode', 'none'):
+      raise ValueError(f'verify: must be header, decode or none, got {self.verify!r}')
+    if not 0.0 <= float(self.max_skipped_fraction) < 1.0:
+      raise ValueError(f'max_skipped_fraction: must be in [0, 1), got {self.max_skipped_fraction!r}')
     return self

@@ -107,6 +107,134 @@ def make_datasets(cfg: presets.CrVAEConfig, run: RunConfig):
   return train.map(lambda b: b['image']), held_images, info.steps_per_epoch
 
 
+# ------------------------------------------------------------------------------------------------ data stream
+# Issue 9 §1: a resumed run continues the data stream where it stopped (the position of the last batch consumed
+# is saved with every checkpoint), and images skipped as unreadable reach the console, TensorBoard and eval.json.
+
+
+class DataPosition(tf.Module):
+  """The stream position of the last training batch handed out: its epoch and its last example's place in that
+  epoch's order. Saved in every checkpoint as 'data'; `data_start` reads it back."""
+
+  def __init__(self, start=(0, 0)):
+    super().__init__(name='data_position')
+    self.epoch = tf.Variable(int(start[0]), dtype=tf.int64, trainable=False, name='epoch')
+    self.position = tf.Variable(int(start[1]) - 1, dtype=tf.int64, trainable=False, name='position')
+
+
+def data_start(logdir: str):
+  """(start_epoch, skip) that continue the training stream of the run in `logdir` right after the batch of its
+  latest checkpoint; (0, 0) for a new run, or for a checkpoint saved before data positions were."""
+  latest = tf.train.latest_checkpoint(os.path.join(logdir, 'checkpoints'))
+  if not latest:
+    return 0, 0
+  reader = tf.train.load_checkpoint(latest)
+  keys = ('data/epoch/.ATTRIBUTES/VARIABLE_VALUE', 'data/position/.ATTRIBUTES/VARIABLE_VALUE')
+  if not all(reader.has_tensor(k) for k in keys):
+    return 0, 0
+  epoch, position = (int(reader.get_tensor(k)) for k in keys)
+  return epoch, position + 1
+
+
+@dataclasses.dataclass
+class Data:
+  """A run's data. `train`: endless training batches, dicts with 'image', 'label', 'attributes' (when the data set
+  has them, e.g. CelebA's 40 +-1 attributes) and the stream position 'epoch' / 'position' (image data sets);
+  `held`: held-out arrays ('image'; image data sets also 'label' and 'attributes'); `info`: the training split's
+  pipeline.DatasetInfo (image data sets); `start`: the (epoch, skip) the stream starts at."""
+  train: tf.data.Dataset
+  held: Dict[str, np.ndarray]
+  steps_per_epoch: int
+  info: Optional[object] = None
+  start: tuple = (0, 0)
+
+  def images(self) -> tf.data.Dataset:
+    return self.train.map(lambda b: b['image'])
+
+
+def make_data(cfg: presets.CrVAEConfig, run: RunConfig, start=(0, 0)) -> Data:
+  """The run's `Data`; image data sets start the training stream at `start` = (epoch, skip) (see `data_start`),
+  with the run's file check, skip limit, cache and determinism settings."""
+  if cfg.likelihood == 'bernoulli':
+    train, held_images, steps = make_datasets(cfg, run)
+    return Data(train.map(lambda x: {'image': x}), {'image': held_images}, steps)
+  from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
+  data_dir = run.data_dir or None
+  checks = dict(verify=run.verify, max_skipped_fraction=run.max_skipped_fraction, deterministic=run.deterministic)
+  train, info = pipeline.make_image_dataset(
+      run.dataset, data_dir, 'train', cfg.resolution, cfg.batch_size, train=True, seed=cfg.seed, epochs=None,
+      start_epoch=start[0], skip=start[1], cache=run.cache, with_info=True, **checks)
+  # Batches of one, so a split smaller than num_eval_images still works; built (and file-checked) once.
+  held, held_info = pipeline.make_image_dataset(run.dataset, data_dir, 'val', cfg.resolution, 1, train=False,
+                                                with_info=True, **checks)
+  held = next(iter(held.unbatch().batch(min(run.num_eval_images, held_info.num_examples)).take(1)))
+  held = {k: v.numpy() for k, v in held.items() if k in ('image', 'label', 'attributes')}
+  return Data(train, held, info.steps_per_epoch, info, tuple(start))
+
+
+class _DataFeed:
+  """The training loop's batches: `args(batch)` of each batch of `data.train`, and on the way
+  * the stream position of each batch handed out goes into `position` (a checkpoint saved after step k then holds
+    the batch of step k, and `data_start` resumes right after it);
+  * the images skipped so far (file check and decode failures, each file once) are printed when their number
+    changes and written to TensorBoard ('data/skipped_images', 'data/skipped_files'), checked every `every` batches;
+  * a split found incomplete while decoding (past max_skipped_fraction) ends the run with the pipeline's one-message
+    error naming the files, after a checkpoint.
+  """
+
+  def __init__(self, data: Data, args, position: DataPosition, manager, writer, step, print_fn, every: int):
+    self.data, self.args, self.position = data, args, position
+    self.manager, self.writer, self.step, self.print_fn = manager, writer, step, print_fn
+    self.every, self.reported = max(1, int(every)), -1
+
+  def __iter__(self):
+    tracked = 'position' in self.data.train.element_spec
+    iterator = iter(self.data.train if tracked else self.data.train.repeat())
+    count = 0
+    while True:
+      try:
+        batch = next(iterator)
+      except StopIteration:
+        return
+      except tf.errors.InvalidArgumentError:
+        info = self.data.info
+        if info is not None and info.incomplete():
+          self.manager.save(checkpoint_number=int(self.step.numpy()))
+          raise info.incomplete_error() from None
+        raise
+      if tracked:
+        self.position.epoch.assign(tf.reduce_max(batch['epoch']))
+        self.position.position.assign(tf.reduce_max(batch['position']))
+      if count % self.every == 0:
+        self._check_skipped()
+      count += 1
+      yield self.args(batch)
+
+  def _check_skipped(self):
+    info = self.data.info
+    if info is None or info.total_skipped == self.reported:
+      return
+    total, files = info.total_skipped, info.all_skipped_files()
+    with self.writer.as_default(step=int(self.step.numpy())):
+      tf.summary.scalar('data/skipped_images', total)
+      if files:
+        tf.summary.text('data/skipped_files', '\n'.join(f'{p}: {r}' for p, r in files))
+    if total:
+      shown = ', '.join(f'{p} ({r})' for p, r in files[:10]) + (f', ... ({total - 10} more)' if total > 10 else '')
+      self.print_fn(f'[crvae] data: {total} of {info.num_listed} training images skipped so far '
+                    f'({info.num_skipped} by the file check, {info.runtime_skipped()} that do not decode): {shown}')
+    self.reported = total
+
+  def report(self) -> dict:
+    """The skipped images for eval.json ({} when the data set keeps no such record)."""
+    info = self.data.info
+    if info is None:
+      return {}
+    self._check_skipped()
+    return {'data/skipped_images': info.total_skipped,
+            'data/skipped_files': [f'{p}: {r}' for p, r in info.all_skipped_files()]}
+
+
 def _value_range(cfg):
   return (0.0, 1.0) if cfg.likelihood == 'bernoulli' else (-1.0, 1.0)
 
@@ -149,12 +277,14 @@ def evaluate(vae, cfg, held_images, nll_samples: int) -> Dict[str, float]:
   return out
 
 
-def _restore_or_start(trainer, logdir, print_fn):
+def _restore_or_start(trainer, logdir, print_fn, extra=None):
   checkpoint = tf.train.Checkpoint(**trainer.checkpoint_objects())
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=3)
   if manager.latest_checkpoint:
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     print_fn(f'[crvae] resumed from {manager.latest_checkpoint} at step {int(trainer.step.numpy()):,}')
+  for name, obj in (extra or {}).items():  # saved from now on (restored by their owners, e.g. data_start)
+    setattr(checkpoint, name, obj)
   return manager
 
 
@@ -176,7 +306,7 @@ def _train_loop(trainer, batches, run: RunConfig, manager, writer, write_images:
   last_log = last_ckpt = time.monotonic()
   rate.update(done)
   gate_updates = gate_count = 0
-  for batch in batches.repeat():
+  for batch in (batches.repeat() if isinstance(batches, tf.data.Dataset) else batches):
     out = trainer.train_step(*batch)
     done = int(trainer.step.numpy())
     rate.update(done)
@@ -237,13 +367,17 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
   start = time.monotonic()
   check_resume(cfg, run, logdir)
   tf.keras.utils.set_random_seed(cfg.seed)
-  train_ds, held_images, steps_per_epoch = make_datasets(cfg, run)
+  data = make_data(cfg, run, data_start(logdir))
+  held_images, steps_per_epoch = data.held['image'], data.steps_per_epoch
   _save_config(cfg, run, logdir)
 
   vae, disc = networks.build_models(cfg)
   trainer = train_steps.make_trainer(vae, disc, cfg)
-  manager = _restore_or_start(trainer, logdir, print_fn)
+  data_position = DataPosition(data.start)
+  manager = _restore_or_start(trainer, logdir, print_fn, extra={'data': data_position})
   writer = tf.summary.create_file_writer(logdir)
+  feed = _DataFeed(data, lambda b: (b['image'],), data_position, manager, writer, trainer.step, print_fn,
+                   run.summary_every)
   sheets = _Sheets(vae, cfg, held_images, run.grid_size, cfg.seed)
   lr_every = run.lr_step_every or (cfg.lr_step_epochs * steps_per_epoch if steps_per_epoch else 0)
 
@@ -253,7 +387,7 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
   selector = (selection.mnist_selector(vae, cfg, run, logdir, steps_per_epoch, writer, print_fn)
               if cfg.likelihood == 'bernoulli' else None)
   done, metrics, steps_per_second = _train_loop(
-      trainer, train_ds.map(lambda x: (x,)), run, manager, writer,
+      trainer, feed, run, manager, writer,
       _sheet_writer(logdir, writer, sheets.grid, 'samples/real_recon_and_prior'), learning_rate, cfg.batch_size,
       steps_per_epoch, logdir, print_fn, on_step=selector.maybe_score if selector else None)
   selected = selection.finish(selector, done, print_fn)   # MNIST: the best validation weights from here on
@@ -263,7 +397,7 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
   results = evaluate(vae, cfg, held_images, run.nll_samples)
   results.update(selected)
   with open(os.path.join(logdir, 'eval.json'), 'w') as f:
-    json.dump({'step': done, **results}, f, indent=1, sort_keys=True)
+    json.dump({'step': done, **results, **feed.report()}, f, indent=1, sort_keys=True)
   with writer.as_default(step=done):
     for k, v in results.items():
       tf.summary.scalar(k, v)
@@ -312,9 +446,13 @@ def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature
   from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
   tf.keras.utils.set_random_seed(cfg1.seed)
   data_dir = run.data_dir or None
+  start = data_start(logdir)
   train_ds, info = pipeline.make_image_dataset(run.dataset, data_dir, 'train', s2cfg.in_resolution,
                                                s2cfg.batch_size, train=True, seed=cfg1.seed,
-                                               hires=s2cfg.out_resolution, with_info=True)
+                                               hires=s2cfg.out_resolution, with_info=True, epochs=None,
+                                               start_epoch=start[0], skip=start[1], cache=run.cache,
+                                               verify=run.verify, deterministic=run.deterministic,
+                                               max_skipped_fraction=run.max_skipped_fraction)
   held = next(iter(pipeline.make_image_dataset(run.dataset, data_dir, 'val', s2cfg.in_resolution,
                                                min(run.grid_size, s2cfg.batch_size), train=False,
                                                hires=s2cfg.out_resolution).take(1)))
@@ -325,8 +463,11 @@ def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature
 
   generator, discriminator = stage2_lib.build_stage2_models(s2cfg)
   trainer = train_steps.Stage2Trainer(vae, generator, discriminator, s2cfg, feature_net=feature_net)
-  manager = _restore_or_start(trainer, logdir, print_fn)
+  data_position = DataPosition(start)
+  manager = _restore_or_start(trainer, logdir, print_fn, extra={'data': data_position})
   writer = tf.summary.create_file_writer(logdir)
+  feed = _DataFeed(Data(train_ds, {}, info.steps_per_epoch, info, start), lambda b: (b['image'], b['hires']),
+                   data_position, manager, writer, trainer.step, print_fn, run.summary_every)
   z = tf.random.stateless_normal((len(held['image']),) + tuple(cfg1.latent_shape), seed=(cfg1.seed, 23))
 
   def grid():
@@ -337,7 +478,7 @@ def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature
     return images_lib.stack_rows([images_lib.make_grid(up, cols=cols), images_lib.make_grid(high, cols=cols)])
 
   done, metrics, steps_per_second = _train_loop(
-      trainer, train_ds.map(lambda b: (b['image'], b['hires'])), run, manager, writer,
+      trainer, feed, run, manager, writer,
       _sheet_writer(logdir, writer, grid, 'samples/stage1_and_stage2'), lambda _: s2cfg.learning_rate,
       s2cfg.batch_size, info.steps_per_epoch, logdir, print_fn)
 
@@ -345,7 +486,7 @@ def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature
   refined = generator(vae.decode(mu, training=False), training=False)
   results = {'eval/stage2_reconstruction_mse': float(tf.reduce_mean(tf.square(refined - held['hires'])))}
   with open(os.path.join(logdir, 'eval.json'), 'w') as f:
-    json.dump({'step': done, **results}, f, indent=1, sort_keys=True)
+    json.dump({'step': done, **results, **feed.report()}, f, indent=1, sort_keys=True)
   writer.flush()
   saved_model_dir = export.export_two_stage(vae, generator, os.path.join(logdir, 'saved_model'))
   print_fn(f'[crvae] stage 2 done: step {done:,}; reconstruction_mse {results["eval/stage2_reconstruction_mse"]:.4g}'

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from rlcv_tf.datasets import pipeline
+from rlcv_tf.datasets import records as records_lib
 
 DISPLAY_NAME = 'CelebA'
 ATTR_FILE = 'list_attr_celeba.txt'
@@ -45,31 +45,31 @@ ATTRIBUTE_NAMES = tuple(
 def read_attributes(path: str) -> Tuple[List[str], Tuple[str, ...], np.ndarray]:
   """Parses `list_attr_celeba.txt` -> (file names [N], the 40 attribute names, int8 [N, 40] in {-1, +1}).
 
-  Raises pipeline.DatasetError on a malformed file (wrong count, wrong number of values, a value not in {-1, 1}).
+  Raises records_lib.DatasetError on a malformed file (wrong count, wrong number of values, a value not in {-1, 1}).
   """
   with open(path) as f:
     lines = [line for line in f.read().splitlines() if line.strip()]
   if len(lines) < 2:
-    raise pipeline.DatasetError(f'{path}: expected a count line and a names line, got {len(lines)} lines')
+    raise records_lib.DatasetError(f'{path}: expected a count line and a names line, got {len(lines)} lines')
   try:
     count = int(lines[0].split()[0])
   except ValueError as e:
-    raise pipeline.DatasetError(f'{path}: line 1 should be the image count, got {lines[0]!r}') from e
+    raise records_lib.DatasetError(f'{path}: line 1 should be the image count, got {lines[0]!r}') from e
   names = tuple(lines[1].split())
   if len(names) != NUM_ATTRIBUTES:
-    raise pipeline.DatasetError(f'{path}: line 2 should hold {NUM_ATTRIBUTES} attribute names, got {len(names)}')
+    raise records_lib.DatasetError(f'{path}: line 2 should hold {NUM_ATTRIBUTES} attribute names, got {len(names)}')
   rows = [line.split() for line in lines[2:]]
   if len(rows) != count:
-    raise pipeline.DatasetError(f'{path}: line 1 announces {count} images but {len(rows)} follow (truncated?)')
+    raise records_lib.DatasetError(f'{path}: line 1 announces {count} images but {len(rows)} follow (truncated?)')
   files = []
   values = np.zeros((len(rows), NUM_ATTRIBUTES), np.int8)
   for i, row in enumerate(rows):
     if len(row) != NUM_ATTRIBUTES + 1:
-      raise pipeline.DatasetError(f'{path}: line {i + 3} has {len(row) - 1} values, expected {NUM_ATTRIBUTES}')
+      raise records_lib.DatasetError(f'{path}: line {i + 3} has {len(row) - 1} values, expected {NUM_ATTRIBUTES}')
     files.append(row[0])
     values[i] = [int(v) for v in row[1:]]
   if not np.isin(values, (-1, 1)).all():
-    raise pipeline.DatasetError(f'{path}: attribute values must be -1 or 1')
+    raise records_lib.DatasetError(f'{path}: attribute values must be -1 or 1')
   return files, names, values
 
 
@@ -82,7 +82,7 @@ def read_partition(path: str) -> Dict[str, int]:
       if not parts:
         continue
       if len(parts) != 2 or parts[1] not in ('0', '1', '2'):
-        raise pipeline.DatasetError(f'{path}: line {i + 1} should be "<file> 0|1|2", got {line.strip()!r}')
+        raise records_lib.DatasetError(f'{path}: line {i + 1} should be "<file> 0|1|2", got {line.strip()!r}')
       out[parts[0]] = int(parts[1])
   return out
 
@@ -106,10 +106,10 @@ def _find(data_dir: str, name: str, subdirs) -> Optional[str]:
   return None
 
 
-def load_records(data_dir: str, split: str) -> pipeline.Records:
+def load_records(data_dir: str, split: str) -> records_lib.Records:
   """The records of one split, with the fixed face ROI as every image's crop window."""
   if split not in SPLIT_IDS:
-    raise pipeline.DatasetError(f'CelebA split must be one of {list(SPLIT_IDS)}, got {split!r}')
+    raise records_lib.DatasetError(f'CelebA split must be one of {list(SPLIT_IDS)}, got {split!r}')
   attr_path = _find(data_dir, ATTR_FILE, ('', 'Anno'))
   part_path = _find(data_dir, PARTITION_FILE, ('', 'Eval', 'Anno'))
   image_dir = _find(data_dir, IMAGE_DIR, ('', 'Img'))
@@ -118,12 +118,12 @@ def load_records(data_dir: str, split: str) -> pipeline.Records:
   if not os.path.isdir(data_dir):
     missing = ['the directory itself']
   if missing:
-    raise pipeline.unavailable(DISPLAY_NAME, data_dir, 'missing ' + ', '.join(missing), LAYOUT, SOURCE, STAND_IN)
+    raise records_lib.unavailable(DISPLAY_NAME, data_dir, 'missing ' + ', '.join(missing), LAYOUT, SOURCE, STAND_IN)
   files, names, values = read_attributes(attr_path)
   partition = read_partition(part_path)
   unknown = [f for f in files if f not in partition]
   if unknown:
-    raise pipeline.DatasetError(f'{part_path} has no split for {len(unknown)} images, e.g. {unknown[0]}')
+    raise records_lib.DatasetError(f'{part_path} has no split for {len(unknown)} images, e.g. {unknown[0]}')
   keep = np.array([partition[f] == SPLIT_IDS[split] for f in files], bool)
   id_path = _find(data_dir, IDENTITY_FILE, ('', 'Anno'))
   if id_path is not None:
@@ -134,7 +134,8 @@ def load_records(data_dir: str, split: str) -> pipeline.Records:
     labels = np.full(len(files), -1, np.int64)
     num_classes = None
   paths = np.array([os.path.join(image_dir, f) for f in files], dtype=object)
-  records = pipeline.Records(
+  records = records_lib.Records(
       paths=paths, labels=labels, boxes=np.tile(np.array([ROI], np.float32), (len(files), 1)),
-      attributes=values.astype(np.float32), attribute_names=names, num_classes=num_classes)
+      attributes=values.astype(np.float32), attribute_names=names, num_classes=num_classes,
+      display_name=DISPLAY_NAME)
   return records.select(keep)

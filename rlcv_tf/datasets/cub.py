@@ -7,12 +7,12 @@ Published layout (`CUB_200_2011.tgz` extracts to `CUB_200_2011/`):
   * `image_class_labels.txt`: `<id> <class id 1..200>` ('label' is class id - 1);
   * `images/<relative path>`.
 
-The thesis' Birds set merges CUB with NABirds and Birdsnap (T:L4948-4951); only CUB is read here (the others need
-their own readers). CUB has no validation split, so 'val' reads the test split [P].
+The thesis' Birds set merges CUB with NABirds and Birdsnap (T:L4948-4951): see `birds.py`. CUB has no validation split, so 'val' reads the test split [P].
 
 Bird ROI [P, StackGAN convention, spec §A5.1]: a square of side 1.5 * max(w, h) centred on the bbox
-(`pipeline.bird_roi`, which the synth_birds stand-in is cropped with too). Where it leaves the image the border
-pixels are repeated (pipeline.crop_box), so the crop is never distorted and always contains the whole box.
+(`roi.bird_roi`, which the synth_birds stand-in is cropped with too). Where it leaves the image the pipeline shifts
+it back inside and repeats border pixels only where the square is larger than the image, so the crop is never
+distorted and always contains the whole box.
 """
 
 import os
@@ -20,7 +20,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from rlcv_tf.datasets import pipeline
+from rlcv_tf.datasets import records as records_lib
+from rlcv_tf.datasets import roi
 
 DISPLAY_NAME = 'CUB-200-2011'
 FILES = ('images.txt', 'bounding_boxes.txt', 'train_test_split.txt', 'image_class_labels.txt')
@@ -29,23 +30,11 @@ LAYOUT = ('<data_dir>/{images.txt, bounding_boxes.txt, train_test_split.txt, ima
 SOURCE = 'https://www.vision.caltech.edu/datasets/cub_200_2011/ (CUB_200_2011.tgz)'
 STAND_IN = 'synth_birds'
 SPLITS = {'train': 1, 'val': 0, 'test': 0}
+NUM_CLASSES = 200
 
 
 def _read_table(path: str, num_fields: int, cast) -> Dict[int, Tuple]:
-  """`<id> v1 .. vk` lines -> {id: (v1, .., vk)}; raises DatasetError naming the bad line."""
-  out = {}
-  with open(path) as f:
-    for i, line in enumerate(f):
-      parts = line.split()
-      if not parts:
-        continue
-      if len(parts) != num_fields + 1:
-        raise pipeline.DatasetError(f'{path}: line {i + 1} should have {num_fields + 1} fields, got {line.strip()!r}')
-      try:
-        out[int(parts[0])] = tuple(cast(p) for p in parts[1:])
-      except ValueError as e:
-        raise pipeline.DatasetError(f'{path}: line {i + 1} is malformed: {line.strip()!r}') from e
-  return out
+  return records_lib.read_id_table(path, num_fields, cast, key=int)
 
 
 def read_images(path: str) -> Dict[int, str]:
@@ -73,15 +62,14 @@ def find_root(data_dir: str) -> str:
   return data_dir
 
 
-def load_records(data_dir: str, split: str) -> pipeline.Records:
-  if split not in SPLITS:
-    raise pipeline.DatasetError(f'CUB split must be one of {list(SPLITS)}, got {split!r}')
+def read_all(data_dir: str) -> roi.BirdTable:
+  """Every listed image with its class, box and split (raises DatasetUnavailableError / DatasetError)."""
   root = find_root(data_dir)
   missing = [f for f in FILES if not os.path.isfile(os.path.join(root, f))]
   if not os.path.isdir(os.path.join(root, 'images')):
     missing.append('images/')
   if missing:
-    raise pipeline.unavailable(DISPLAY_NAME, data_dir, 'missing ' + ', '.join(missing), LAYOUT, SOURCE, STAND_IN)
+    raise records_lib.unavailable(DISPLAY_NAME, data_dir, 'missing ' + ', '.join(missing), LAYOUT, SOURCE, STAND_IN)
   images = read_images(os.path.join(root, FILES[0]))
   boxes = read_bounding_boxes(os.path.join(root, FILES[1]))
   is_train = read_split(os.path.join(root, FILES[2]))
@@ -90,12 +78,17 @@ def load_records(data_dir: str, split: str) -> pipeline.Records:
   for table, fname in ((boxes, FILES[1]), (is_train, FILES[2]), (classes, FILES[3])):
     lacking = [i for i in ids if i not in table]
     if lacking:
-      raise pipeline.DatasetError(f'{os.path.join(root, fname)} has no entry for image id {lacking[0]} '
-                                  f'({len(lacking)} ids missing)')
-  keep = np.array([is_train[i] == SPLITS[split] for i in ids], bool)
-  records = pipeline.Records(
+      raise records_lib.DatasetError(f'{os.path.join(root, fname)} has no entry for image id {lacking[0]} '
+                                     f'({len(lacking)} ids missing)')
+  return roi.BirdTable(
       paths=np.array([os.path.join(root, 'images', images[i]) for i in ids], dtype=object),
       labels=np.array([classes[i] - 1 for i in ids], np.int64),
-      boxes=pipeline.bird_roi(np.stack([boxes[i] for i in ids])) if ids else np.zeros((0, 4), np.float32),
-      num_classes=200)
-  return records.select(keep)
+      bboxes=np.stack([boxes[i] for i in ids]) if ids else np.zeros((0, 4), np.float32),
+      is_train=np.array([is_train[i] == 1 for i in ids], bool), num_classes=NUM_CLASSES,
+      display_name=DISPLAY_NAME)
+
+
+def load_records(data_dir: str, split: str) -> records_lib.Records:
+  if split not in SPLITS:
+    raise records_lib.DatasetError(f'CUB split must be one of {list(SPLITS)}, got {split!r}')
+  return read_all(data_dir).records(split)

@@ -1,9 +1,10 @@
 """`make_image_dataset(name, ...)`: the tf.data pipeline shared by Chapters 5 and 6 (spec ch5_6 §A5.1, §B5).
 
-Names are either real data sets read from the user's disk in their published layout (`celeba`, `cub`, `lsun`;
-`data_dir` required) or procedurally generated stand-ins (`synth_faces`, `synth_birds`, `synth_rooms`; see
-`synthetic.py`). A missing or incomplete real data set raises `DatasetUnavailableError` naming the expected path,
-the expected files and where to get them; it is never replaced by a stand-in.
+Names are looked up in `registry.py`: real data sets read from the user's disk in their published layout (`celeba`,
+`cub`, `lsun`, ...; `data_dir` required) or procedurally generated stand-ins (`synth_faces`, `synth_birds`,
+`synth_rooms`). A missing or incomplete real data set raises `DatasetUnavailableError` naming the expected path,
+the expected files and where to get them; it is never replaced by a stand-in. This module knows no data set: a
+reader hands it `records.Records` (paths, labels, attributes and each image's crop) or `records.Generated`.
 
 Each element is a dict:
   * 'image': float32 [B, R, R, 3] in [-1, 1] (x / 127.5 - 1, spec §0);
@@ -11,89 +12,68 @@ Each element is a dict:
     present, else -1; LSUN 0);
   * 'attributes': float32 [B, N] in {-1, +1} (celeba: the 40 attributes in file order; synth_faces);
   * 'hires': float32 [B, H, H, 3] when `hires=H`: the same crop (same random crop and flip) resized to H, the
-    aligned (x_64, S(x)_128) pairs Stage 2 needs (T:L5006-5016).
+    aligned (x_64, S(x)_128) pairs Stage 2 needs (T:L5006-5016);
+  * 'epoch', 'position': int64 [B], where each example sits in the data stream (epoch number, 0-based place in
+    that epoch's order); a training run stores the last ones it consumed to resume the stream there.
 
-Pipeline order (spec §A5.1):
-  index -> shuffle (train; the whole index, reshuffled each epoch) -> parallel [decode -> ROI crop -> resize
-  (bilinear, antialias)] -> random h-flip (train) -> x / 127.5 - 1 -> batch(drop_remainder=True) -> prefetch.
-The LSUN random crop (shorter side -> 72, random 64 crop) is done as the equivalent crop of the decoded image
-(a square of side 64/72 of the shorter side at a random position) before resizing, so the hires copy gets the
-same window. Randomness is stateless, seeded per element from `Dataset.random(seed)` re-randomised each epoch:
-results are reproducible for a seed and independent of parallelism.
+Pipeline order (spec §A5.1), per epoch e:
+  index of epoch e -> parallel [read -> decode (only the crop window of a JPEG when it lies inside the image) ->
+  crop] -> parallel [resize (bilinear, antialias) -> random h-flip (train) -> x / 127.5 - 1] ->
+  batch(drop_remainder=True); epochs follow each other, then prefetch.
+The index of epoch e is a permutation of the examples drawn statelessly from (seed, e) (training) or file order,
+and every example carries its own augmentation seed drawn from (seed, e, example) before any parallel map. So an
+epoch is a function of (seed, e) alone: two builds with one seed give identical epochs at any parallelism, and a
+stream can start at any (epoch, position) (`start_epoch`, `skip`) and continue exactly as an uninterrupted one.
+With `deterministic=True` (the default) the parallel maps keep this order; `deterministic=False` lets them deliver
+in completion order (each example keeps its crop and flip, only the order within the in-flight window changes).
+
+Crops: a window (y0, x0, h, w) that leaves the image is first shifted back inside it; border pixels are repeated
+only along a side where the window is larger than the image. Shorter-side rules (LSUN) are squares placed at
+random (training, from the example's seed) or centred.
 
 Unreadable images never stop an epoch. Files are checked on the host when the index is built (missing, empty,
-not an image by its magic bytes; `verify='decode'` fully decodes with Pillow), and are skipped and counted in
-`DatasetInfo.num_skipped` with a warning. Anything that still fails to decode at run time is dropped by
-`ignore_errors` and counted in `DatasetInfo.runtime_skipped()` (exact once an epoch has finished).
+not an image by its magic bytes; `verify='decode'` fully decodes with Pillow) and skipped with a warning
+(`DatasetInfo.skipped_files`). Files that still fail to decode at run time (a truncated copy) are dropped and
+recorded once per file, however many passes see them (`DatasetInfo.runtime_skipped_files()`). Both together
+are held to `max_skipped_fraction` of the listed images: past it the split is an incomplete copy, an error (at
+build time for the file check; for decode failures the iterator raises tf.errors.InvalidArgumentError and
+`DatasetInfo.incomplete_error()` gives the full message with the file names).
 """
 
 import concurrent.futures
 import dataclasses
-import importlib
 import logging
 import math
-import os
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 
-from rlcv_tf.datasets import synthetic
+from rlcv_tf.datasets import jpeg_crop
+from rlcv_tf.datasets import records as records_lib
+from rlcv_tf.datasets import registry
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ('train', 'val', 'test')
-LSUN_CROP_FRACTION = 64.0 / 72.0  # spec §A5.1: shorter side -> 72, crop 64
+
+# Re-exported so callers need one import (readers import `records` directly, never this module).
+DatasetError = records_lib.DatasetError
+DatasetUnavailableError = records_lib.DatasetUnavailableError
+unavailable = records_lib.unavailable
+Records = records_lib.Records
+Generated = records_lib.Generated
+ShorterSideCrop = records_lib.ShorterSideCrop
+names = registry.names
+entry = registry.entry
+describe = registry.describe
+SYNTHETIC_SIZES = registry.SYNTHETIC_SIZES
+
+# Salts that keep the epoch order and the augmentation seeds independent streams of one user seed.
+_ORDER_SALT = 0x0DE5
+_AUGMENT_SALT = 0xA5EED
 
 
-class DatasetError(RuntimeError):
-  """A data set cannot be used as asked (unknown split, malformed annotation file, ...)."""
-
-
-class DatasetUnavailableError(DatasetError):
-  """A real data set is missing or incomplete on disk. The message names the path, the layout and the source."""
-
-
-def unavailable(dataset: str, data_dir: Optional[str], problem: str, layout: str, source: str,
-                stand_in: Optional[str] = None) -> DatasetUnavailableError:
-  """Builds the one-message error used by every reader (what path, what layout, where to get it)."""
-  where = 'no data_dir was given' if data_dir is None else f'looked in {os.path.abspath(data_dir)!r}'
-  msg = (f'{dataset} is not available: {problem} ({where}). Expected layout: {layout}. Get it from {source}; '
-         'nothing is downloaded at run time.')
-  if stand_in:
-    msg += f' For a procedurally generated stand-in ask for {stand_in!r} explicitly.'
-  return DatasetUnavailableError(msg)
-
-
-# ------------------------------------------------------------------------------------------------ records
-
-
-@dataclasses.dataclass
-class Records:
-  """What a reader found on disk: one row per usable image (after the file check).
-
-  Attributes:
-    paths: str [N] absolute image paths.
-    labels: int64 [N].
-    boxes: float32 [N, 4] crop windows (y0, x0, height, width) in pixels of the original image, or None when the
-      crop is computed from the decoded image size (LSUN).
-    attributes: float32 [N, K] in {-1, +1}, or None.
-    attribute_names: the K names, in file order.
-    num_classes: number of distinct labels, or None when labels are not classes (CelebA without identities).
-    skipped: (path, reason) of the images that failed the file check.
-  """
-  paths: np.ndarray
-  labels: np.ndarray
-  boxes: Optional[np.ndarray] = None
-  attributes: Optional[np.ndarray] = None
-  attribute_names: Tuple[str, ...] = ()
-  num_classes: Optional[int] = None
-  skipped: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
-
-  def select(self, keep: np.ndarray) -> 'Records':
-    return dataclasses.replace(
-        self, paths=self.paths[keep], labels=self.labels[keep],
-        boxes=None if self.boxes is None else self.boxes[keep],
-        attributes=None if self.attributes is None else self.attributes[keep])
+# ------------------------------------------------------------------------------------------------ file checks
 
 
 _MAGIC = (
@@ -103,6 +83,7 @@ _MAGIC = (
     (b'GIF89a', 'gif'),
     (b'BM', 'bmp'),
 )
+VERIFY_MODES = ('header', 'decode', 'none')
 
 
 def check_image_file(path: str, verify: str = 'header') -> Optional[str]:
@@ -111,6 +92,8 @@ def check_image_file(path: str, verify: str = 'header') -> Optional[str]:
   'header' reads 16 bytes (missing, empty, or not JPEG/PNG/GIF/BMP/WebP by magic bytes: cheap enough for 200k
   files); 'decode' also fully decodes with Pillow (catches truncation, ~100x slower); 'none' skips the check.
   """
+  if verify not in VERIFY_MODES:
+    raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
   if verify == 'none':
     return None
   try:
@@ -131,17 +114,22 @@ def check_image_file(path: str, verify: str = 'header') -> Optional[str]:
         im.load()
     except Exception as e:  # pylint: disable=broad-except  (any decoder failure means "skip this file")
       return f'does not decode ({type(e).__name__}: {e})'
-  elif verify != 'header':
-    raise ValueError(f"verify must be 'header', 'decode' or 'none', got {verify!r}")
   return None
 
 
 def check_files(paths: Sequence[str], verify: str = 'header', num_threads: int = 8) -> List[Optional[str]]:
   """`check_image_file` over many paths with a thread pool (the checks wait on I/O, not the GIL)."""
+  if verify not in VERIFY_MODES:
+    raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
   if verify == 'none' or len(paths) == 0:
     return [None] * len(paths)
   with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
     return list(pool.map(lambda p: check_image_file(p, verify), paths, chunksize=256))
+
+
+def max_skipped(num_listed: int, max_skipped_fraction: float) -> int:
+  """How many of `num_listed` images may be skipped before a split counts as an incomplete copy."""
+  return int(math.floor(max_skipped_fraction * num_listed + 1e-9))
 
 
 def filter_unreadable(records: Records, verify: str, dataset: str, max_skipped_fraction: float) -> Records:
@@ -157,7 +145,7 @@ def filter_unreadable(records: Records, verify: str, dataset: str, max_skipped_f
   skipped = [(p, r) for p, r in zip(records.paths[bad], np.asarray(reasons, object)[bad])]
   frac = bad.mean()
   examples = '; '.join(f'{p}: {r}' for p, r in skipped[:3])
-  if frac > max_skipped_fraction or bad.all():
+  if bad.sum() > max_skipped(len(bad), max_skipped_fraction) or bad.all():
     raise DatasetUnavailableError(
         f'{dataset} looks incomplete: {bad.sum()} of {len(bad)} listed images are missing or unreadable '
         f'({100 * frac:.1f}% > max_skipped_fraction={100 * max_skipped_fraction:g}%), e.g. {examples}. '
@@ -169,63 +157,6 @@ def filter_unreadable(records: Records, verify: str, dataset: str, max_skipped_f
   return out
 
 
-# ------------------------------------------------------------------------------------------------ registry
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetEntry:
-  module: str              # rlcv_tf.datasets.<module>, imported lazily
-  real: bool               # False for the generated stand-ins
-  description: str
-  has_attributes: bool = False
-  crop: str = 'box'        # 'box' (per-image window) | 'shorter_side' (LSUN-style square crop)
-  num_classes: Optional[int] = None
-
-
-_REGISTRY: Dict[str, DatasetEntry] = {
-    'celeba': DatasetEntry('celeba', True, 'CelebA aligned faces, 40 binary attributes, ROI 148x148 at (40, 15) '
-                           '(spec §A5.1, §B5)', has_attributes=True),
-    'cub': DatasetEntry('cub', True, 'CUB-200-2011 birds, 200 species, square ROI of 1.5 x the bbox (spec §A5.1)',
-                        num_classes=200),
-    'lsun': DatasetEntry('lsun', True, 'LSUN (bedroom) as an image folder; square crop of 64/72 of the shorter '
-                         'side, random in training, centred otherwise (spec §A5.1)', crop='shorter_side',
-                         num_classes=1),
-    'synth_birds': DatasetEntry('synthetic', False, 'SynthBirds stand-in: 10 species on a 96x96 cluttered canvas, '
-                                'cropped with the CUB ROI rule (spec §A5.2)', num_classes=synthetic.NUM_BIRD_SPECIES),
-    'synth_faces': DatasetEntry('synthetic', False, 'SynthFaces stand-in: 12 CelebA-named attributes, 20 '
-                                'identities (spec §B5)', has_attributes=True,
-                                num_classes=synthetic.NUM_FACE_IDENTITIES),
-    'synth_rooms': DatasetEntry('synthetic', False, 'SynthRooms stand-in: perspective bedrooms, 6 layout classes, '
-                                'cropped like LSUN (spec §A5.2)', crop='shorter_side',
-                                num_classes=synthetic.NUM_ROOM_LAYOUTS),
-}
-
-# Default sizes of the generated splits (spec §B4 small preset: 10k training images).
-SYNTHETIC_SIZES = {'train': 10_000, 'val': 1_000, 'test': 1_000}
-
-
-def names() -> List[str]:
-  return sorted(_REGISTRY)
-
-
-def entry(name: str) -> DatasetEntry:
-  if name not in _REGISTRY:
-    raise ValueError(f'unknown image data set {name!r}; valid names: {", ".join(names())}')
-  return _REGISTRY[name]
-
-
-def describe(name: str) -> str:
-  """One paragraph: what the data set is and, for real ones, the expected layout and where to get it."""
-  e = entry(name)
-  text = f'{name}: {e.description}.'
-  if e.real:
-    module = importlib.import_module(f'rlcv_tf.datasets.{e.module}')
-    text += f' Expected layout: {module.LAYOUT}. Source: {module.SOURCE}.'
-  else:
-    text += ' Generated on the fly (no data_dir); a stand-in, not the thesis data.'
-  return text
-
-
 # ------------------------------------------------------------------------------------------------ info
 
 
@@ -234,9 +165,11 @@ class DatasetInfo:
   """What `make_image_dataset(..., with_info=True)` built.
 
   Attributes:
-    num_examples: images in the split after skipping unreadable files.
+    num_examples: images in the split after the file check.
     num_skipped: images dropped by the host-side file check; `skipped_files` lists (path, reason).
-    steps_per_epoch: num_examples // batch_size (the last partial batch is dropped).
+    num_listed: images the split lists (before any check); the skip limit is a fraction of it.
+    steps_per_epoch: num_examples // batch_size (the last partial batch is dropped; an epoch with decode
+      failures can have fewer).
   """
   name: str
   split: str
@@ -248,55 +181,95 @@ class DatasetInfo:
   skipped_files: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
   attribute_names: Tuple[str, ...] = ()
   num_classes: Optional[int] = None
-  _attempted: Optional[tf.Variable] = dataclasses.field(default=None, repr=False)
-  _decoded: Optional[tf.Variable] = dataclasses.field(default=None, repr=False)
+  num_listed: Optional[int] = None
+  max_skipped_fraction: float = 0.01
+  start_epoch: int = 0
+  skip: int = 0
+  _paths: Optional[np.ndarray] = dataclasses.field(default=None, repr=False)
+  _failed: Optional[tf.Variable] = dataclasses.field(default=None, repr=False)
+  _num_failed: Optional[tf.Variable] = dataclasses.field(default=None, repr=False)
+  _failed_cached: Optional[List[Tuple[str, str]]] = dataclasses.field(default=None, repr=False)
 
   @property
   def steps_per_epoch(self) -> int:
     return self.num_examples // self.batch_size
 
   def runtime_skipped(self) -> int:
-    """Images dropped because decoding failed inside tf.data, summed over all passes so far.
+    """Distinct files that failed to decode inside tf.data so far (each counted once, whatever the passes)."""
+    if self._failed_cached is not None:
+      return len(self._failed_cached)
+    return 0 if self._num_failed is None else int(self._num_failed.numpy())
 
-    Counted as (elements sent to decode) - (elements decoded); exact whenever no pass is midway.
-    """
-    if self._attempted is None:
-      return 0
-    return int(self._attempted.numpy() - self._decoded.numpy())
+  def runtime_skipped_files(self) -> List[Tuple[str, str]]:
+    """(path, reason) of the files that failed to decode inside tf.data so far, in index order."""
+    if self._failed_cached is not None:
+      return list(self._failed_cached)
+    if self._failed is None or not self.runtime_skipped():
+      return []
+    return [(str(p), 'does not decode') for p in self._paths[self._failed.numpy()]]
 
   @property
   def total_skipped(self) -> int:
     return self.num_skipped + self.runtime_skipped()
 
+  def all_skipped_files(self) -> List[Tuple[str, str]]:
+    return list(self.skipped_files) + self.runtime_skipped_files()
+
+  @property
+  def max_skipped(self) -> int:
+    return max_skipped(self.num_listed if self.num_listed is not None else self.num_examples,
+                       self.max_skipped_fraction)
+
+  def incomplete(self) -> bool:
+    """True once more images were skipped (file check + decode failures) than `max_skipped_fraction` allows, or
+    none of the split's files decodes."""
+    return self.total_skipped > self.max_skipped or 0 < self.num_examples <= self.runtime_skipped()
+
+  def incomplete_error(self) -> DatasetUnavailableError:
+    """The one-message error for a split found incomplete while decoding (names the files)."""
+    listed = self.num_listed if self.num_listed is not None else self.num_examples
+    files = self.all_skipped_files()
+    examples = '; '.join(f'{p}: {r}' for p, r in files[:3])
+    return DatasetUnavailableError(
+        f'{self.name} looks incomplete: {self.total_skipped} of {listed} listed images are missing or do not '
+        f'decode ({self.num_skipped} at the file check, {self.runtime_skipped()} while decoding; more than '
+        f'max_skipped_fraction={100 * self.max_skipped_fraction:g}%), e.g. {examples}. Re-extract the image '
+        'archive, or raise max_skipped_fraction to train on what is there.')
+
 
 # ------------------------------------------------------------------------------------------------ graph pieces
 
 
-ROI_SCALE = 1.5   # bird ROI: side = 1.5 x the longer bbox side (StackGAN convention, spec §A5.1)
+def place_window(box: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
+  """Window `box` = (y0, x0, h, w) (pixels, float) -> int32 (y0, x0, h, w) moved inside an image of `shape`.
+
+  Along each axis the window is shifted by the least amount that puts it inside the image; where it is larger
+  than the image it is shifted by the least amount that makes it cover the whole image (so padding is needed only
+  there, and no more than the size difference).
+  """
+  box = tf.cast(tf.round(tf.cast(box, tf.float32)), tf.int32)
+  h, w = tf.maximum(box[2], 1), tf.maximum(box[3], 1)
+  height, width = tf.cast(shape[0], tf.int32), tf.cast(shape[1], tf.int32)
+  y0 = tf.clip_by_value(box[0], tf.minimum(0, height - h), tf.maximum(0, height - h))
+  x0 = tf.clip_by_value(box[1], tf.minimum(0, width - w), tf.maximum(0, width - w))
+  return tf.stack([y0, x0, h, w])
 
 
-def bird_roi(bbox: np.ndarray, scale: float = ROI_SCALE) -> np.ndarray:
-  """The bird ROI of CUB and of its stand-in synth_birds: (x, y, w, h) boxes [N, 4] -> square crop windows
-  (y0, x0, side, side) [N, 4], side = scale * max(w, h), centred on the box."""
-  bbox = np.asarray(bbox, np.float32).reshape(-1, 4)
-  x, y, w, h = bbox.T
-  side = scale * np.maximum(w, h)
-  cy, cx = y + h / 2, x + w / 2
-  return np.stack([cy - side / 2, cx - side / 2, side, side], 1).astype(np.float32)
+def _gather_window(image: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
+  """Pixels of the int window (y0, x0, h, w); rows / columns outside the image repeat the border ones."""
+  shape = tf.shape(image)
+  rows = tf.clip_by_value(window[0] + tf.range(window[2]), 0, shape[0] - 1)
+  cols = tf.clip_by_value(window[1] + tf.range(window[3]), 0, shape[1] - 1)
+  return tf.gather(tf.gather(image, rows, axis=0), cols, axis=1)
 
 
 def crop_box(image: tf.Tensor, box: tf.Tensor) -> tf.Tensor:
   """Crops window `box` = (y0, x0, h, w) (pixels, may reach outside) from `image` [H, W, C].
 
-  Outside the image the border pixels are repeated (edge padding, spec §A5.1) by clipping the gathered row and
-  column indices, so a box that pokes out of the image still yields an undistorted h x w window.
+  The window is first moved inside the image (`place_window`); only along an axis where it is larger than the
+  image are border pixels repeated (edge padding, spec §A5.1). The result is always an undistorted h x w window.
   """
-  shape = tf.shape(image)
-  box = tf.cast(tf.round(box), tf.int32)
-  h, w = tf.maximum(box[2], 1), tf.maximum(box[3], 1)
-  rows = tf.clip_by_value(box[0] + tf.range(h), 0, shape[0] - 1)
-  cols = tf.clip_by_value(box[1] + tf.range(w), 0, shape[1] - 1)
-  return tf.gather(tf.gather(image, rows, axis=0), cols, axis=1)
+  return _gather_window(image, place_window(box, tf.shape(image)))
 
 
 def shorter_side_box(shape: tf.Tensor, fraction: float, seed: Optional[tf.Tensor]) -> tf.Tensor:
@@ -312,6 +285,20 @@ def shorter_side_box(shape: tf.Tensor, fraction: float, seed: Optional[tf.Tensor
   return tf.stack([y0, x0, side, side])
 
 
+def decode_window(data: tf.Tensor, box_fn) -> tf.Tensor:
+  """Decodes encoded image bytes and returns the window `box_fn(shape)` (placed as `crop_box` places it), uint8
+  [h, w, 3].
+
+  For a JPEG whose placed window lies inside the image only the window is decoded (`jpeg_crop.decode_and_crop`:
+  `decode_and_crop_jpeg` with the shape read from the header), the same pixels as decoding the whole image and
+  cropping; other formats (PNG, GIF, BMP, WebP) and windows that need padding are decoded whole, then cropped.
+  """
+  return jpeg_crop.decode_and_crop(
+      data, tf.zeros([4], tf.float32),
+      crop_fn=lambda image, _: crop_box(image, box_fn(tf.shape(image))),
+      place_fn=lambda shape, _: tf.cast(place_window(box_fn(shape), shape), tf.float32))
+
+
 def resize_uint8(image: tf.Tensor, size: int) -> tf.Tensor:
   """Antialiased bilinear resize to size x size, rounded back to uint8 (what a PNG cache would hold)."""
   out = tf.image.resize(image, [size, size], method='bilinear', antialias=True)
@@ -323,37 +310,243 @@ def normalise(image: tf.Tensor) -> tf.Tensor:
   return tf.cast(image, tf.float32) / 127.5 - 1.0
 
 
-def _decode(path: tf.Tensor) -> tf.Tensor:
-  image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-  image.set_shape([None, None, 3])
-  return image
+def _key(seed: int, salt: int, epoch: tf.Tensor) -> tf.Tensor:
+  return tf.random.experimental.stateless_fold_in(tf.constant([seed, salt], tf.int64), tf.cast(epoch, tf.int64))
+
+
+def epoch_index(num_examples: int, seed: int, epoch, shuffle: bool, skip=0) -> tf.data.Dataset:
+  """The examples of epoch `epoch` in their order, as {'index', 'position', 'epoch', 'seed'} (int64 scalars and
+  an augmentation seed [2]).
+
+  The order is a permutation drawn statelessly from (seed, epoch) when `shuffle`, else 0..N-1; the augmentation
+  seed of an example is drawn from (seed, epoch, index). Nothing depends on how the dataset is iterated, so any
+  (epoch, position) can be started from (`skip` leaves out the first positions) and later epochs are unchanged.
+  """
+  epoch = tf.cast(epoch, tf.int64)
+  skip = tf.cast(skip, tf.int64)
+  order = tf.range(num_examples, dtype=tf.int64)
+  if shuffle:
+    order = tf.random.experimental.stateless_shuffle(order, _key(seed, _ORDER_SALT, epoch))
+  seeds = tf.random.stateless_uniform([num_examples, 2], _key(seed, _AUGMENT_SALT, epoch), minval=None,
+                                      maxval=None, dtype=tf.int64)   # row i: the seed of example i
+  order = order[skip:]
+  return tf.data.Dataset.from_tensor_slices({
+      'index': order, 'position': tf.range(skip, num_examples, dtype=tf.int64),
+      'epoch': tf.fill(tf.shape(order), epoch), 'seed': tf.gather(seeds, order)})
+
+
+def _seeds(row):
+  """(crop seed, flip seed) of an example."""
+  pair = tf.random.experimental.stateless_split(row['seed'], 2)
+  return pair[0], pair[1]
+
+
+# ------------------------------------------------------------------------------------------------ loaders
+#
+# A loader maps a dataset of epoch_index rows to rows with 'label' (+ 'attributes') and either 'window' (the crop,
+# uint8 [h, w, 3], not yet resized) or 'small' / 'large' (already resized, from the in-memory cache).
+
+
+class _Crop:
+  """Which window of an image an example gets: a shorter-side rule, its box (a row's 'box' or the table's), or
+  the whole image (`whole=True`, or when there is neither)."""
+
+  def __init__(self, boxes: Optional[np.ndarray], rule: Optional[ShorterSideCrop], random: bool,
+               whole: bool = False):
+    self.boxes = None if boxes is None else tf.constant(np.asarray(boxes, np.float32))
+    self.rule, self.random, self.whole = rule, random, whole
+
+  def box_fn(self, row):
+    def fn(shape):
+      if not self.whole:
+        if self.rule is not None:
+          return shorter_side_box(shape, self.rule.fraction, _seeds(row)[0] if self.random else None)
+        if 'box' in row:
+          return row['box']
+        if self.boxes is not None:
+          return tf.gather(self.boxes, row['index'])
+      return tf.cast(tf.stack([0, 0, shape[0], shape[1]]), tf.float32)
+    return fn
+
+
+def _table(records: Records):
+  table = {'label': tf.constant(records.labels.astype(np.int64))}
+  if records.attributes is not None:
+    table['attributes'] = tf.constant(records.attributes.astype(np.float32))
+  return table
+
+
+class _FileLoader:
+  """Reads and decodes files, a chunk of consecutive positions per parallel worker, and drops those that fail.
+
+  Within a chunk the files are decoded in order, so a failure shows as a gap in the positions of the decoded rows
+  (an end marker after the chunk's last position closes the last gap). The consumer's sequential stage records
+  each failed example once in `failed` / `num_failed` and raises InvalidArgumentError (`message`) past the skip
+  limit: exact whatever the parallel order of the chunks (`deterministic`), and nothing is recorded for chunks the
+  stream never reached.
+  """
+
+  CHUNK = 16
+
+  def __init__(self, records: Records, crop: _Crop, allowed_failures: int, message: str):
+    n = len(records.paths)
+    self.paths = tf.constant(records.paths.astype(str))
+    self.table = _table(records)
+    self.crop = crop
+    self.failed = tf.Variable(tf.zeros([n], tf.bool), trainable=False)
+    self.num_failed = tf.Variable(tf.constant(0, tf.int64), trainable=False)
+    self.allowed = tf.constant(allowed_failures, tf.int64)
+    self.message = message
+
+  def _row(self, row, window, ok):
+    out = dict(row, window=window, ok=ok)
+    out.update({k: tf.gather(v, row['index']) for k, v in self.table.items()})
+    return out
+
+  def _decode(self, row):
+    data = tf.io.read_file(tf.gather(self.paths, row['index']))
+    return self._row(row, decode_window(data, self.crop.box_fn(row)), tf.constant(True))
+
+  def _load_chunk(self, rows):
+    first = rows['position'][0]
+    end = self._row({k: v[-1] for k, v in rows.items()}, tf.zeros([0, 0, 3], tf.uint8), tf.constant(False))
+    end['position'] = rows['position'][-1] + 1
+
+    def gaps(expected, row):
+      # The examples at positions expected..row.position-1 of this chunk did not decode.
+      missing = tf.gather(rows['index'], tf.range(expected, row['position']) - first)
+      return row['position'] + 1, dict(row, missing=missing)
+
+    decoded = tf.data.Dataset.from_tensor_slices(rows).map(self._decode).ignore_errors()
+    return decoded.concatenate(tf.data.Dataset.from_tensors(end)).scan(first, gaps)
+
+  def _account(self, row):
+    # Sequential, in the consumer's order: a file is recorded when the stream reaches it (never by a worker whose
+    # chunk was cut short because the iterator stopped).
+    missing = row.pop('missing')
+    was = tf.gather(self.failed, missing)
+    with tf.control_dependencies([was]):
+      update = self.failed.scatter_nd_update(missing[:, None], tf.ones_like(was))
+    with tf.control_dependencies([update]):
+      count = self.num_failed.assign_add(tf.reduce_sum(tf.cast(tf.logical_not(was), tf.int64)))
+    check = tf.debugging.assert_less_equal(count, self.allowed, message=self.message)
+    with tf.control_dependencies([check]):
+      return {k: tf.identity(v) for k, v in row.items()}
+
+  def __call__(self, index: tf.data.Dataset) -> tf.data.Dataset:
+    ds = index.batch(self.CHUNK).interleave(self._load_chunk, block_length=self.CHUNK, num_parallel_calls=AUTOTUNE)
+    return ds.map(self._account).filter(lambda row: row['ok'])
+
+
+class _GeneratedLoader:
+  """Renders stand-in images with the source's NumPy function, in chunks, in parallel; crops them."""
+
+  CHUNK = 32
+
+  def __init__(self, source: Generated, crop: _Crop):
+    self.source, self.crop = source, crop
+    self.has_attributes = bool(source.attribute_names)
+
+  def _generate(self, indices):
+    def fn(ix):
+      out = self.source.generate(np.asarray(ix, np.int64))
+      attrs = out.get('attributes', np.zeros((len(ix), 1), np.float32)).astype(np.float32)
+      return (out['image'].astype(np.uint8), out['label'].astype(np.int64), out['box'].astype(np.float32), attrs)
+    image, label, box, attrs = tf.numpy_function(fn, [indices], [tf.uint8, tf.int64, tf.float32, tf.float32],
+                                                 stateful=False)
+    s = self.source.size
+    image.set_shape([None, s, s, 3])
+    label.set_shape([None])
+    box.set_shape([None, 4])
+    attrs.set_shape([None, max(len(self.source.attribute_names), 1)])
+    return image, label, box, attrs
+
+  def _chunk(self, rows):
+    image, label, box, attrs = self._generate(rows['index'])
+    out = dict(rows, image=image, label=label, box=box)
+    if self.has_attributes:
+      out['attributes'] = attrs
+    return out
+
+  def _window(self, row):
+    image = row.pop('image')
+    box_fn = self.crop.box_fn(row)
+    row['window'] = crop_box(image, box_fn(tf.shape(image)))
+    row.pop('box')
+    return row
+
+  def __call__(self, index: tf.data.Dataset) -> tf.data.Dataset:
+    ds = index.batch(self.CHUNK).map(self._chunk, num_parallel_calls=AUTOTUNE).unbatch()
+    return ds.map(self._window, num_parallel_calls=AUTOTUNE)
+
+
+class _MemoryLoader:
+  """Serves examples from images held in memory: resized crops (fixed crops) or whole images (random crops)."""
+
+  def __init__(self, arrays: dict, crop: _Crop):
+    self.arrays = {k: tf.constant(v) for k, v in arrays.items() if k not in ('flat', 'starts', 'shapes')}
+    self.ragged = 'flat' in arrays
+    if self.ragged:
+      self.flat = tf.constant(arrays['flat'])
+      self.starts = tf.constant(arrays['starts'])
+      self.shapes = tf.constant(arrays['shapes'])
+    self.crop = crop
+
+  def _load(self, row):
+    i = row['index']
+    out = dict(row)
+    out.update({k: tf.gather(v, i) for k, v in self.arrays.items()})
+    if self.ragged:
+      shape = tf.gather(self.shapes, i)
+      size = tf.cast(tf.reduce_prod(shape), tf.int64)
+      image = tf.reshape(self.flat[tf.gather(self.starts, i):tf.gather(self.starts, i) + size], shape)
+      image.set_shape([None, None, 3])
+      out['window'] = crop_box(image, self.crop.box_fn(row)(tf.shape(image)))
+    return out
+
+  def __call__(self, index: tf.data.Dataset) -> tf.data.Dataset:
+    return index.map(self._load, num_parallel_calls=AUTOTUNE)
+
+
+def _materialise(loader, num_examples: int, resolution: int, hires: Optional[int], keep_whole: bool,
+                 options: tf.data.Options) -> dict:
+  """One pass of `loader` over all examples in file order, held as NumPy arrays for `_MemoryLoader`.
+
+  keep_whole: keep the whole decoded images (random crops are drawn from them later); otherwise keep the crops
+  resized to `resolution` (and `hires`). Examples that fail to decode are left out ('index' lists the kept ones).
+  """
+  ds = loader(epoch_index(num_examples, 0, 0, shuffle=False))
+
+  def shrink(row):
+    out = {'index': row['index'], 'label': row['label']}
+    if 'attributes' in row:
+      out['attributes'] = row['attributes']
+    if keep_whole:
+      out['window'] = row['window']
+    else:
+      out['small'] = resize_uint8(row['window'], resolution)
+      if hires:
+        out['large'] = resize_uint8(row['window'], hires)
+    return out
+
+  ds = ds.map(shrink, num_parallel_calls=AUTOTUNE).with_options(options)
+  parts = {}
+  for row in ds.as_numpy_iterator():
+    for k, v in row.items():
+      parts.setdefault(k, []).append(v)
+  if not parts:
+    return {}
+  out = {k: np.stack(v) for k, v in parts.items() if k != 'window'}
+  if keep_whole:
+    windows = parts['window']
+    sizes = np.array([w.size for w in windows], np.int64)
+    out['starts'] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    out['shapes'] = np.array([w.shape for w in windows], np.int32)
+    out['flat'] = np.concatenate([w.reshape(-1) for w in windows]).astype(np.uint8)
+  return out
 
 
 # ------------------------------------------------------------------------------------------------ builder
-
-
-def _load_records(e: DatasetEntry, name: str, data_dir, split, verify, max_skipped_fraction) -> Records:
-  module = importlib.import_module(f'rlcv_tf.datasets.{e.module}')
-  records = module.load_records(data_dir, split)
-  return filter_unreadable(records, verify, name, max_skipped_fraction)
-
-
-def _synthetic_loader(name: str, split: str, canvas: int, data_seed: int, num_attributes: Optional[int],
-                      num_attr_out: int) -> Callable:
-  """Returns fn(indices int64 [n]) -> (image uint8 [n,S,S,3], label, attributes [n,K], box [n,4]) via numpy."""
-  gen = synthetic.make_generator(name, canvas, data_seed, num_attributes)
-
-  def fn(indices):
-    out = gen.generate(indices, split)
-    n = len(indices)
-    attrs = out.get('attributes', np.zeros((n, num_attr_out), np.float32)).astype(np.float32)
-    if 'bbox' in out:
-      box = bird_roi(out['bbox'])
-    else:
-      box = np.tile(np.array([[0, 0, canvas, canvas]], np.float32), (n, 1))
-    return out['image'], out['label'].astype(np.int64), attrs, box.astype(np.float32)
-
-  return fn
 
 
 def make_image_dataset(name: str,
@@ -364,9 +557,11 @@ def make_image_dataset(name: str,
                        train: Optional[bool] = None,
                        seed: int = 0,
                        hires: Optional[int] = None,
-                       deterministic: bool = False,
+                       deterministic: bool = True,
                        *,
-                       shuffle_buffer: Optional[int] = None,
+                       epochs: Optional[int] = 1,
+                       start_epoch: int = 0,
+                       skip: int = 0,
                        cache: bool = False,
                        verify: str = 'header',
                        max_skipped_fraction: float = 0.01,
@@ -382,179 +577,148 @@ def make_image_dataset(name: str,
     data_dir: the data set's root on disk (real data sets only; must be None for stand-ins).
     split: 'train' | 'val' | 'test' (CUB has no validation split: 'val' reads its test split).
     resolution: R, the side of 'image'.
-    batch_size: B; partial batches are dropped (the 2:1:1 batch mix of §A3.2 needs B % 4 == 0).
-    train: shuffle + random flip (+ LSUN random crop). Defaults to split == 'train'.
-    seed: shuffle / augmentation seed (each epoch still differs).
+    batch_size: B; the last partial batch of each epoch is dropped (the 2:1:1 batch mix of §A3.2 needs
+      B % 4 == 0).
+    train: shuffle + random flip (+ random shorter-side crop). Defaults to split == 'train'.
+    seed: order / augmentation seed; epoch e's order and every example's crop and flip are functions of
+      (seed, e) only.
     hires: H, also yield 'hires' [B, H, H, 3] from the same crop, or None.
-    deterministic: keep element order fixed under parallel map (`tf.data.Options.deterministic`).
-    shuffle_buffer: None shuffles the whole index (cheap: it holds indices); with cache=True it holds images
-      and defaults to min(N, 10000).
-    cache: cache the decoded, cropped, resized uint8 images in memory after the first pass (the random LSUN crop
-      then moves after the cache: the full decoded image is cached). Only when the split fits in RAM.
+    deterministic: keep the element order under parallel maps (`tf.data.Options.deterministic`); False
+      delivers in completion order (faster when decode times vary; the (example, augmentation) pairs of an
+      epoch stay the same, and a resumed stream can then repeat or miss a few in-flight examples).
+    epochs: epochs in the stream (each one iteration of the dataset yields them all); None = endless, what a
+      training loop wants. Iterating the dataset again restarts at `start_epoch`: the same batches again.
+    start_epoch: the first epoch of the stream (0-based).
+    skip: leave out the first `skip` positions of `start_epoch` (0 <= skip <= N). A run that consumed batches up
+      to (epoch e, position p) resumes with start_epoch=e, skip=p + 1.
+    cache: decode, crop and resize every image once, before the first batch, and serve them from memory (with a
+      random shorter-side crop the whole decoded images are held). Only when the split fits in RAM.
     verify: host-side file check, 'header' | 'decode' | 'none' (see `check_image_file`).
-    max_skipped_fraction: more unreadable files than this fraction raises DatasetUnavailableError.
+    max_skipped_fraction: more unreadable files (file check and decode failures together) than this fraction
+      of the listed images makes the split an incomplete copy: an error.
     num_examples: size of a generated split (stand-ins; default SYNTHETIC_SIZES) or a cap on a real one.
     data_seed: content seed of the stand-ins (image i of a split is fixed by (data_seed, split, i)).
     num_attributes: synth_faces only: keep the first N <= 12 attributes.
     private_threadpool_size: e.g. 2 on a 2-core machine (spec §A5.1).
     with_info: return (dataset, DatasetInfo) instead of the dataset.
   """
-  e = entry(name)
   if split not in SPLITS:
     raise DatasetError(f'split must be one of {SPLITS}, got {split!r}')
+  source = registry.open_split(name, data_dir, split, num_examples=num_examples,
+                               max_resolution=max([resolution] + ([hires] if hires else [])),
+                               data_seed=data_seed, num_attributes=num_attributes)
+  return build_image_dataset(
+      source, name=name, split=split, resolution=resolution, batch_size=batch_size, train=train, seed=seed,
+      hires=hires, deterministic=deterministic, epochs=epochs, start_epoch=start_epoch, skip=skip, cache=cache,
+      verify=verify, max_skipped_fraction=max_skipped_fraction, num_examples=num_examples,
+      private_threadpool_size=private_threadpool_size, with_info=with_info)
+
+
+def build_image_dataset(source: Union[Records, Generated], *, name: str, split: str = 'train',
+                        resolution: int = 64, batch_size: int = 64, train: Optional[bool] = None, seed: int = 0,
+                        hires: Optional[int] = None, deterministic: bool = True, epochs: Optional[int] = 1,
+                        start_epoch: int = 0, skip: int = 0, cache: bool = False, verify: str = 'header',
+                        max_skipped_fraction: float = 0.01, num_examples: Optional[int] = None,
+                        private_threadpool_size: Optional[int] = None, with_info: bool = False):
+  """`make_image_dataset` for a source a reader has already opened (`Records` listed on disk, or `Generated`)."""
   if batch_size < 1 or resolution < 1 or (hires is not None and hires < 1):
     raise ValueError('batch_size, resolution and hires must be positive')
+  if epochs is not None and epochs < 1:
+    raise ValueError(f'epochs must be None or >= 1, got {epochs}')
+  if start_epoch < 0 or skip < 0:
+    raise ValueError(f'start_epoch and skip must be >= 0, got {start_epoch}, {skip}')
+  if verify not in VERIFY_MODES:
+    raise ValueError(f'verify must be one of {VERIFY_MODES}, got {verify!r}')
+  if not 0.0 <= max_skipped_fraction <= 1.0:
+    raise ValueError(f'max_skipped_fraction must be in [0, 1], got {max_skipped_fraction}')
   train = (split == 'train') if train is None else bool(train)
-  random_crop = train and e.crop == 'shorter_side'
-
-  # ---- the index: records (real) or a range of generated indices (stand-ins)
-  if e.real:
-    if data_dir is None:
-      module = importlib.import_module(f'rlcv_tf.datasets.{e.module}')
-      raise unavailable(module.DISPLAY_NAME, None, 'data_dir is required for a real data set', module.LAYOUT,
-                        module.SOURCE, module.STAND_IN)
-    records = _load_records(e, name, data_dir, split, verify, max_skipped_fraction)
-    if num_examples is not None:
-      records = records.select(np.arange(len(records.paths)) < num_examples)
-    n = len(records.paths)
-    attribute_names, num_classes = records.attribute_names, records.num_classes
-    skipped = records.skipped
-  else:
-    if data_dir is not None:
-      raise ValueError(f'{name} is generated; data_dir must be None (got {data_dir!r})')
-    n = SYNTHETIC_SIZES[split] if num_examples is None else int(num_examples)
-    records = None
-    attribute_names = (synthetic.SynthFaces(num_attributes=num_attributes or 12).attribute_names
-                       if name == 'synth_faces' else ())
-    num_classes, skipped = e.num_classes, []
-  if n < batch_size:
-    raise DatasetError(f'{name}/{split} has {n} images, fewer than one batch of {batch_size}')
-  has_attr = e.has_attributes
-  num_attr = len(attribute_names)
-  out_sizes = [resolution] + ([hires] if hires else [])
-
-  attempted = tf.Variable(0, dtype=tf.int64, trainable=False) if e.real else None
-  decoded = tf.Variable(0, dtype=tf.int64, trainable=False) if e.real else None
-
-  # ---- stage 1: index -> (uint8 image, label, attributes, box) where box is the crop window or unused
-  if e.real:
-    table = {'path': records.paths.astype(str), 'label': records.labels.astype(np.int64)}
-    if records.boxes is not None:
-      table['box'] = records.boxes.astype(np.float32)
-    if has_attr:
-      table['attributes'] = records.attributes.astype(np.float32)
-    table = {k: tf.constant(v) for k, v in table.items()}
-
-    def load(index):
-      attempted.assign_add(1)
-      row = {k: tf.gather(v, index) for k, v in table.items()}
-      row['image'] = _decode(row.pop('path'))
-      return row
-
-    def loaded(ds):
-      ds = ds.map(load, num_parallel_calls=AUTOTUNE).ignore_errors(log_warning=True)
-      def count(row):
-        decoded.assign_add(1)
-        return row
-      return ds.map(count)
-  else:
-    # Canvas big enough for the largest output (birds: the spec's 96 at 64 px; rooms: 72 at 64).
-    base = {'synth_birds': 96, 'synth_faces': 64, 'synth_rooms': 72}[name]
-    canvas = max(base, int(math.ceil(base * max(out_sizes) / 64)))
-    gen_fn = _synthetic_loader(name, split, canvas, data_seed, num_attributes, max(num_attr, 1))
-    chunk = 32
-
-    def gen_chunk(indices):
-      image, label, attrs, box = tf.numpy_function(gen_fn, [indices], [tf.uint8, tf.int64, tf.float32, tf.float32],
-                                                   stateful=False)
-      image.set_shape([None, canvas, canvas, 3])
-      label.set_shape([None])
-      attrs.set_shape([None, max(num_attr, 1)])
-      box.set_shape([None, 4])
-      row = {'image': image, 'label': label, 'box': box}
-      if has_attr:
-        row['attributes'] = attrs
-      return row
-
-    def loaded(ds):
-      return ds.batch(chunk).map(gen_chunk, num_parallel_calls=AUTOTUNE).unbatch()
-
-  # ---- stage 2: ROI crop + resize (seeded when the crop is random); also the flip
-  def crop_resize(row, seed=None):
-    image = row.pop('image')
-    if e.crop == 'shorter_side':
-      box = shorter_side_box(tf.shape(image), LSUN_CROP_FRACTION, seed)
-    else:
-      box = row.pop('box')
-    row.pop('box', None)
-    window = crop_box(image, box)
-    row['image'] = resize_uint8(window, resolution)
-    if hires:
-      row['hires'] = resize_uint8(window, hires)
-    return row
-
-  def augment(row, seed):
-    # The same flip decision for 'image' and 'hires' keeps Stage-2 pairs aligned.
-    flip = tf.random.stateless_uniform([], seed) < 0.5
-    for key in ('image', 'hires'):
-      if key in row:
-        row[key] = tf.where(flip, tf.reverse(row[key], axis=[1]), row[key])
-    return row
-
-  def finish(row):
-    out = {'image': normalise(row['image']), 'label': tf.cast(row['label'], tf.int64)}
-    if has_attr:
-      out['attributes'] = tf.cast(row['attributes'][..., :num_attr], tf.float32)
-    if hires:
-      out['hires'] = normalise(row['hires'])
-    return out
-
-  def with_seeds(ds, offset):
-    # Per-element stateless seeds, re-drawn every epoch (rerandomize_each_iteration) yet fixed by `seed`.
-    seeds = tf.data.Dataset.random(seed=seed + offset, rerandomize_each_iteration=True).batch(2)
-    return tf.data.Dataset.zip((ds, seeds))
-
-  def split_seed(row, s):
-    pair = tf.random.experimental.stateless_split(s, 2)
-    return row, pair[0], pair[1]
-
-  index = tf.data.Dataset.range(n)
-  if not cache:
-    if train:
-      index = index.shuffle(n if shuffle_buffer is None else shuffle_buffer, seed=seed,
-                            reshuffle_each_iteration=True)
-    ds = loaded(index)
-    if train:
-      ds = with_seeds(ds, 1).map(split_seed)
-      ds = ds.map(lambda row, s_crop, s_flip: augment(crop_resize(row, s_crop if random_crop else None), s_flip),
-                  num_parallel_calls=AUTOTUNE)
-    else:
-      ds = ds.map(crop_resize, num_parallel_calls=AUTOTUNE)
-  else:
-    # Deterministic work before the cache, randomness after it.
-    ds = loaded(index)
-    if not random_crop:
-      ds = ds.map(crop_resize, num_parallel_calls=AUTOTUNE)
-    ds = ds.cache()
-    if train:
-      ds = ds.shuffle(min(n, 10_000) if shuffle_buffer is None else shuffle_buffer, seed=seed,
-                      reshuffle_each_iteration=True)
-      ds = with_seeds(ds, 1).map(split_seed)
-      ds = ds.map(lambda row, s_crop, s_flip: augment(crop_resize(row, s_crop) if random_crop else row, s_flip),
-                  num_parallel_calls=AUTOTUNE)
-  ds = ds.map(finish, num_parallel_calls=AUTOTUNE)
-  ds = ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
-
+  display = source.display_name or name
+  random_crop = train and source.crop is not None
   options = tf.data.Options()
   options.deterministic = bool(deterministic)
   if private_threadpool_size:
     options.threading.private_threadpool_size = int(private_threadpool_size)
-  ds = ds.with_options(options)
 
-  if not with_info:
-    return ds
+  failed = num_failed = paths = None
+  if isinstance(source, Records):
+    if num_examples is not None:
+      source = source.select(np.arange(len(source.paths)) < num_examples)
+    num_listed = len(source.paths)
+    source = filter_unreadable(source, verify, display, max_skipped_fraction)
+    n = len(source.paths)
+    skipped = list(source.skipped)
+    # Decode failures allowed on top of the file check's; a split none of whose files decodes is never complete.
+    allowed = min(max_skipped(num_listed, max_skipped_fraction) - len(skipped), n - 1)
+    crop = _Crop(source.boxes, source.crop, random_crop)
+    message = (f'{display} looks incomplete: more than {max_skipped(num_listed, max_skipped_fraction)} of '
+               f'{num_listed} listed images are missing or do not decode (max_skipped_fraction='
+               f'{100 * max_skipped_fraction:g}%); DatasetInfo.incomplete_error() names them. Re-extract the image '
+               'archive, or raise max_skipped_fraction to train on what is there.')
+    loader = _FileLoader(source, crop, allowed, message)
+    failed, num_failed, paths = loader.failed, loader.num_failed, source.paths
+    attribute_names, num_classes = source.attribute_names, source.num_classes
+  else:
+    n = num_listed = source.num_examples
+    skipped = []
+    crop = _Crop(None, source.crop, random_crop)
+    loader = _GeneratedLoader(source, crop)
+    attribute_names, num_classes = source.attribute_names, source.num_classes
+  if n < batch_size:
+    raise DatasetError(f'{display} {split} split has {n} usable images, fewer than one batch of {batch_size}; use '
+                       'a smaller batch size or another split')
   info = DatasetInfo(name=name, split=split, resolution=resolution, hires=hires, batch_size=batch_size,
                      num_examples=n, num_skipped=len(skipped), skipped_files=list(skipped),
-                     attribute_names=tuple(attribute_names), num_classes=num_classes,
-                     _attempted=attempted, _decoded=decoded)
-  return ds, info
+                     attribute_names=tuple(attribute_names), num_classes=num_classes, num_listed=num_listed,
+                     max_skipped_fraction=max_skipped_fraction, start_epoch=start_epoch, skip=skip, _paths=paths,
+                     _failed=failed, _num_failed=num_failed)
+
+  if cache:
+    if random_crop:  # hold whole images; the random crops are drawn from them each epoch
+      loader.crop = _Crop(None, None, False, whole=True)
+    try:
+      arrays = _materialise(loader, n, resolution, hires, keep_whole=random_crop, options=options)
+    except tf.errors.InvalidArgumentError:
+      if info.incomplete():
+        raise info.incomplete_error() from None
+      raise
+    if failed is not None:  # freeze the decode failures of the one pass: the cache never decodes again
+      info._failed_cached = info.runtime_skipped_files()  # pylint: disable=protected-access
+    kept = arrays.pop('index') if arrays else np.zeros([0], np.int64)
+    n = len(kept)
+    info.num_examples = n
+    if n < batch_size:
+      raise DatasetError(f'{display} {split} split has {n} decodable images, fewer than one batch of '
+                         f'{batch_size}')
+    loader = _MemoryLoader(arrays, crop)
+  if skip > n:
+    raise ValueError(f'skip={skip} is past the end of an epoch of {n} examples')
+
+  def process(row):
+    if 'window' in row:
+      small = resize_uint8(row['window'], resolution)
+      large = resize_uint8(row['window'], hires) if hires else None
+    else:
+      small, large = row['small'], row.get('large')
+    if train:
+      # One flip decision for 'image' and 'hires' keeps Stage-2 pairs aligned.
+      flip = tf.random.stateless_uniform([], _seeds(row)[1]) < 0.5
+      small = tf.where(flip, tf.reverse(small, axis=[1]), small)
+      if large is not None:
+        large = tf.where(flip, tf.reverse(large, axis=[1]), large)
+    out = {'image': normalise(small), 'label': tf.cast(row['label'], tf.int64), 'epoch': row['epoch'],
+           'position': row['position']}
+    if 'attributes' in row:
+      out['attributes'] = tf.cast(row['attributes'], tf.float32)
+    if hires:
+      out['hires'] = normalise(large)
+    return out
+
+  def one_epoch(epoch):
+    skip_here = tf.where(tf.equal(epoch, start_epoch), tf.constant(skip, tf.int64), tf.constant(0, tf.int64))
+    ds = loader(epoch_index(n, seed, epoch, shuffle=train, skip=skip_here))
+    ds = ds.map(process, num_parallel_calls=AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=True)
+
+  end = np.iinfo(np.int64).max if epochs is None else start_epoch + epochs
+  ds = tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch).prefetch(AUTOTUNE).with_options(options)
+  return (ds, info) if with_info else ds

@@ -1,0 +1,133 @@
+"""What a data-set reader hands to the generic pipeline (`pipeline.py`), and the errors every reader raises.
+
+A reader of files on disk returns `Records`: one row per image with its path, label, optional attributes and its
+crop, either a window per image (`boxes`) or a rule applied to the decoded size (`ShorterSideCrop`). A generated
+stand-in returns `Generated`: a NumPy function from example indices to images. The pipeline knows nothing else
+about a data set; readers never import the pipeline.
+"""
+
+import dataclasses
+import os
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+
+class DatasetError(RuntimeError):
+  """A data set cannot be used as asked (unknown split, malformed annotation file, too few images, ...)."""
+
+
+class DatasetUnavailableError(DatasetError):
+  """A real data set is missing or incomplete on disk. The message names the path, the layout and the source."""
+
+
+def unavailable(dataset: str, data_dir: Optional[str], problem: str, layout: str, source: str,
+                stand_in: Optional[str] = None) -> DatasetUnavailableError:
+  """Builds the one-message error used by every reader (what path, what layout, where to get it)."""
+  where = 'no data_dir was given' if data_dir is None else f'looked in {os.path.abspath(data_dir)!r}'
+  msg = (f'{dataset} is not available: {problem} ({where}). Expected layout: {layout}. Get it from {source}; '
+         'nothing is downloaded at run time.')
+  if stand_in:
+    msg += f' For a procedurally generated stand-in ask for {stand_in!r} explicitly.'
+  return DatasetUnavailableError(msg)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShorterSideCrop:
+  """A square of side `fraction` x the shorter image side: at a random position in training, centred otherwise
+  (LSUN's "shorter side -> 72, crop 64" is fraction 64/72)."""
+  fraction: float
+
+
+@dataclasses.dataclass
+class Records:
+  """What a reader found on disk: one row per listed image.
+
+  Attributes:
+    paths: str [N] absolute image paths.
+    labels: int64 [N].
+    boxes: float32 [N, 4] crop windows (y0, x0, height, width) in pixels of the original image; a window that
+      leaves the image is shifted inside it by the pipeline, and padded only where it is larger than the image.
+      None when `crop` gives the rule instead.
+    crop: the crop rule when `boxes` is None (None and no boxes: the whole image).
+    attributes: float32 [N, K] in {-1, +1}, or None.
+    attribute_names: the K names, in file order.
+    num_classes: number of distinct labels, or None when labels are not classes (CelebA without identities).
+    display_name: the data set's name in messages.
+    skipped: (path, reason) of the images that failed the host-side file check (filled by the pipeline).
+  """
+  paths: np.ndarray
+  labels: np.ndarray
+  boxes: Optional[np.ndarray] = None
+  crop: Optional[ShorterSideCrop] = None
+  attributes: Optional[np.ndarray] = None
+  attribute_names: Tuple[str, ...] = ()
+  num_classes: Optional[int] = None
+  display_name: str = ''
+  skipped: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
+
+  def __len__(self) -> int:
+    return len(self.paths)
+
+  def select(self, keep: np.ndarray) -> 'Records':
+    """The rows where `keep` (bool [N] or int indices) holds, in that order."""
+    return dataclasses.replace(
+        self, paths=self.paths[keep], labels=self.labels[keep],
+        boxes=None if self.boxes is None else self.boxes[keep],
+        attributes=None if self.attributes is None else self.attributes[keep])
+
+  @staticmethod
+  def concatenate(parts: List['Records'], display_name: str = '') -> 'Records':
+    """Rows of several readers one after the other (labels as given: offset them first if they must not clash)."""
+    if not parts:
+      raise ValueError('nothing to concatenate')
+    if any((p.boxes is None) != (parts[0].boxes is None) or p.crop != parts[0].crop for p in parts):
+      raise ValueError('records to concatenate must share one kind of crop')
+    if any((p.attributes is None) != (parts[0].attributes is None) for p in parts):
+      raise ValueError('records to concatenate must all have attributes or none')
+    return Records(
+        paths=np.concatenate([p.paths for p in parts]).astype(object),
+        labels=np.concatenate([p.labels for p in parts]).astype(np.int64),
+        boxes=None if parts[0].boxes is None else np.concatenate([p.boxes for p in parts]).astype(np.float32),
+        crop=parts[0].crop,
+        attributes=None if parts[0].attributes is None else np.concatenate([p.attributes for p in parts]),
+        attribute_names=parts[0].attribute_names, display_name=display_name or parts[0].display_name,
+        skipped=[s for p in parts for s in p.skipped])
+
+
+@dataclasses.dataclass
+class Generated:
+  """A procedurally generated split (the stand-ins of `synthetic.py`).
+
+  Attributes:
+    generate: fn(indices int64 [n]) -> {'image': uint8 [n, S, S, 3], 'label': int64 [n], 'box': float32 [n, 4]
+      crop windows (y0, x0, h, w), optional 'attributes': float32 [n, K]}; image i depends on i only.
+    size: S, the canvas side.
+    num_examples: N, the split's size.
+    crop: a rule applied instead of 'box' (e.g. the LSUN-style shorter-side square), or None.
+  """
+  generate: Callable[[np.ndarray], Dict[str, np.ndarray]]
+  size: int
+  num_examples: int
+  crop: Optional[ShorterSideCrop] = None
+  attribute_names: Tuple[str, ...] = ()
+  num_classes: Optional[int] = None
+  display_name: str = ''
+
+
+def read_id_table(path: str, num_fields: int, cast=str, key=int) -> Dict:
+  """`<id> v1 .. vk` lines (fields separated by runs of spaces; the CUB / NABirds annotation format) ->
+  {key(id): (cast(v1), .., cast(vk))}. Raises DatasetError naming the file and the bad line."""
+  out = {}
+  with open(path) as f:
+    for i, line in enumerate(f):
+      parts = line.split()
+      if not parts:
+        continue
+      if len(parts) != num_fields + 1:
+        raise DatasetError(f'{path}: line {i + 1} should have {num_fields + 1} fields, got {line.strip()!r}')
+      try:
+        out[key(parts[0])] = tuple(cast(p) for p in parts[1:])
+      except ValueError as e:
+        raise DatasetError(f'{path}: line {i + 1} is malformed: {line.strip()!r}') from e
+  return out
