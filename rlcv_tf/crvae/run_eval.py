@@ -151,7 +151,9 @@ def load_run(run_dir: str, stage: int = 1, data_dir: str = '', print_fn: Callabl
   selected_step = _restore_selected(vae, stage1_dir, print_fn)
   dataset = saved['run']['dataset'] if stage == 2 else run1['dataset']
   data_dir = os.path.expanduser(data_dir) or (saved['run'].get('data_dir') if stage == 2 else run1['data_dir'])
-  decode = tf.function(lambda z: vae.decode(z, training=False), reduce_retracing=True)
+  # One trace per model whatever the batch sizes (a table scores many runs in one process).
+  decode = tf.function(lambda z: vae.decode(z, training=False),
+                       input_signature=[tf.TensorSpec((None,) + tuple(cfg.latent_shape), tf.float32)])
   resolution = cfg.resolution
   if stage == 1:
     def generate(z):
