@@ -446,11 +446,11 @@ def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature
   from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
   tf.keras.utils.set_random_seed(cfg1.seed)
   data_dir = run.data_dir or None
-  start = data_start(logdir)
+  data_begin = data_start(logdir)   # not `start`: that is the wall-clock start of the run
   train_ds, info = pipeline.make_image_dataset(run.dataset, data_dir, 'train', s2cfg.in_resolution,
                                                s2cfg.batch_size, train=True, seed=cfg1.seed,
                                                hires=s2cfg.out_resolution, with_info=True, epochs=None,
-                                               start_epoch=start[0], skip=start[1], cache=run.cache,
+                                               start_epoch=data_begin[0], skip=data_begin[1], cache=run.cache,
                                                verify=run.verify, deterministic=run.deterministic,
                                                max_skipped_fraction=run.max_skipped_fraction)
   held = next(iter(pipeline.make_image_dataset(run.dataset, data_dir, 'val', s2cfg.in_resolution,
@@ -463,10 +463,10 @@ def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature
 
   generator, discriminator = stage2_lib.build_stage2_models(s2cfg)
   trainer = train_steps.Stage2Trainer(vae, generator, discriminator, s2cfg, feature_net=feature_net)
-  data_position = DataPosition(start)
+  data_position = DataPosition(data_begin)
   manager = _restore_or_start(trainer, logdir, print_fn, extra={'data': data_position})
   writer = tf.summary.create_file_writer(logdir)
-  feed = _DataFeed(Data(train_ds, {}, info.steps_per_epoch, info, start), lambda b: (b['image'], b['hires']),
+  feed = _DataFeed(Data(train_ds, {}, info.steps_per_epoch, info, data_begin), lambda b: (b['image'], b['hires']),
                    data_position, manager, writer, trainer.step, print_fn, run.summary_every)
   z = tf.random.stateless_normal((len(held['image']),) + tuple(cfg1.latent_shape), seed=(cfg1.seed, 23))
 
