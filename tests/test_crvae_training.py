@@ -40,6 +40,11 @@ def test_crvaegan_run_resumes_and_exports(tmp_path):
   assert os.path.exists(os.path.join(logdir, 'samples', 'progressive.png'))
   assert set(first.metrics) >= {'loss/rec', 'loss/kl_total', 'loss/mi', 'loss/d', 'd/accuracy'}
   assert np.isfinite(first.evaluation['eval/reconstruction_mse'])
+  # The learning check's numbers reach eval.json and its verdict the console (a 4-step model fails it).
+  assert {'eval/reconstruction_ratio', 'eval/kl_nats', 'eval/sample_spread'} <= set(first.evaluation)
+  assert any(l.startswith('[crvae] learning check FAILED') for l in lines)
+  with open(os.path.join(logdir, 'eval.json')) as f:
+    assert json.load(f)['learning_check'].startswith('learning check FAILED')
 
   lines = []
   second = training.train(cfg, _run(6), logdir, print_fn=lines.append)

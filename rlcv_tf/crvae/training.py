@@ -26,6 +26,7 @@ from rlcv_tf.core import progress
 from rlcv_tf.crvae import evaluation
 from rlcv_tf.crvae import export
 from rlcv_tf.crvae import latent_tools
+from rlcv_tf.crvae import learning_check
 from rlcv_tf.crvae import networks
 from rlcv_tf.crvae import presets
 from rlcv_tf.crvae import run_config
@@ -274,7 +275,20 @@ def evaluate(vae, cfg, held_images, nll_samples: int) -> Dict[str, float]:
     out['eval/nll_nats'] = float(np.mean(nll))
     out['eval/nll_samples'] = float(nll_samples)
     out['eval/num_images'] = float(len(held_images))
+  elif len(held_images) >= 2:
+    # Did it learn anything visible? (learning_check: against the mean image, a collapsed posterior, one sample.)
+    diag = learning_check.diagnostics(vae, held_images, seed=cfg.seed)
+    out.update({f'eval/{k}': v for k, v in diag.items() if k != 'reconstruction_mse'})
+    out['eval/learning_check_passed'] = float(learning_check.check(diag)[0])
   return out
+
+
+def learning_check_line(results: Dict[str, float]) -> Optional[str]:
+  """The learning check's one line from `evaluate`'s results (None for models it does not cover)."""
+  if 'eval/learning_check_passed' not in results:
+    return None
+  diag = {k[5:]: v for k, v in results.items() if k.startswith('eval/')}
+  return learning_check.check(diag)[1]
 
 
 def _restore_or_start(trainer, logdir, print_fn, extra=None):
@@ -396,14 +410,19 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
     images_lib.save_png(sheets.progressive(), os.path.join(logdir, 'samples', 'progressive.png'), scale=2)
   results = evaluate(vae, cfg, held_images, run.nll_samples)
   results.update(selected)
+  check_line = learning_check_line(results)
   with open(os.path.join(logdir, 'eval.json'), 'w') as f:
-    json.dump({'step': done, **results, **feed.report()}, f, indent=1, sort_keys=True)
+    json.dump({'step': done, **results, **feed.report(), **({'learning_check': check_line} if check_line else {})},
+              f, indent=1, sort_keys=True)
+  if check_line:
+    print_fn(f'[crvae] {check_line}')
   with writer.as_default(step=done):
     for k, v in results.items():
       tf.summary.scalar(k, v)
   writer.flush()
   saved_model_dir = export.export_vae(vae, os.path.join(logdir, 'saved_model'))
-  print_fn(f'[crvae] done: step {done:,}; ' + ', '.join(f'{k[5:]} {v:.4g}' for k, v in results.items()) +
+  shown = {k: v for k, v in results.items() if 'kl_block_' not in k and k != 'eval/learning_check_passed'}
+  print_fn(f'[crvae] done: step {done:,}; ' + ', '.join(f'{k[5:]} {v:.4g}' for k, v in shown.items()) +
            f'; SavedModel {saved_model_dir}; samples {os.path.join(logdir, "samples")}; '
            f'TensorBoard: tensorboard --logdir={logdir}')
   return TrainResult(done, metrics, results, saved_model_dir, time.monotonic() - start, steps_per_second)
