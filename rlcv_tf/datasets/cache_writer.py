@@ -203,7 +203,8 @@ def write_cache(records: pipeline.Records, name: str, split: str, out_dir: str, 
     listed = n + len(records.skipped)
     if written == 0 or len(skipped) > pipeline.max_skipped(listed, max_skipped_fraction):
       raise pipeline.DatasetUnavailableError(
-          f'{records.display_name or name} looks incomplete: {len(skipped)} of {listed} listed images are missing or unreadable '
+          f'{records.display_name or name} looks incomplete: {len(skipped)} of {listed} listed images are missing or '
+          f'unreadable '
           f'(> max_skipped_fraction={100 * max_skipped_fraction:g}%), e.g. '
           + '; '.join(f'{p}: {r}' for p, r in skipped[:3]) + '. No cache was written for this split.')
     shards = [image_cache.shard_name(split, k, len(temp_names)) for k in range(len(temp_names))]

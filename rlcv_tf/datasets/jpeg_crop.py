@@ -5,9 +5,10 @@ bird ROI from its bounding box).
 the rows above and below the window and the MCU columns left and right of it (the compressed data before the window
 must still be entropy-decoded), so it does less work than decoding the whole image and cropping afterwards;
 CelebA's 148x148 face window covers 56% of the 178x218 image (benchmarks/crvae_speed.py measures the gain). It can
-only crop inside the image. `decode_jpeg_window` and `decode_and_crop` use it for JPEGs, on the part of the (rounded, optionally placed) window that lies inside the image, whose size is read
-from the JPEG header without decoding (`tf.image.extract_jpeg_shape`), and repeats border pixels for any part
-outside; other formats (PNG, GIF, BMP, WebP) are decoded whole and cut by the caller's crop function.
+only crop inside the image. `decode_jpeg_window` and `decode_and_crop` use it for JPEGs, on the part of the
+(rounded, optionally placed) window that lies inside the image, whose size is read from the JPEG header without
+decoding (`tf.image.extract_jpeg_shape`), and repeat border pixels for any part outside; other formats (PNG, GIF,
+BMP, WebP) are decoded whole and cut by the caller's crop function.
 
 Pixels are the same as decoding the whole image with `tf.io.decode_image(channels=3)` and cropping, bit for bit,
 because the region handed to `decode_and_crop_jpeg` is slightly wider than the window (`jpeg_region`) and then
