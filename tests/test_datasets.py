@@ -537,6 +537,22 @@ def test_the_in_memory_cache_of_files_skips_a_truncated_file_once(tmp_path):
                        _batches(pipeline.make_image_dataset('celeba', str(tmp_path / 'b'), **kw)))
 
 
+def test_an_image_cache_is_read_through_make_image_dataset(tmp_path):
+  from rlcv_tf.datasets import cache_writer  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.datasets import image_cache  # pylint: disable=g-import-not-at-top
+  write_celeba(str(tmp_path / 'celeba'), 10, truncated=(4,))
+  records = cache_writer.load_split('celeba', str(tmp_path / 'celeba'), 'train', max_skipped_fraction=0.1)
+  cache_writer.write_cache(records, 'celeba', 'train', str(tmp_path / 'c'), 8, max_skipped_fraction=0.1)
+  kw = dict(batch_size=3, seed=2, epochs=2, start_epoch=1, skip=3)
+  ds, info = pipeline.make_image_dataset('celeba', str(tmp_path / 'c'), 'train', resolution=8, with_info=True, **kw)
+  _assert_same_batches(_batches(ds), _batches(image_cache.make_cached_dataset(str(tmp_path / 'c'), 'train', **kw)))
+  assert info.num_examples == 9 and info.num_skipped == 1 and info.attribute_names == celeba.ATTRIBUTE_NAMES
+  with pytest.raises(pipeline.DatasetError, match='made from celeba, not cub'):
+    pipeline.make_image_dataset('cub', str(tmp_path / 'c'), 'train', resolution=8, batch_size=3)
+  with pytest.raises(pipeline.DatasetError, match="no 'val' split"):
+    pipeline.make_image_dataset('celeba', str(tmp_path / 'c'), 'val', resolution=8, batch_size=3)
+
+
 # ------------------------------------------------------------------------------------------------ reproducibility
 
 
@@ -630,7 +646,7 @@ def test_the_pipeline_knows_no_data_set_and_the_readers_do_not_import_it():
         out.update(a.name.rsplit('.', 1)[-1] for a in node.names if a.name.startswith('rlcv_tf.datasets'))
     return out
 
-  assert imports('pipeline') <= {'records', 'registry', 'jpeg_crop'}
+  assert imports('pipeline') <= {'records', 'registry', 'jpeg_crop', 'image_cache'}  # the last two know no data set
   for reader in ('celeba', 'cub', 'lsun', 'synthetic', 'roi', 'records'):
     assert 'pipeline' not in imports(reader), reader
   assert not hasattr(pipeline, 'bird_roi')

@@ -49,6 +49,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from rlcv_tf.datasets import image_cache
 from rlcv_tf.datasets import jpeg_crop
 from rlcv_tf.datasets import records as records_lib
 from rlcv_tf.datasets import registry
@@ -574,7 +575,9 @@ def make_image_dataset(name: str,
 
   Args:
     name: one of `names()`.
-    data_dir: the data set's root on disk (real data sets only; must be None for stand-ins).
+    data_dir: the data set's root on disk (real data sets only; must be None for stand-ins), or an image cache
+      of it made by scripts/make_image_cache.py (read by `image_cache.make_cached_dataset`; `cache` and `verify`
+      do not apply, the cache's own file check did).
     split: 'train' | 'val' | 'test' (CUB has no validation split: 'val' reads its test split).
     resolution: R, the side of 'image'.
     batch_size: B; the last partial batch of each epoch is dropped (the 2:1:1 batch mix of §A3.2 needs
@@ -604,6 +607,9 @@ def make_image_dataset(name: str,
   """
   if split not in SPLITS:
     raise DatasetError(f'split must be one of {SPLITS}, got {split!r}')
+  if image_cache.is_cache(data_dir):
+    return _from_cache(name, data_dir, split, resolution, batch_size, train, seed, hires, deterministic, epochs,
+                       start_epoch, skip, max_skipped_fraction, private_threadpool_size, with_info)
   source = registry.open_split(name, data_dir, split, num_examples=num_examples,
                                max_resolution=max([resolution] + ([hires] if hires else [])),
                                data_seed=data_seed, num_attributes=num_attributes)
@@ -612,6 +618,30 @@ def make_image_dataset(name: str,
       hires=hires, deterministic=deterministic, epochs=epochs, start_epoch=start_epoch, skip=skip, cache=cache,
       verify=verify, max_skipped_fraction=max_skipped_fraction, num_examples=num_examples,
       private_threadpool_size=private_threadpool_size, with_info=with_info)
+
+
+def _from_cache(name, cache_dir, split, resolution, batch_size, train, seed, hires, deterministic, epochs,
+                start_epoch, skip, max_skipped_fraction, private_threadpool_size, with_info):
+  """`make_image_dataset` over an image cache written by scripts/make_image_cache.py (`image_cache.py`): the
+  same elements and stream arguments; the file check and the skip limit were applied when the cache was made."""
+  try:
+    manifest = image_cache.read_manifest(cache_dir, split)
+    if manifest.dataset != name:
+      raise DatasetError(f'the image cache in {cache_dir!r} was made from {manifest.dataset}, not {name}; pass '
+                         f'--dataset={manifest.dataset}, or the folder of {name} itself')
+    ds = image_cache.make_cached_dataset(
+        cache_dir, split, batch_size, train, seed, resolution, hires, deterministic, epochs=epochs,
+        start_epoch=start_epoch, skip=skip, private_threadpool_size=private_threadpool_size)
+  except image_cache.CacheError as e:
+    raise DatasetError(str(e)) from None
+  if not with_info:
+    return ds
+  skipped = [tuple(f) for f in manifest.skipped_files]
+  return ds, DatasetInfo(name=name, split=split, resolution=resolution, hires=hires, batch_size=batch_size,
+                         num_examples=manifest.num_examples, num_skipped=len(skipped), skipped_files=skipped,
+                         attribute_names=tuple(manifest.attribute_names), num_classes=manifest.num_classes,
+                         num_listed=manifest.num_examples + len(skipped),
+                         max_skipped_fraction=max_skipped_fraction, start_epoch=start_epoch, skip=skip)
 
 
 def build_image_dataset(source: Union[Records, Generated], *, name: str, split: str = 'train',
