@@ -250,6 +250,7 @@ class Stage1Losses:
     self.gen_group_names = tuple(gen_group_names)
     self.has_mi = bool(disc is not None and cfg.has_mi and disc.q_head is not None)
     self.mix = mix
+    self._generation_bn_statistics = None
     self.kl_weights = tf.constant(
         losses.block_kl_weights(cfg.num_blocks, cfg.alpha1, cfg.alpha2, cfg.resolved_n_early), tf.float32)
     self.mi_channel_weights = None
@@ -280,6 +281,20 @@ class Stage1Losses:
     f_q = self.disc.features(x_q, training=False)
     return 0.5 * tf.reduce_mean(tf.square(f_q - tf.stop_gradient(f_x)))
 
+  @property
+  def generation_bn_statistics(self):
+    """Moving means and variances of every batch norm on the generation path (LSTM_gen, FC/conv head, decoder)."""
+    if self._generation_bn_statistics is None:
+      found = []
+      for part in (self.vae.transform_path, self.vae.to_trunk, self.vae.decoder_trunk):
+        if part is None:
+          continue
+        for layer in part._flatten_layers(include_self=True):  # pylint: disable=protected-access
+          if isinstance(layer, keras.layers.BatchNormalization):
+            found += [layer.moving_mean, layer.moving_variance]
+      self._generation_bn_statistics = found
+    return self._generation_bn_statistics
+
   def generator_phase(self, x):
     cfg, vae, disc = self.cfg, self.vae, self.disc
     out = vae(x, training=True)
@@ -291,8 +306,16 @@ class Stage1Losses:
     loss_values, metrics, context = {}, {}, dict(x_q=x_q)
     if disc is not None:
       z_p = self.prior.sample(like=mu)
+      # The prior pass normalises with its own batch statistics but leaves the moving statistics (what inference
+      # mode uses) to the reconstruction pass: with Torch momentum 0.9 they are ~90% the newest batch, and prior
+      # samples' statistics made inference-mode reconstructions up to 3x worse than training mode's
+      # (docs/crvae_default_diagnosis.md).
+      saved = [tf.identity(v) for v in self.generation_bn_statistics]
       u_p = vae.transform(z_p, training=True)
       x_p = vae.output_activation(vae.decode_transformed(u_p, training=True))
+      with tf.control_dependencies([x_p]):
+        for v, value in zip(self.generation_bn_statistics, saved):
+          v.assign(value)
       context['x_p'] = x_p
       # D stays in training mode (dropout active) during the generator update (spec §0).
       f_q = disc.features(x_q, training=True)
