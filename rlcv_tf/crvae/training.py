@@ -87,9 +87,9 @@ def _save_config(cfg, run, logdir):
 
 
 def make_datasets(cfg: presets.CrVAEConfig, run: RunConfig):
-  """(train dataset of image batches, held-out images as an array, steps per epoch)."""
+  """(train dataset of image batches, held-out images as an array, steps per epoch); `make_data` keeps labels,
+  attributes and the stream positions too."""
   from rlcv_tf.datasets import mnist as mnist_lib  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
   data_dir = run.data_dir or None
   if cfg.likelihood == 'bernoulli':
     train, info = mnist_lib.make_mnist_dataset(run.dataset, data_dir, 'train', cfg.batch_size, train=True,
@@ -97,15 +97,8 @@ def make_datasets(cfg: presets.CrVAEConfig, run: RunConfig):
     # The test digits of every run: one fixed binarisation, independent of cfg.seed (Table 5.B.1 protocol).
     held_images = mnist_lib.fixed_binary_split(run.dataset, data_dir, 'test', run.num_eval_images)[0]
     return train.map(lambda b: b['image']), held_images, info.steps_per_epoch
-  else:
-    train, info = pipeline.make_image_dataset(run.dataset, data_dir, 'train', cfg.resolution, cfg.batch_size,
-                                              train=True, seed=cfg.seed, with_info=True)
-    # Batches of one, so a split smaller than num_eval_images still works; built (and file-checked) once.
-    held, held_info = pipeline.make_image_dataset(run.dataset, data_dir, 'val', cfg.resolution, 1, train=False,
-                                                  with_info=True)
-    held = held.unbatch().batch(min(run.num_eval_images, held_info.num_examples))
-  held_images = next(iter(held.take(1)))['image'].numpy()
-  return train.map(lambda b: b['image']), held_images, info.steps_per_epoch
+  data = make_data(cfg, run)
+  return data.images(), data.held['image'], data.steps_per_epoch
 
 
 # ------------------------------------------------------------------------------------------------ data stream
