@@ -180,6 +180,8 @@ def test_stage2_refines_a_frozen_stage1_and_exports_both(tmp_path):
   assert first.steps == 2 and second.steps == 3 and any('resumed from' in l for l in lines)
   assert set(second.metrics) >= {'loss/g2', 'loss/d2', 'd2/accuracy'}
   assert os.path.exists(os.path.join(logdir, 'samples', 'step_0000002.png'))
+  with open(os.path.join(logdir, 'config.json')) as f:
+    assert json.load(f)['perceptual_feature_layer'] is None       # recorded (spec A14); no feature net here
 
   # Stage 1 stayed frozen: the Stage-1 weights in the two-stage SavedModel are the Stage-1 run's.
   served = tf.saved_model.load(second.saved_model)

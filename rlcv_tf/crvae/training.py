@@ -471,7 +471,9 @@ def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature
   os.makedirs(logdir, exist_ok=True)
   with open(os.path.join(logdir, 'config.json'), 'w') as f:
     json.dump({'stage2': dataclasses.asdict(s2cfg), 'run': dataclasses.asdict(run), 'stage1_logdir': stage1_logdir,
-               'stage1_model': cfg1.to_dict()}, f, indent=1, sort_keys=True)
+               'stage1_model': cfg1.to_dict(),
+               # Which features the perceptual loss matched (spec A14), None without a feature net.
+               'perceptual_feature_layer': getattr(feature_net, 'layer_name', None)}, f, indent=1, sort_keys=True)
 
   generator, discriminator = stage2_lib.build_stage2_models(s2cfg)
   trainer = train_steps.Stage2Trainer(vae, generator, discriminator, s2cfg, feature_net=feature_net)
