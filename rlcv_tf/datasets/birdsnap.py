@@ -41,10 +41,7 @@ NUM_CLASSES = 500
 
 def find_root(data_dir: str) -> str:
   """data_dir itself, or data_dir/birdsnap when that holds the files."""
-  nested = os.path.join(data_dir, 'birdsnap')
-  if not os.path.exists(os.path.join(data_dir, FILES[0])) and os.path.isdir(nested):
-    return nested
-  return data_dir
+  return records_lib.find_root(data_dir, 'birdsnap', FILES[0])
 
 
 def read_images(path: str):

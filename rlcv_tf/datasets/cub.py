@@ -56,10 +56,7 @@ def read_class_labels(path: str) -> Dict[int, int]:
 
 def find_root(data_dir: str) -> str:
   """data_dir itself, or data_dir/CUB_200_2011 when that holds the files."""
-  nested = os.path.join(data_dir, 'CUB_200_2011')
-  if not os.path.exists(os.path.join(data_dir, FILES[0])) and os.path.isdir(nested):
-    return nested
-  return data_dir
+  return records_lib.find_root(data_dir, 'CUB_200_2011', FILES[0])
 
 
 def read_all(data_dir: str) -> roi.BirdTable:

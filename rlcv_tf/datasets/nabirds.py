@@ -40,10 +40,7 @@ def _read_table(path: str, num_fields: int, cast) -> Dict[str, Tuple]:
 
 def find_root(data_dir: str) -> str:
   """data_dir itself, or data_dir/nabirds when that holds the files."""
-  nested = os.path.join(data_dir, 'nabirds')
-  if not os.path.exists(os.path.join(data_dir, FILES[0])) and os.path.isdir(nested):
-    return nested
-  return data_dir
+  return records_lib.find_root(data_dir, 'nabirds', FILES[0])
 
 
 def read_all(data_dir: str) -> roi.BirdTable:

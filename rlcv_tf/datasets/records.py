@@ -115,6 +115,15 @@ class Generated:
   display_name: str = ''
 
 
+def find_root(data_dir: str, nested: str, marker: str) -> str:
+  """data_dir itself, or data_dir/`nested` (the folder a published archive unpacks to) when data_dir lacks the
+  file `marker` and that folder exists: a reader accepts either the data set's root or the folder above it."""
+  inner = os.path.join(data_dir, nested)
+  if not os.path.exists(os.path.join(data_dir, marker)) and os.path.isdir(inner):
+    return inner
+  return data_dir
+
+
 def read_id_table(path: str, num_fields: int, cast=str, key=int) -> Dict:
   """`<id> v1 .. vk` lines (fields separated by runs of spaces; the CUB / NABirds annotation format) ->
   {key(id): (cast(v1), .., cast(vk))}. Raises DatasetError naming the file and the bad line."""
