@@ -75,4 +75,8 @@ fi
 
 # ---------------------------------------------------------------- Bazel toolchain pointing at the venv
 "$VENV/bin/python" tools/bazel/configure.py --python="$VENV/bin/python"
+
+# ---------------------------------------------------------------- Chapter 2 engines (ale-py + 7 ROMs, Box2D)
+# One `error:` line per missing piece, saying how to get it, and exit 2 (set -e stops here).
+"$VENV/bin/python" scripts/check_engines.py
 log "done. Activate with: source $VENV/bin/activate"

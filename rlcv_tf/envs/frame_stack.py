@@ -1,5 +1,8 @@
 """Frame stacking, done once for every environment: the last k frames concatenated on channels, oldest first.
 
+Channels are the last axis of any observation layout: [N, H, W, C] frames give [N, H, W, k*C]; state vectors
+held as [N, L, 1] (BipedalWalker's 24 numbers, App. 2.E) give [N, L, k], the 1-D encoder's (length, channels).
+
 At reset the buffer holds k copies of the first frame (as gfootball's `stacked=True` does), so the stacked
 observation always has k*C channels and the newest frame sits in the last C channels.
 """
@@ -44,8 +47,16 @@ class FrameStack(base.MultiAgentEnv):
     return self._env.num_actions
 
   @property
+  def continuous_actions(self) -> bool:
+    return self._env.continuous_actions
+
+  @property
   def map_hw(self) -> Tuple[int, int]:
     return self._env.map_hw
+
+  @property
+  def has_agent_positions(self) -> bool:
+    return self._env.has_agent_positions
 
   @property
   def shared_channels(self) -> Tuple[int, ...]:

@@ -5,6 +5,14 @@ import numpy as np
 from rlcv_tf.envs import base
 
 
+def random_actions(env: base.MultiAgentEnv, rng: np.random.Generator) -> np.ndarray:
+  """One uniform random joint action: int32 [N] for a discrete set, float32 [N, D] inside a continuous box."""
+  if env.continuous_actions:
+    spec = env.action_spec()
+    return rng.uniform(spec.minimum, spec.maximum).astype(np.float32)
+  return rng.integers(0, env.num_actions, size=env.num_agents).astype(np.int32)
+
+
 def mean_random_return(env: base.MultiAgentEnv, episodes: int, seed: int = 0):
   """Mean and standard error over `episodes` of the per-agent-averaged episode return of uniform random actions."""
   rng = np.random.default_rng(seed)
@@ -12,7 +20,7 @@ def mean_random_return(env: base.MultiAgentEnv, episodes: int, seed: int = 0):
   for _ in range(episodes):
     ts, total = env.reset(), 0.0
     while not ts.last():
-      ts = env.step(rng.integers(0, env.num_actions, size=env.num_agents))
+      ts = env.step(random_actions(env, rng))
       total += float(np.mean(ts.reward))
     returns.append(total)
   return float(np.mean(returns)), float(np.std(returns) / np.sqrt(len(returns)))

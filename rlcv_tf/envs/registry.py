@@ -3,10 +3,15 @@
 Real engines are imported lazily by their adapters, so asking for `grf_5v5` without gfootball installed raises
 `base.EnvironmentUnavailableError` with the install command; it never falls back to a stand-in. The stand-ins
 have names of their own (`mini_*`, and `test_scripted` for the runtime's fault tests).
+
+Each entry records the chapter whose methods it serves (`names(chapter=4)` lists the multi-agent ones) and its
+default frame stack (`make_env(num_frames=None)`): 4 for Chapter 4's SMM/pixel envs and the DDPG family's state
+vectors (App. 2.E), 1 where an LSTM carries the history (Chapter 2's A3C/ACER on Atari, CarRacing, CartPole).
 """
 
 import dataclasses
 import importlib
+import inspect
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from rlcv_tf.envs import base
@@ -20,6 +25,8 @@ class EnvEntry:
   kwargs: Tuple[Tuple[str, Any], ...] = ()
   description: str = ''
   real: bool = True      # False for the pure-NumPy stand-ins
+  default_frames: int = 4  # the frame stack make_env builds when not told (num_frames=None)
+  chapter: int = 4       # the thesis chapter whose methods use it (2: single-agent actor-critic; 4: multi-agent)
 
 
 _REGISTRY: Dict[str, EnvEntry] = {}
@@ -31,12 +38,18 @@ def register(name: str, entry: EnvEntry):
   _REGISTRY[name] = entry
 
 
-def names():
-  return sorted(_REGISTRY)
+def names(chapter: Optional[int] = None):
+  """Registered names, sorted; only those of one thesis chapter when `chapter` is given."""
+  return sorted(n for n, e in _REGISTRY.items() if chapter is None or e.chapter == chapter)
 
 
 def entry(name: str) -> EnvEntry:
   if name not in _REGISTRY:
+    if name.startswith('atari_'):
+      atari_names = ', '.join(n for n in names() if n.startswith('atari_'))
+      raise ValueError(f'unknown Atari environment {name!r}: the thesis games are {atari_names}; other ALE games '
+                       'are built with rlcv_tf.envs.atari.make_atari(game=ROM_ID) (list the ROM ids with `python '
+                       '-c "import ale_py.roms as r; print(r.get_all_rom_ids())"`)')
     raise ValueError(f'unknown environment {name!r}; valid names: {", ".join(names())}')
   return _REGISTRY[name]
 
@@ -45,16 +58,19 @@ def check_available(name: str) -> None:
   """Raises `base.EnvironmentUnavailableError` (with the install command) if `name`'s engine is missing.
 
   Cheap: imports the engine but builds nothing, so launchers can fail fast before loading TensorFlow.
-  Adapters opt in with a module-level `check_available()`.
+  Adapters opt in with a module-level `check_available()`; it is given those of the entry's keyword arguments it
+  names (e.g. the Atari `game`, whose ROM it then checks).
   """
-  module = importlib.import_module(f'rlcv_tf.envs.{entry(name).module}')
+  e = entry(name)
+  module = importlib.import_module(f'rlcv_tf.envs.{e.module}')
   check = getattr(module, 'check_available', None)
   if check is not None:
-    check()
+    accepted = inspect.signature(check).parameters
+    check(**{k: v for k, v in e.kwargs if k in accepted})
 
 
-def make_env(name: str, seed: int = 0, num_frames: int = 4, **overrides) -> base.MultiAgentEnv:
-  """Builds environment `name` with frame stacking (`num_frames` <= 1 disables it).
+def make_env(name: str, seed: int = 0, num_frames: Optional[int] = None, **overrides) -> base.MultiAgentEnv:
+  """Builds environment `name` with frame stacking (`num_frames` <= 1 disables it; None: the entry's default).
 
   `overrides` replace the registered keyword arguments (e.g. `smm_hw=(36, 48)`, `num_agents=4`).
   """
@@ -64,6 +80,8 @@ def make_env(name: str, seed: int = 0, num_frames: int = 4, **overrides) -> base
   kwargs = dict(e.kwargs)
   kwargs.update(overrides)
   env = factory(seed=seed, **kwargs)
+  if num_frames is None:
+    num_frames = e.default_frames
   if num_frames > 1:
     env = frame_stack.FrameStack(env, num_frames)
   return env
@@ -111,3 +129,28 @@ register('test_scripted', EnvEntry(
     'scripted', 'make_scripted', (),
     'Test stand-in for the runtime: tiny predictable observations and faults on request (hang_at_step, '
     'crash_at_step, fail_to_build, only_seeds). Tests only.', real=False))
+
+# ------------------------------------------------------------------------ Chapter 2: single-agent (real engines)
+_ATARI_TITLES = {'seaquest': 'Seaquest', 'beam_rider': 'BeamRider', 'ms_pacman': 'MsPacman', 'boxing': 'Boxing',
+                 'breakout': 'Breakout', 'qbert': 'Qbert', 'freeway': 'Freeway'}
+for _game, _title in _ATARI_TITLES.items():
+  register(f'atari_{_game}', EnvEntry(
+      'atari', 'make_atari', (('game', _game),),
+      f'{_title} on ALE (ale-py 0.12.1, ALE/{_title}-v5 with the v4 settings): frame skip 2-4, no sticky actions, '
+      'minimal action set, 80x80 normalised grayscale, raw rewards (Sec. 2.5).', default_frames=1, chapter=2))
+register('bipedal_walker', EnvEntry(
+    'box2d', 'make_bipedal_walker', (),
+    'BipedalWalker-v3 (Box2D): 24-number state as [1, 24, 1], 4 continuous actions in [-1, 1]; 4 stacked states '
+    '(DDPG family, App. 2.E).', default_frames=4, chapter=2))
+register('car_racing', EnvEntry(
+    'box2d', 'make_car_racing', (),
+    'CarRacing-v3 (Box2D): 12 discrete actions (brake/gas/right/left x 3 intensities) held 4 physics steps, static '
+    'zoom, 80x80 normalised grayscale (ACER family, App. 2.D).', default_frames=1, chapter=2))
+register('cartpole_masked', EnvEntry(
+    'classic', 'make_cartpole_masked', (),
+    'CartPole-v1 seeing only (x, theta), actions held 2-4 steps: a cheap memory task for learning checks.',
+    default_frames=1, chapter=2))
+register('pendulum', EnvEntry(
+    'classic', 'make_pendulum', (),
+    'Pendulum-v1: state [1, 3, 1], one torque in [-2, 2]; the DDPG family\'s cheap learning check.',
+    default_frames=4, chapter=2))
