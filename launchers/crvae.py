@@ -53,6 +53,10 @@ flags.DEFINE_string('scale', '', f'Image models: {", ".join(SCALES)} (default sm
                     'thesis network; tiny = a reduced network of the same model for tests).')
 flags.DEFINE_string('preset', '', 'A named preset (rlcv_tf.crvae.presets.preset_names()); overrides '
                     '--model/--scale.')
+flags.DEFINE_string('loss_balance', '', 'Colour-image models: how alpha, beta, kappa are set. thesis (the thesis '
+                    'values, sigma^2 of the 64x64 models kept at every size), cpu_short (sigma^2 = 0.02, beta and '
+                    'kappa / 4, LSTM at the full rate: learns within a short CPU run); empty = the preset\'s '
+                    '(small32: cpu_short, full64: thesis). See rlcv_tf/crvae/presets.py.')
 flags.DEFINE_integer('steps', 1500, 'Optimizer steps to train for (a resumed run continues up to this).')
 flags.DEFINE_integer('batch_size', 0, 'Images per step; 0 = the preset (thesis: 128).')
 flags.DEFINE_float('learning_rate', 0.0, 'Adam learning rate; 0 = the thesis value for the data set.')
@@ -140,6 +144,14 @@ def preset_from_flags():
     field, _, problem = str(e).partition(': ')
     flag = {'n_z': 'latent_channels'}.get(field, field)
     raise FlagError(f'--{flag}: {problem}' if flag in FLAGS else f'preset {name}: {e}') from None
+  if FLAGS.loss_balance:
+    if FLAGS.loss_balance not in ('thesis', 'cpu_short'):
+      raise FlagError(f'--loss_balance={FLAGS.loss_balance}: unknown; valid values: thesis, cpu_short '
+                      '(or empty for the preset\'s)')
+    if mnist:
+      raise FlagError(f'--loss_balance applies to the colour-image VAE-GAN / crVAE-GAN models, not '
+                      f'--dataset={FLAGS.dataset}')
+    cfg = presets.rebalance(cfg, FLAGS.loss_balance)
   if (cfg.likelihood == 'bernoulli') != mnist:
     raise FlagError(f'--preset={name} is a {"MNIST" if cfg.likelihood == "bernoulli" else "colour image"} model '
                     f'and cannot train on --dataset={FLAGS.dataset}')

@@ -294,11 +294,22 @@ def test_preset_hyperparameters_and_loss_balance_rescaling():
   assert presets.get_preset('full64_birds_vaegan').d_channels == (32, 64, 128, 256)
   nomi = presets.get_preset('full64_birds_crvaegan_nomi')
   assert not nomi.has_mi and nomi.kappa == 0.0
-  # alpha * D (the effective sigma^2) is kept: 64x64x3 -> 16x16x3 is x16, 32x32x3 is x4.
+  # 'thesis' balance: alpha * D (the effective sigma^2) is kept: 64x64x3 -> 16x16x3 is x16, 32x32x3 is x4.
   tiny, small = presets.get_preset('tiny_birds_crvaegan'), presets.get_preset('small32_birds_crvaegan')
+  small_thesis = presets.rebalance(small, 'thesis')
+  assert (tiny.loss_balance, small.loss_balance, birds.loss_balance) == ('thesis', 'cpu_short', 'thesis')
   for field in ('alpha1', 'alpha2', 'beta', 'kappa'):
     assert getattr(tiny, field) == pytest.approx(16 * getattr(birds, field))
-    assert getattr(small, field) == pytest.approx(4 * getattr(birds, field))
+    assert getattr(small_thesis, field) == pytest.approx(4 * getattr(birds, field))
+  assert small_thesis.lr_mult_lstm is None and small_thesis.resolved_lr_mult_lstm == pytest.approx(1 / 8)
+  # 'cpu_short' (small32): sigma^2 = alpha2 * D / 2 = 0.02, alpha1 / alpha2 as in the thesis, beta and kappa / 4.
+  assert small.alpha2 * 32 * 32 * 3 / 2 == pytest.approx(0.02)
+  assert small.alpha1 / small.alpha2 == pytest.approx(birds.alpha1 / birds.alpha2)
+  assert (small.beta, small.kappa, small.lr_mult_lstm) == (pytest.approx(0.0125 / 4), pytest.approx(0.02 / 4), 1.0)
+  assert presets.get_preset('small32_synthbirds_vaegan').alpha1 == pytest.approx(small.alpha2)
+  # Overriding a balanced weight makes the recorded rule 'custom'.
+  assert presets.get_preset('small32', beta=0.1).loss_balance == 'custom'
+  assert presets.get_preset('small32', seed=3).loss_balance == 'cpu_short'
   assert presets.get_preset('mnist_crvae_both').learning_rate == 3e-3
   assert presets.get_preset('mnist_vae').learning_rate == 3e-4
   assert presets.get_preset('mnist_criwae').mnist_objective == 'iwae'

