@@ -319,5 +319,8 @@ def test_noise_schedules():
   b = layers.draw_noise(specs, 2, np.random.default_rng(1))
   for key in specs:
     np.testing.assert_array_equal(a[key], b[key])
+  rollout = layers.draw_rollout_noise(specs, 6, 4, np.random.default_rng(2))
+  assert rollout['z1'].shape == (6, 4, 3) and rollout['drop'].shape == (6, 4, 3) and rollout['w_in'].shape == (4, 2)
+  assert len({tuple(r) for r in rollout['z1'].reshape(-1, 3)}) == 24
   with pytest.raises(ValueError, match='schedule'):
     layers.NoiseSpec((1,), 'normal', 'per_episode')

@@ -66,6 +66,7 @@ def test_a3c_lstm_parameter_count():
   assert net.count_params() == 3_866_803
   assert encoders.count_params(net.encoder) == 174_240
   assert _count(net.lstm.weights) == 3_147_776
+  np.testing.assert_array_equal(net.lstm.bias.numpy(), 0.0)          # zero LSTM biases, no forget-gate offset
   assert _count(net.fc1.weights) + _count(net.fc2.weights) == 525_312
   assert _count(net.policy.weights) + _count(net.value.weights) == 1024 * 18 + 18 + 1025
   # SA3C replaces FC1 by the mean map of the same size; HPA3C adds the log-variance map, the prior and CReLU's
@@ -118,7 +119,7 @@ def test_map_equals_a3c_with_copied_weights(model):
   np.testing.assert_allclose(out.value.numpy(), ref.value.numpy(), atol=1e-6)
   # Zero Gaussian noise is MAP too; non-zero noise changes the output.
   specs = net.noise_specs()
-  if all(s.kind == 'normal' for s in specs.values()) and 'nn' not in model:
+  if all(s.kind == 'normal' for s in specs.values()):       # f(0) = 0: NoisyNet's weights are the means too
     zero = {k: np.zeros((3,) + s.shape, np.float32) for k, s in specs.items()}
     np.testing.assert_allclose(net.step(obs, state, zero).logits.numpy(), ref.logits.numpy(), atol=1e-6)
   noisy = layers.draw_noise({k: s for k, s in specs.items()}, 3, rng)
@@ -256,11 +257,12 @@ def test_vote_path_runs_core_once_and_matches_step():
   n = 5
   noises = [layers.draw_noise(net.noise_specs(), 2, rng) for _ in range(n)]
   tiled = {k: np.concatenate([x[k] for x in noises]) for k in noises[0]}
-  logits, values, _ = net.head(tf.tile(h, (n, 1)), tiled, tf.tile(state['z_prev'], (n, 1)))
+  logits, values, extras = net.head(tf.tile(h, (n, 1)), tiled, tf.tile(state['z_prev'], (n, 1)))
   for i in range(n):
     ref = net.step(obs, state, noises[i])
     np.testing.assert_allclose(logits[2 * i:2 * i + 2].numpy(), ref.logits.numpy(), atol=1e-6)
     np.testing.assert_allclose(values[2 * i:2 * i + 2].numpy(), ref.value.numpy(), atol=1e-6)
+    np.testing.assert_allclose(extras['kl'][2 * i:2 * i + 2].numpy(), ref.extras['kl'].numpy(), rtol=1e-5)
 
 
 def test_hpa3c_state_and_prior_input():

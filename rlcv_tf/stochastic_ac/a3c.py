@@ -5,19 +5,22 @@ for every `--model=` of the family, with an explicit step API and a replaying un
     channel 1 (512) and channel 2 (512) from h_t, concatenated to u_t; pi_t = softmax(Dense(A)(u_t)),
     V_t = Dense(1)(u_t)  (ACER, `acer.py`: Q_t = Dense(A)(u_t), V_t = sum_a pi_t(a) Q_t(a)).
 
-| model            | channel 1                         | channel 2          | heads     | reference        |
-|------------------|-----------------------------------|--------------------|-----------|------------------|
-| a3c              | phi(Dense(h))                     | phi(Dense(h))      | Dense     | Alg. 2           |
-| sa3c             | phi(mu + sigma eps), mu = Dense(h) | phi(Dense(h))      | Dense     | Alg. 1           |
-| fsa3c            | phi(mu1 + sigma eps1)             | phi(mu2 + sigma eps2) | Dense  | T:L921-923       |
-| hpa3c            | CReLU(mu + sigma_t eps), log sigma_t^2 = Dense(h); prior N(Dense(z_{t-1}), sigma_p^2) | phi(Dense(h)) | Dense | Alg. 3 |
-| dropout_sa3c     | Dropout(0.25)(phi(Dense(h)))      | phi(Dense(h))      | Dense     | App. 2.F         |
-| nn_a3c (v1)      | phi(Dense(h))                     | phi(Dense(h))      | NoisyDense| App. 2.G         |
-| nn_a3c_v2        | phi(NoisyDense(h))                | phi(NoisyDense(h)) | Dense     | App. 2.G         |
-| nn_a3c_v3        | phi(NoisyDense(h))                | phi(NoisyDense(h)) | NoisyDense| App. 2.G         |
-| nn_sa3c          | as sa3c                           | as sa3c            | NoisyDense| T:L1799-1806     |
-| sa3c_value_only  | V reads phi(z); pi reads phi(mu)  | phi(Dense(h))      | Dense     | Sec. 2.6.1       |
-| sa3c_policy_only | pi reads phi(z); V reads phi(mu)  | phi(Dense(h))      | Dense     | Sec. 2.6.1       |
+| model            | channel 1 (512)                     | channel 2 (512)       | heads      | reference     |
+|------------------|-------------------------------------|-----------------------|------------|---------------|
+| a3c              | phi(Dense(h))                       | phi(Dense(h))         | Dense      | Alg. 2        |
+| sa3c             | phi(mu + sigma eps), mu = Dense(h)  | phi(Dense(h))         | Dense      | Alg. 1        |
+| fsa3c            | phi(mu1 + sigma eps1)               | phi(mu2 + sigma eps2) | Dense      | T:L921-923    |
+| hpa3c            | CReLU(mu + sigma_t eps) (see below) | phi(Dense(h))         | Dense      | Alg. 3        |
+| dropout_sa3c     | Dropout(0.25)(phi(Dense(h)))        | phi(Dense(h))         | Dense      | App. 2.F      |
+| nn_a3c (v1)      | phi(Dense(h))                       | phi(Dense(h))         | NoisyDense | App. 2.G      |
+| nn_a3c_v2        | phi(NoisyDense(h))                  | phi(NoisyDense(h))    | Dense      | App. 2.G      |
+| nn_a3c_v3        | phi(NoisyDense(h))                  | phi(NoisyDense(h))    | NoisyDense | App. 2.G      |
+| nn_sa3c          | as sa3c                             | phi(Dense(h))         | NoisyDense | T:L1799-1806  |
+| sa3c_value_only  | V reads phi(z), pi reads phi(mu)    | phi(Dense(h))         | Dense      | Sec. 2.6.1    |
+| sa3c_policy_only | pi reads phi(z), V reads phi(mu)    | phi(Dense(h))         | Dense      | Sec. 2.6.1    |
+
+HPA3C: log sigma_t^2 = Dense(h) (clipped to [-12, 2]), z = mu + sigma_t eps, and a prior N(Dense(z_{t-1}),
+sigma_p^2) whose KL the loss adds (`extras['kl']`, summed over units).
 
 phi is LeakyReLU(0.1) on the pre-activation, so the noise goes in before the nonlinearity (spec §12-3). The
 stochastic sample z_t is not fed back into the LSTM: h_t depends on the observations only. HPA3C's CReLU is on z
@@ -109,7 +112,7 @@ class NetworkConfig:
   lstm_units: int = 512
   fc_units: int = 512
   leaky_slope: float = 0.1
-  log_var: float = -6.0               # SA3C/FSA3C's fixed log sigma^2; HPA3C's prior log sigma_p^2 (T:L1720-1727)
+  log_var: float = -6.0               # SA3C/FSA3C's fixed log sigma^2; HPA3C's prior log sigma_p^2 (T:L1724-1727)
   log_var_range: Tuple[float, float] = (-12.0, 2.0)   # clip of HPA3C's learned log sigma_t^2
   scale_by_input_norm: bool = False   # Prop. 1 form; off as in the thesis's Atari runs (T:L1382-1384)
   dropout_rate: float = 0.25          # App. 2.F

@@ -6,7 +6,7 @@ live in `losses.py` / `core/retrace.py`.
 * `acer`: deterministic channels (Alg. 4).
 * `sacer`: SA3C's channel 1 (Alg. 5), log sigma^2 = -6 (not printed; the Seaquest value, spec §12-21). On-policy
   updates replay the acting noise; off-policy replays draw fresh eps (T:L1056-1059: SACER "also use[s] stochastic
-  activations for off-policy training"): pass a new `layers.draw_noise(...)` for each replayed step.
+  activations for off-policy training"): pass `layers.draw_rollout_noise(...)` (new eps) to the replayed unroll.
 * `nn_acer`: NoisyDense on the pi and Q heads (the v1 placement, T:L1060-1062).
 
 Average network (trust region): `make_average_network` is a copy with the same architecture and weights;
@@ -28,7 +28,7 @@ VARIANTS = {
     'nn_acer': a3c.Variant(noisy_heads=True, q_head=True),
 }
 MODEL_NAMES = tuple(VARIANTS)
-AVERAGE_DECAY = 0.99      # "model averaging ratio 0.99" (T:L1733-1736)
+AVERAGE_DECAY = 0.99      # "model averaging ratio 0.99" (T:L1736-1737)
 SACER_LOG_VAR = -6.0      # spec §12-21
 
 

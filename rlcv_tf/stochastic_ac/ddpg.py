@@ -11,7 +11,7 @@ LeakyReLU -> Dense(300) -> LeakyReLU -> Dense(1). Last layers start U(+-3e-3) (L
   `mode='map'` (the default) for the critic target and the actor update (T:L1050-1052).
 * `pn_ddpg`: parameter noise (Plappert et al. 2017) on a perturbed copy of the actor: N(0, sigma_pn^2) added to the
   Dense kernels and biases, never to the conv encoder (T:L1049-1050) nor to the LayerNorm gains; sigma_pn adapts
-  from 0.05 by the factor 1.05 towards an action-space distance of 0.3 (T:L1738-1741).
+  from 0.05 by the factor 1.05 towards an action-space distance of 0.3 (T:L1740-1741).
 
 LayerNorm (T:L1696-1704: after the linear layers with stochastic weights or activations): after both hidden
 layers, in every actor, as in Plappert et al.'s actors, so the three models share one architecture; not after the

@@ -1,4 +1,4 @@
-"""Observation encoders of Chapter 2 (Table 2.G.2, T:L2020-2072; spec ch2 §2.2 and §12 readings 1-2).
+"""Observation encoders of Chapter 2 (Table 2.G.2, T:L2006-2072; spec ch2 §2.2 and §12 readings 1-2).
 
 Each conv is an explicit zero padding (PyTorch's symmetric `padding`) followed by a 'valid' convolution, then
 LeakyReLU(0.1) (the slope is not printed; 0.1 is the A3C-LSTM code base's) or, on the slim encoder's stride-1

@@ -2,7 +2,7 @@
 `a3c.py`, `acer.py` and `ddpg.py` is built from.
 
 * `StochasticDense`: a Dense layer whose output is a factored Gaussian z = mu + sigma * eps, mu = x W + b. The
-  log-variance is fixed (SA3C/FSA3C, log sigma^2 a hyper-parameter, T:L1720-1724) or learned from the same input
+  log-variance is fixed (SA3C/FSA3C, log sigma^2 a hyper-parameter, T:L1724-1726) or learned from the same input
   (HPA3C's f_var, T:L1872-1912), clipped to `log_var_range` before exp. `scale_by_input_norm` multiplies the
   standard deviation by ||x||, the activation distribution of Prop. 1 (T:L1366-1380: Gaussian weights with a fixed
   variance give N(U^T x, sigma^2 ||x||^2)); off by default, as in the thesis's Atari runs (T:L1382-1384).
@@ -88,6 +88,19 @@ def next_noise(specs: Mapping[str, NoiseSpec], previous: Optional[Mapping[str, n
   if previous is None or rollout_start:
     return fresh
   return {name: (fresh[name] if specs[name].schedule == 'per_step' else previous[name]) for name in fresh}
+
+
+def draw_rollout_noise(specs: Mapping[str, NoiseSpec], steps: int, batch: int,
+                       rng: np.random.Generator) -> Dict[str, np.ndarray]:
+  """Fresh noise for a whole T-step forward (e.g. SACER's off-policy replays, which draw new eps): per-step inputs
+  [steps, batch, *shape], per-rollout inputs [batch, *shape] (held over the T steps; `a3c.ActorCriticLSTM.unroll`
+  takes both layouts)."""
+  out = {}
+  for name in sorted(specs):
+    spec = specs[name]
+    draws = draw_noise({name: spec}, batch * (steps if spec.schedule == 'per_step' else 1), rng)[name]
+    out[name] = draws.reshape((steps, batch) + tuple(spec.shape)) if spec.schedule == 'per_step' else draws
+  return out
 
 
 def _standard_normal_like(x):
