@@ -24,12 +24,14 @@ from rlcv_tf.runtime import unrolls
 
 class _PlanesEnv(base.MultiAgentEnv):
   """Random frames [N, H, W, C]: `shared` channels drawn once per team, the others per agent; binary (0/255) or
-  any byte. Episodes of `length` steps end in a termination or, with `truncate`, a time limit. With `lie_every`,
+  any byte; with another `dtype` than uint8 (no shared channels), normal draws of that dtype (Chapter 2's float
+  frames). Episodes of `length` steps end in a termination or, with `truncate`, a time limit. With `lie_every`,
   agent 1's first shared channel differs from its team's at every such step (a wrong declaration)."""
 
   def __init__(self, seed, channels=4, shared=(0, 1, 2), teams=(3, 0), hw=(6, 8), binary=True, length=7,
-               truncate=False, lie_every=0):
+               truncate=False, lie_every=0, dtype=np.uint8):
     self._rng = np.random.default_rng(seed)
+    self._dtype = np.dtype(dtype)
     self._c, self._shared, self._teams, self._hw = channels, tuple(shared), tuple(teams), hw
     self._binary, self._length, self._truncate, self._lie = binary, length, truncate, lie_every
     self._t = 0
@@ -57,9 +59,11 @@ class _PlanesEnv(base.MultiAgentEnv):
     return np.zeros((self.num_agents, 2), np.int32)
 
   def observation_spec(self):
-    return specs.Array((self.num_agents,) + self._hw + (self._c,), np.uint8)
+    return specs.Array((self.num_agents,) + self._hw + (self._c,), self._dtype)
 
   def _draw(self, shape):
+    if self._dtype != np.uint8:
+      return (self._rng.normal(size=shape) * 100).astype(self._dtype)
     if self._binary:
       return (self._rng.random(shape) < 0.2).astype(np.uint8) * 255
     return self._rng.integers(0, 256, shape).astype(np.uint8)
@@ -116,7 +120,7 @@ def _compare_with_framestack(make, num_frames, runs=3, steps_per_run=25, seed=0)
       got, encoding, _ = _round_trip(encoder, stacker, b, run_id)
       seen.add(encoding)
       assert (a.done, a.truncated) == (b.done, b.truncated)
-      assert got.shape == a.observation.shape and got.dtype == np.uint8
+      assert got.shape == a.observation.shape and got.dtype == a.observation.dtype
       np.testing.assert_array_equal(got, a.observation, err_msg=f'run {run_id} step {t}')
       counts['steps'] += 1
       counts['done'] += a.done
@@ -133,6 +137,10 @@ def _compare_with_framestack(make, num_frames, runs=3, steps_per_run=25, seed=0)
     (dict(channels=1, shared=(), teams=(2, 0), binary=False, truncate=True), 2, {transport.FRAME}),
     (dict(channels=6, shared=(1,), teams=(1, 1), binary=False, length=4), 5, {transport.SHARED}),
     (dict(lie_every=3, truncate=True), 4, {transport.SHARED_BITS, transport.FRAME}),        # a wrong declaration
+    # Chapter 2: frames of other dtypes travel whole and are stacked as bytes.
+    (dict(channels=1, shared=(), teams=(1, 0), truncate=True, dtype=np.float32), 4, {transport.FRAME}),
+    (dict(channels=3, shared=(), teams=(2, 0), dtype=np.float64), 3, {transport.FRAME}),
+    (dict(channels=2, shared=(), teams=(1, 0), truncate=True, dtype=np.int16), 2, {transport.FRAME}),
 ])
 def test_rebuilt_stacks_equal_framestack_across_episode_ends_truncations_and_restarts(kw, num_frames, encodings):
   make = lambda seed: _PlanesEnv(seed, **kw)
@@ -240,7 +248,7 @@ def test_damaged_compact_steps_raise_protocol_errors_only():
 
 def test_an_actor_of_the_whole_stack_protocol_is_refused():
   """Version 1 sent whole stacks in another STEP layout: its HELLO is refused before any STEP is read."""
-  assert transport.VERSION == 2
+  assert transport.VERSION == 3
   with pytest.raises(transport.VersionMismatch, match='version 1'):
     transport.decode_hello(transport.encode_hello(b'k' * 16, 0, 0, version=1)[5:])
 

@@ -72,8 +72,8 @@ def test_step_round_trip(episode, done, truncated, discount):
 
 def test_step_refuses_what_cannot_travel():
   args = _step_args(np.random.default_rng(0))
-  with pytest.raises(ValueError, match='uint8'):
-    transport.encode_step(**dict(args, observation=args['observation'].astype(np.float32)))
+  with pytest.raises(ValueError, match='complex64 cannot travel'):
+    transport.encode_step(**dict(args, observation=args['observation'].astype(np.complex64)))
   with pytest.raises(TypeError, match='cannot travel'):
     transport.encode_step(**dict(args, episode={'return': np.zeros(3), 'thing': object()}))
 
@@ -96,6 +96,60 @@ def test_actions_of_another_dtype_are_refused():
   step_like = transport.frame(transport.ACTIONS, bytes([1, 1]) + struct.pack('<I', 2) + b'\x01\x02')   # uint8
   with pytest.raises(transport.ProtocolError, match='int32 or float32'):
     transport.decode_actions(_payload(step_like, transport.ACTIONS))
+
+
+@pytest.mark.parametrize('dtype', ['<f4', '>f4', '<f8', '<f2', '<i1', '<i2', '<u2', '<i4', '<u4', '<i8', '<u8', '<u1',
+                                   '?'])
+def test_observations_of_any_dtype_round_trip_bit_for_bit(dtype):
+  """Chapter 2's float32 frames and state vectors (and any other fixed-size number): the bytes that arrive are the
+  values that left, in native byte order (a big-endian array travels little-endian)."""
+  rng = np.random.default_rng(5)
+  obs = (rng.normal(size=(1, 80, 80, 1)) * 300).astype(dtype)
+  if np.dtype(dtype).kind == 'f':
+    obs.reshape(-1)[:3] = [np.nan, np.inf, -0.0]
+  for encoding, arrays in ((transport.FULL, obs), (transport.FRAME, (obs,))):
+    args = dict(_step_args(rng, n=1), observation=arrays, encoding=encoding,
+                num_frames=1 if encoding == transport.FULL else 4)
+    s = transport.decode_step(_payload(transport.encode_step(**args), transport.STEP))
+    got = s.arrays[0]
+    assert got.dtype == np.dtype(dtype).newbyteorder('=') and got.shape == obs.shape
+    assert got.tobytes() == obs.astype(got.dtype).tobytes()
+
+
+def test_decoded_booleans_are_0_or_1_whatever_byte_arrived():
+  good = transport.encode_step(np.ones((1, 2, 1), bool), np.zeros(1, np.float32), False, np.zeros((1, 2), np.int32))
+  payload = bytearray(_payload(good, transport.STEP))
+  at = 9 + 3 + 2 + 4 * 3   # flags and discount, the observation head, the array's code, ndim and 3 dimensions
+  assert payload[at:at + 2] == bytes([1, 1])
+  payload[at:at + 2] = bytes([7, 255])
+  got = transport.decode_step(bytes(payload)).observation
+  assert got.dtype == np.bool_ and got.view(np.uint8).tolist() == [[[1], [1]]]
+
+
+def test_steps_of_a_k_env_actor_round_trip_in_order():
+  rng = np.random.default_rng(6)
+  steps = [dict(_step_args(rng, n=1, episode={'return': [float(k)], 'length': k} if k == 1 else None, done=k == 1,
+                           truncated=k == 2, discount=0.5 * k),
+                observation=rng.normal(size=(1, 3, 1)).astype(np.float32)) for k in range(3)]
+  order = ('observation', 'reward', 'done', 'agent_positions', 'episode', 'discount', 'truncated')
+  payload = _payload(transport.encode_steps([tuple(s[f] for f in order) for s in steps]), transport.STEPS)
+  got = transport.decode_steps(payload)
+  assert len(got) == 3
+  for k, (s, want) in enumerate(zip(got, steps)):
+    np.testing.assert_array_equal(s.observation, want['observation'])
+    np.testing.assert_array_equal(s.reward, want['reward'])
+    assert (s.done, s.truncated, s.discount) == (k == 1, k == 2, 0.5 * k)
+    assert (s.episode is None) == (k != 1)
+  assert got[1].episode['length'] == 1 and got[1].episode['return'].tolist() == [1.0]
+  for cut in range(len(payload)):   # every truncation is a ProtocolError, never another exception
+    with pytest.raises(transport.ProtocolError):
+      transport.decode_steps(payload[:cut])
+  with pytest.raises(transport.ProtocolError, match='too many'):
+    transport.decode_steps(payload + b'\x00')
+  with pytest.raises(transport.ProtocolError, match='no step'):
+    transport.decode_steps(struct.pack('<H', 0))
+  with pytest.raises(ValueError, match='1 to 65535 steps'):
+    transport.encode_steps([])
 
 
 def test_error_welcome_and_close_round_trip():

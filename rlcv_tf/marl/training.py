@@ -33,7 +33,7 @@ from rlcv_tf.marl import replays
 from rlcv_tf.marl import selfplay
 from rlcv_tf.runtime import actors as actors_lib
 from rlcv_tf.runtime import inference as inference_lib
-from rlcv_tf.runtime import inline as inline_lib
+from rlcv_tf.runtime import pools
 from rlcv_tf.runtime import unrolls as unrolls_lib
 
 # Fields that fix the shapes of the saved variables: a resumed run must not change them.
@@ -80,19 +80,9 @@ def actor_configs(cfg: config_lib.MarlConfig, start_frames: int = 0) -> List[act
 def make_actor_pool(cfg: config_lib.MarlConfig, start_frames: int = 0) -> actors_lib.ActorPool:
   """The run's actors: in this process (runtime=inline), one process each here (backend=local; a unix socket,
   or TCP when --learner_host / --learner_port are given) or on a Ray cluster's nodes (backend=ray)."""
-  configs = actor_configs(cfg, start_frames)
-  if cfg.runtime == 'inline':
-    return inline_lib.InlinePool(configs)
-  if cfg.backend == 'ray':
-    from rlcv_tf.runtime import ray_pool  # pylint: disable=g-import-not-at-top  (Ray loads when the pool starts)
-    return ray_pool.RayActorPool(configs, ray_address=cfg.ray_address, learner_host=cfg.learner_host,
-                                 learner_port=cfg.learner_port, actor_timeout_s=cfg.actor_timeout_s,
-                                 max_restarts=cfg.max_actor_restarts)
-  listener = {}
-  if cfg.learner_host != config_lib.DEFAULT_LEARNER_HOST or cfg.learner_port:
-    listener = dict(family='tcp', address=(cfg.learner_host, cfg.learner_port))
-  return actors_lib.LocalActorPool(configs, actor_timeout_s=cfg.actor_timeout_s,
-                                   max_restarts=cfg.max_actor_restarts, **listener)
+  return pools.make_pool(actor_configs(cfg, start_frames), runtime=cfg.runtime, backend=cfg.backend,
+                         ray_address=cfg.ray_address, learner_host=cfg.learner_host, learner_port=cfg.learner_port,
+                         actor_timeout_s=cfg.actor_timeout_s, max_restarts=cfg.max_actor_restarts)
 
 
 def _episode_scalars(episodes: List[Dict]) -> Dict[str, float]:

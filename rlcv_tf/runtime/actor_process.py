@@ -12,6 +12,11 @@ once per team, bit-packed where binary (`compact.FrameEncoder`); the learner reb
 (`compact.FrameStacker`), bit for bit what `envs.frame_stack.FrameStack` would have given, so no actor copies or
 sends stacks.
 
+An actor of K > 1 environments (`num_envs` in its configuration; Chapter 2's synchronous rollouts) builds
+environment k with seed `seed + k`, steps them one after the other and answers each ACTIONS frame, whose leading
+axis holds the K joint actions, with one STEPS frame of the K steps in environment order: K environments on one
+actor stream what K one-environment actors of seeds seed, seed + 1, ... would.
+
 The configuration (`actors.ActorConfig` as JSON) comes on stdin and the per-run key in the environment variable
 RLCV_ACTOR_KEY (`transport.KEY_ENV`, hex), so neither shows in the process list. Exit codes: 0 closed by the
 learner (or the learner went away), 1 the environment failed, `transport.EXIT_REFUSED` (3) refused by the
@@ -36,36 +41,58 @@ def run(sock, cfg, actor_id: int, run_id: int, seed: int) -> int:
   from rlcv_tf.runtime import compact
   from rlcv_tf.runtime import env_runner
   env_kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg['env_kwargs'].items()}
+  num_envs = int(cfg.get('num_envs', 1))
+  runners, encoders = [], []
   try:
-    # Unstacked: the learner stacks the frames (module docstring).
-    env = registry.make_env(cfg['env_name'], seed=seed, num_frames=1, **env_kwargs)
-    # Binary planes travel bit-packed: at 72x96 that costs the learner less than receiving them as bytes
-    # (benchmarks/marl_transport.py), and between machines the bytes are the cost.
-    encoder = compact.FrameEncoder(cfg['num_frames'], env.shared_channels, env.team_sizes)
+    for k in range(num_envs):
+      # Unstacked: the learner stacks the frames (module docstring).
+      env = registry.make_env(cfg['env_name'], seed=seed + k, num_frames=1, **env_kwargs)
+      runners.append(env_runner.EnvRunner(env))
+      # Binary planes travel bit-packed: at 72x96 that costs the learner less than receiving them as bytes
+      # (benchmarks/marl_transport.py), and between machines the bytes are the cost.
+      encoders.append(compact.FrameEncoder(cfg['num_frames'], env.shared_channels, env.team_sizes))
   except Exception as e:  # pylint: disable=broad-except
+    for r in runners:
+      r.close()
     sock.sendall(transport.encode_error(actor_id, f'{type(e).__name__}: {e}'))
     return 1
-  runner = env_runner.EnvRunner(env)
   warned = False
+
+  def step_args(k, out):
+    nonlocal warned
+    obs = encoders[k].encode(out.observation)
+    if encoders[k].fallbacks and not warned:
+      warned = True
+      env = runners[k].env
+      _say(actor_id, f'{cfg["env_name"]} declares channels {tuple(env.shared_channels)} shared by a team, but they '
+                     'differed between agents: such steps travel whole')
+    return (obs.arrays, out.reward, out.done, out.agent_positions, out.episode, out.discount, out.truncated,
+            obs.encoding, obs.num_frames)
+
   try:
-    out = runner.reset()
+    outs = [r.reset() for r in runners]
     while True:
-      obs = encoder.encode(out.observation)
-      if encoder.fallbacks and not warned:
-        warned = True
-        _say(actor_id, f'{cfg["env_name"]} declares channels {tuple(env.shared_channels)} shared by a team, but they '
-                       'differed between agents: such steps travel whole')
-      sock.sendall(transport.encode_step(obs.arrays, out.reward, out.done, out.agent_positions, out.episode,
-                                         out.discount, out.truncated, obs.encoding, obs.num_frames))
+      if num_envs == 1:
+        sock.sendall(transport.encode_step(*step_args(0, outs[0])))
+      else:
+        sock.sendall(transport.encode_steps([step_args(k, out) for k, out in enumerate(outs)]))
       frame_type, payload = transport.read_frame(sock)
       if frame_type == transport.CLOSE:
         return 0
       if frame_type != transport.ACTIONS:
         raise transport.ProtocolError('expected ACTIONS or CLOSE from the learner, got '
                                       f'{transport.FRAME_NAMES.get(frame_type, frame_type)}')
-      out = runner.step(transport.decode_actions(payload))
+      actions = transport.decode_actions(payload)
+      if num_envs == 1:
+        outs = [runners[0].step(actions)]
+      else:
+        if actions.ndim < 1 or actions.shape[0] != num_envs:
+          raise transport.ProtocolError(f'ACTIONS of shape {actions.shape} for {num_envs} environments: the leading '
+                                        'axis must hold one joint action per environment')
+        outs = [r.step(a) for r, a in zip(runners, actions)]
   finally:
-    runner.close()
+    for r in runners:
+      r.close()
 
 
 def _say(actor_id: int, text: str):

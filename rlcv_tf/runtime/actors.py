@@ -9,6 +9,10 @@ Everything the learner knows about actors goes through `ActorPool`:
   pool.send_actions(actor_ids, actions) # one joint action [N] per actor, in the same order
   pool.close()
 
+An actor may step K > 1 environments (`ActorConfig.num_envs`, Chapter 2's synchronous rollouts): `receive` then
+returns its K steps together, in environment order (`EnvStep.env_index`), and `send_actions` takes one answer per
+actor whose leading axis holds the K joint actions. With K = 1 (Chapter 4) nothing changes.
+
 `LocalActorPool` runs one OS process per actor on this machine (the embedded default). Actors are plain
 `python -m rlcv_tf.runtime.actor_process` processes that never import TensorFlow. They dial the learner's socket
 and speak `transport`'s binary frames (no pickle; AF_UNIX here, the same bytes over TCP for actors on other
@@ -76,15 +80,19 @@ class EnvStep:
   episode: Optional[Dict[str, Any]] = None  # {'return': float32 [N], 'length': int, ...env info}
   discount: float = 1.0          # dm_env discount of the transition into `observation`
   truncated: bool = False        # `observation` ends an episode cut by a time limit (bootstrap only)
+  env_index: int = 0             # which of the actor's `num_envs` environments (0 for a one-environment actor)
 
 
 @dataclasses.dataclass(frozen=True)
 class ActorConfig:
-  """Everything an actor process needs to build its environment: plain JSON-compatible data, no TensorFlow."""
+  """Everything an actor process needs to build its environment: plain JSON-compatible data, no TensorFlow.
+
+  `num_envs` > 1: the actor steps that many environments, environment k with seed `seed + k` (module docstring)."""
   env_name: str
   env_kwargs: Dict[str, Any]
   seed: int
   num_frames: int = 4
+  num_envs: int = 1
 
 
 class ActorPool(abc.ABC):
@@ -104,9 +112,10 @@ class ActorPool(abc.ABC):
     """Env outputs from actors that are waiting for actions; [] if none arrived within `timeout` seconds."""
 
   @abc.abstractmethod
-  def send_actions(self, actor_ids: Sequence[int], actions: np.ndarray) -> None:
-    """Sends `actions[k]` (int32 [N]; float32 for continuous actions) to actor `actor_ids[k]`, answering the steps
-    `receive` returned in the order it returned them."""
+  def send_actions(self, actor_ids: Sequence[int], actions) -> None:
+    """Sends `actions[k]` (int32 [N]; float32 [N, D] for continuous actions; with a leading axis of K joint actions
+    for an actor of K > 1 environments) to actor `actor_ids[k]`, answering the steps `receive` returned in the order
+    it returned them (an actor of K environments is answered once for its K steps)."""
 
   @abc.abstractmethod
   def close(self) -> None:
@@ -142,6 +151,14 @@ class ActorFailedError(RuntimeError):
 
 class ActorStartupError(ActorFailedError):
   """An actor process could not start (its environment, or the connection) when the pool started."""
+
+
+def check_configs(configs: Sequence[ActorConfig]) -> None:
+  """ValueError naming the problem if an actor configuration cannot run (for now: its number of environments)."""
+  for i, cfg in enumerate(configs):
+    if not isinstance(cfg.num_envs, int) or not 1 <= cfg.num_envs <= transport.MAX_STEPS_PER_FRAME:
+      raise ValueError(f'actor {i}: num_envs must be an integer in 1..{transport.MAX_STEPS_PER_FRAME}, got '
+                       f'{cfg.num_envs!r}')
 
 
 def restart_seed(seed: int, run_id: int) -> int:
@@ -197,6 +214,7 @@ class SocketActorPool(ActorPool):
       raise ValueError(f'family: unknown value {family!r}; valid values: unix, tcp')
     if actor_timeout_s < 0:
       raise ValueError(f'actor_timeout_s: must be >= 0, got {actor_timeout_s!r}')
+    check_configs(configs)
     self._configs = list(configs)
     self._max_restarts = max_restarts
     self._startup_timeout = startup_timeout
@@ -335,9 +353,8 @@ class SocketActorPool(ActorPool):
           out, self._out = self._out, []
           return out
 
-  def send_actions(self, actor_ids: Sequence[int], actions: np.ndarray) -> None:
+  def send_actions(self, actor_ids: Sequence[int], actions) -> None:
     with self._lock:
-      actions = np.asarray(actions)
       for k, actor_id in enumerate(actor_ids):
         slot = self._slots[actor_id]
         if slot.stale_answers:
@@ -478,9 +495,30 @@ class SocketActorPool(ActorPool):
           self._rejected += 1
           self._fail(actor_id, f'sent a bad frame ({e})')
           return
+        if self._configs[actor_id].num_envs != 1:
+          self._rejected += 1
+          self._fail(actor_id, f'sent a STEP frame, but it steps {self._configs[actor_id].num_envs} environments '
+                               '(a STEPS frame expected)')
+          return
         slot.live, slot.expecting, slot.awaiting_since = True, True, None
         self._out.append(EnvStep(actor_id, run_id, observation, s.reward, s.done, s.agent_positions, s.episode,
                                  s.discount, s.truncated))
+      elif frame_type == transport.STEPS:
+        num_envs = self._configs[actor_id].num_envs
+        try:
+          steps = transport.decode_steps(payload)
+          if len(steps) != num_envs:
+            raise transport.ProtocolError(f'STEPS frame of {len(steps)} steps from an actor of {num_envs} '
+                                          'environments')
+          # One frame stack per environment of the actor.
+          observations = [self._frames.observation((actor_id, k), run_id, s) for k, s in enumerate(steps)]
+        except transport.ProtocolError as e:
+          self._rejected += 1
+          self._fail(actor_id, f'sent a bad frame ({e})')
+          return
+        slot.live, slot.expecting, slot.awaiting_since = True, True, None
+        self._out.extend(EnvStep(actor_id, run_id, o, s.reward, s.done, s.agent_positions, s.episode, s.discount,
+                                 s.truncated, k) for k, (o, s) in enumerate(zip(observations, steps)))
       elif frame_type == transport.ERROR:
         try:
           text = transport.decode_error(payload)[1]

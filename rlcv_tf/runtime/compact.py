@@ -11,11 +11,16 @@ of `transport`'s observation encodings, and the learner rebuilds the stack:
            whole (FRAME) and is counted in `fallbacks`, so a wrong declaration costs bytes, never a wrong
            observation. Binary planes (every byte 0 or 255, as the SMM draws them) travel as bits (SHARED_BITS,
            8x fewer bytes; at 72x96 unpacking costs the learner less than receiving the bytes would).
-  learner  `FrameStacker.observation(actor_id, run_id, step)` -> the stacked observation uint8 [N, H, W, k*C], by
+  learner  `FrameStacker.observation(actor_id, run_id, step)` -> the stacked observation [N, H, W, k*C], by
            `envs.frame_stack.FrameStack`'s rule: k copies of the frame at the first step of a run and at every
            `done` step (the first observation of a new episode; a `truncated` step is an ordinary step), else the
            previous stack's last k-1 frames and the new one, oldest first. A step of a new run id (a restarted
-           actor) starts a new stack and the old run's is dropped.
+           actor) starts a new stack and the old run's is dropped. An actor that steps K environments
+           (`actors.ActorConfig.num_envs`) has one stack per environment, keyed (actor id, environment index).
+
+Frames of any dtype in `transport.DTYPES` travel (Chapter 2's float32 normalised frames and state vectors): they go
+as FRAME and are stacked as their bytes, so the rebuilt stack is bit for bit `FrameStack`'s. The shared-plane
+encodings are for uint8 frames.
 
 Sizes per env step (GRF 5v5, N=5, 72x96, 4 frames): FULL 553 KB, FRAME 138 KB, SHARED 55 KB, SHARED_BITS 7 KB;
 `benchmarks/marl_transport.py` measures them and the CPU time per step (docs/marl_transport.md). NumPy only
@@ -111,12 +116,15 @@ class FrameEncoder:
     return True
 
   def encode(self, frame: np.ndarray) -> Encoded:
-    """The newest frame uint8 [N, H, W, C] (an unstacked observation) -> what travels."""
+    """The newest frame [N, ..., C] (an unstacked observation) -> what travels. Frames of any dtype in
+    `transport.DTYPES` travel whole (FRAME); the shared-plane encodings are for uint8 [N, H, W, C] frames."""
     frame = np.ascontiguousarray(frame)
-    if frame.dtype != np.uint8 or frame.ndim < 2:
-      raise ValueError(f'frames travel as uint8 [N, ..., C], got {frame.dtype} {frame.shape}')
+    if frame.ndim < 2:
+      raise ValueError(f'frames travel as [N, ..., C], got shape {frame.shape}')
     if not len(self._shared):
       return Encoded(transport.FRAME, self.num_frames, (frame,))
+    if frame.dtype != np.uint8:
+      raise ValueError(f'shared channels are sent once per team for uint8 frames only, got {frame.dtype}')
     _, teams, starts, ends, shared, own, word, mask = self._derive(frame.shape[-1], frame.shape[0])
     if not self._shared_equal(frame, starts, ends, word, mask):
       self.fallbacks += 1
@@ -158,7 +166,8 @@ def newest_frame(step: transport.Step) -> np.ndarray:
   n = len(step.reward)
   a = step.arrays
   if step.encoding == transport.FRAME:
-    _check(a, (np.uint8,), 'a FRAME')
+    if len(a) != 1:
+      _fail(f'a FRAME observation has {len(a)} arrays, expected 1')
     if a[0].ndim < 2 or a[0].shape[0] != n:
       _fail(f'a FRAME of shape {a[0].shape} for {n} agents')
     return a[0]
@@ -224,9 +233,18 @@ def _channel_split(shared: bytes, c: int) -> Tuple[np.ndarray, np.ndarray]:
   return np.array(sorted(shared_set), np.int64), np.array([i for i in range(c) if i not in shared_set], np.int64)
 
 
+def _as_bytes(a: np.ndarray) -> np.ndarray:
+  """A frame [..., C] of any dtype as its bytes [..., C * itemsize] (a view of a C-contiguous copy)."""
+  return np.ascontiguousarray(a).view(np.uint8)
+
+
 def stack_frames(frames: Sequence[np.ndarray]) -> np.ndarray:
-  """k frames [..., C], oldest first -> a new array [..., k*C]: `np.concatenate(frames, axis=-1)`, faster."""
+  """k frames [..., C], oldest first -> a new array [..., k*C]: `np.concatenate(frames, axis=-1)`, faster.
+  Frames of another dtype than uint8 are stacked as their bytes (each pixel's C values are C * itemsize
+  consecutive bytes, so stacking the bytes stacks the values)."""
   first = frames[0]
+  if first.dtype != np.uint8:
+    return stack_frames([_as_bytes(f) for f in frames]).view(first.dtype)
   c = first.shape[-1]
   out = np.empty(first.shape[:-1] + (len(frames) * c,), np.uint8)
   word = _WORDS.get(c)
@@ -247,6 +265,8 @@ def shift_in(stack: np.ndarray, frame: np.ndarray) -> np.ndarray:
   oldest frame) and the new frame is written over those slots. The copy's destination is placed at the source's
   offset within a 4 KiB page: a destination a few bytes above its source modulo 4 KiB makes the CPU stall every
   load on the stores just before it ("4K aliasing"), 3x slower than the same copy placed this way."""
+  if stack.dtype != np.uint8:   # shifted as bytes, as `stack_frames` stacks them
+    return shift_in(_as_bytes(stack), _as_bytes(frame.astype(stack.dtype, copy=False))).view(stack.dtype)
   if not stack.flags.c_contiguous:
     stack = np.ascontiguousarray(stack)
   c = frame.shape[-1]
@@ -266,7 +286,7 @@ def shift_in(stack: np.ndarray, frame: np.ndarray) -> np.ndarray:
 class _Stack:
   run_id: int
   num_frames: int                # 0: a run of FULL observations
-  frame_shape: Tuple[int, ...]
+  frame_shape: Tuple[int, ...]   # with the frames' dtype string last
   last: Optional[np.ndarray]     # the last observation returned
 
 
@@ -279,9 +299,10 @@ class FrameStacker:
   def __init__(self):
     self._stacks: Dict[int, _Stack] = {}
 
-  def observation(self, actor_id: int, run_id: int, step: transport.Step) -> np.ndarray:
+  def observation(self, actor_id, run_id: int, step: transport.Step) -> np.ndarray:
     """Actor `actor_id`'s (run `run_id`) observation for `step`; `transport.ProtocolError` if the step does not
-    fit the run's earlier steps (another frame shape or number of frames, or a switch to FULL)."""
+    fit the run's earlier steps (another frame shape, dtype or number of frames, or a switch to FULL). `actor_id` is
+    any hashable key: the actor id, or (actor id, environment index) for an actor of several environments."""
     stack = self._stacks.get(actor_id)
     if stack is not None and stack.run_id != run_id:
       stack = None   # a restarted actor: its old run's frames are of no use
@@ -293,18 +314,19 @@ class FrameStacker:
       return step.arrays[0]
     frame = newest_frame(step)
     k = step.num_frames
-    if stack is not None and (stack.num_frames, stack.frame_shape) != (k, frame.shape):
+    shape = frame.shape + (frame.dtype.str,)
+    if stack is not None and (stack.num_frames, stack.frame_shape) != (k, shape):
       _fail(f'actor {actor_id} changed its frames from {stack.num_frames} x {stack.frame_shape} to {k} x '
-            f'{frame.shape} within a run')
+            f'{shape} within a run')
     if k == 1:
       out = frame
     elif stack is None or step.done:
       out = stack_frames([frame] * k)   # a new run or episode: k copies of its first frame
     else:
       out = shift_in(stack.last, frame)
-    self._stacks[actor_id] = _Stack(run_id, k, frame.shape, out)
+    self._stacks[actor_id] = _Stack(run_id, k, shape, out)
     return out
 
-  def forget(self, actor_id: int) -> None:
+  def forget(self, actor_id) -> None:
     """Drops actor `actor_id`'s stack (its run is over)."""
     self._stacks.pop(actor_id, None)

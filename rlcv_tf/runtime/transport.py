@@ -13,14 +13,19 @@ allocate or wait for an arbitrary amount of data.
   WELCOME  learner -> actor (empty): the hello was accepted; the actor now builds its environment
   STEP     actor -> learner flags u8 (1 done, 2 truncated, 4 has episode) | discount f64 | observation |
                             reward array | agent_positions array | [episode JSON length u32 | UTF-8 JSON]
-  ACTIONS  learner -> actor one array (int32 or float32, one row of the joint action)
+  STEPS    actor -> learner the steps of an actor that steps K > 1 environments (`actors.ActorConfig.num_envs`):
+                            K u16 | K x (STEP payload length u32 | STEP payload), environment order
+  ACTIONS  learner -> actor one array (int32 or float32): the joint action [N, ...] of a one-environment actor;
+                            [K, N, ...], one joint action per environment in order, for a K-environment actor
   ERROR    both ways        actor id i32 (-1: the learner) | UTF-8 text
   CLOSE    learner -> actor (empty): close the environment and exit 0
 
 A STEP's observation is `encoding u8 | num_frames u8 | array count u8 | arrays`, in one of the `ENCODINGS`:
 
-  FULL         the observation array uint8 [N, ...] exactly as the learner uses it (num_frames 1);
-  FRAME        the newest frame uint8 [N, ..., C] of a stack of num_frames frames that the learner rebuilds;
+  FULL         the observation array [N, ...] exactly as the learner uses it (num_frames 1), of any dtype in
+               `DTYPES` (uint8 pixels in Chapter 4, float32 normalised frames and state vectors in Chapter 2);
+  FRAME        the newest frame [N, ..., C] (any dtype in `DTYPES`) of a stack of num_frames frames that the learner
+               rebuilds;
   SHARED       the newest frame with the channels a team shares sent once per team: agents per team int32 [G],
                shared channels uint8 [S], shared planes uint8 [G, H, W, S], every agent's own channels
                uint8 [N, H, W, C-S];
@@ -31,7 +36,8 @@ A STEP's observation is `encoding u8 | num_frames u8 | array count u8 | arrays`,
 `compact.py` writes and reads them (the learner rebuilds the stacks bit for bit as `envs.frame_stack` stacks
 them); this module only frames the arrays.
 
-An array is `dtype code u8 | ndim u8 (<= 32) | ndim x u32 dims | raw C-order bytes` with the codes in `DTYPES`. The
+An array is `dtype code u8 | ndim u8 (<= 32) | ndim x u32 dims | raw C-order bytes` with the codes in `DTYPES`
+(booleans, signed and unsigned integers of 8 to 64 bits, floats of 16 to 64 bits, little-endian). The
 episode statistics (`env_runner.StepOutput.episode`) travel as JSON with arrays as lists; 'return' and
 'opponent_return' come back as float32 arrays, every other key as its JSON value.
 
@@ -49,12 +55,19 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 import numpy as np
 
 MAGIC = b'RLCV'
-VERSION = 2   # 2: a STEP carries the observation in one of the `ENCODINGS` (1: the whole stacked array)
+# 3: observations of any dtype in `DTYPES`, STEPS frames (K environments per actor); 2: a STEP carries the
+# observation in one of the `ENCODINGS`; 1: the whole stacked array.
+VERSION = 3
 
-HELLO, WELCOME, STEP, ACTIONS, ERROR, CLOSE = 1, 2, 3, 4, 5, 6
-FRAME_NAMES = {HELLO: 'HELLO', WELCOME: 'WELCOME', STEP: 'STEP', ACTIONS: 'ACTIONS', ERROR: 'ERROR', CLOSE: 'CLOSE'}
+HELLO, WELCOME, STEP, ACTIONS, ERROR, CLOSE, STEPS = 1, 2, 3, 4, 5, 6, 7
+FRAME_NAMES = {HELLO: 'HELLO', WELCOME: 'WELCOME', STEP: 'STEP', ACTIONS: 'ACTIONS', ERROR: 'ERROR', CLOSE: 'CLOSE',
+               STEPS: 'STEPS'}
 
-DTYPES = {1: np.dtype('<u1'), 2: np.dtype('<i4'), 3: np.dtype('<f4')}   # code -> dtype (uint8, int32, float32)
+# code -> dtype. Codes 1-3 (uint8, int32, float32) are those of versions 1 and 2.
+DTYPES = {1: np.dtype('<u1'), 2: np.dtype('<i4'), 3: np.dtype('<f4'), 4: np.dtype('<i1'), 5: np.dtype('<i2'),
+          6: np.dtype('<u2'), 7: np.dtype('<i8'), 8: np.dtype('<u4'), 9: np.dtype('<u8'), 10: np.dtype('<f2'),
+          11: np.dtype('<f8'), 12: np.dtype('?')}
+MAX_STEPS_PER_FRAME = 0xFFFF   # environments of one actor (the count of a STEPS frame is a u16)
 _CODES = {dt: code for code, dt in DTYPES.items()}
 FLOAT_EPISODE_KEYS = ('return', 'opponent_return')
 MAX_NDIM = 32
@@ -165,7 +178,25 @@ def encode_welcome() -> bytes:
 
 def encode_step(observation, reward, done: bool, agent_positions, episode: Optional[Dict[str, Any]] = None,
                 discount: float = 1.0, truncated: bool = False, encoding: int = FULL, num_frames: int = 1) -> bytes:
-  """`observation`: the uint8 array for `encoding` FULL, else the encoding's arrays (`compact.FrameEncoder`)."""
+  """`observation`: the array for `encoding` FULL, else the encoding's arrays (`compact.FrameEncoder`)."""
+  return frame(STEP, *_step_parts(observation, reward, done, agent_positions, episode, discount, truncated, encoding,
+                                  num_frames))
+
+
+def encode_steps(steps: List[Tuple[Any, ...]]) -> bytes:
+  """One STEPS frame for a K-environment actor: `steps[k]` holds `encode_step`'s arguments for environment k, in
+  its order (observation, reward, done, agent_positions, episode, discount, truncated, encoding, num_frames)."""
+  if not 1 <= len(steps) <= MAX_STEPS_PER_FRAME:
+    raise ValueError(f'a STEPS frame holds 1 to {MAX_STEPS_PER_FRAME} steps, got {len(steps)}')
+  parts = [_U16.pack(len(steps))]
+  for args in steps:
+    payload = b''.join(_step_parts(*args))
+    parts += [_U32.pack(len(payload)), payload]
+  return frame(STEPS, *parts)
+
+
+def _step_parts(observation, reward, done: bool, agent_positions, episode: Optional[Dict[str, Any]] = None,
+                discount: float = 1.0, truncated: bool = False, encoding: int = FULL, num_frames: int = 1) -> List:
   if encoding not in ENCODINGS:
     raise ValueError(f'encoding: unknown value {encoding!r}; valid values: {sorted(ENCODINGS)}')
   arrays = [np.asarray(observation)] if encoding == FULL else [np.asarray(a) for a in observation]
@@ -173,8 +204,6 @@ def encode_step(observation, reward, done: bool, agent_positions, episode: Optio
     raise ValueError(f'a FULL observation is the whole stack: num_frames must be 1, got {num_frames}')
   if not 1 <= num_frames <= 255 or not 1 <= len(arrays) <= MAX_OBSERVATION_ARRAYS:
     raise ValueError(f'num_frames {num_frames} or {len(arrays)} observation arrays cannot travel')
-  if encoding == FULL and arrays[0].dtype != np.uint8:
-    raise ValueError(f'observations travel as uint8, got {arrays[0].dtype}')
   flags = (_DONE if done else 0) | (_TRUNCATED if truncated else 0) | (_HAS_EPISODE if episode is not None else 0)
   parts = [_STEP_HEAD.pack(flags, float(discount)), _OBSERVATION_HEAD.pack(encoding, num_frames, len(arrays))]
   for a in arrays:
@@ -183,7 +212,7 @@ def encode_step(observation, reward, done: bool, agent_positions, episode: Optio
   if episode is not None:
     text = json.dumps(episode, default=_json_value).encode()
     parts += [_U32.pack(len(text)), text]
-  return frame(STEP, *parts)
+  return parts
 
 
 def encode_actions(actions) -> bytes:
@@ -236,7 +265,10 @@ class _Cursor:
     count = math.prod(shape)
     data = self.take(count * dtype.itemsize)
     try:
-      array = np.frombuffer(data, dtype).reshape(shape)
+      if dtype == np.bool_:   # any byte other than 0 or 1 would be an invalid NumPy bool: normalise
+        array = np.frombuffer(data, np.uint8).reshape(shape).astype(bool)
+      else:
+        array = np.frombuffer(data, dtype).reshape(shape)
     except ValueError:   # an empty array whose other dimensions are too large for NumPy
       raise ProtocolError(f'{self.what} frame: {name} has an impossible shape {shape}') from None
     return array if dtype.isnative else array.astype(dtype.newbyteorder('='))
@@ -277,9 +309,9 @@ def decode_step(payload: bytes) -> Step:
   reward = c.array('reward')
   positions = c.array('agent_positions')
   obs = arrays[0]
-  if (encoding == FULL and obs.dtype != np.uint8) or reward.dtype != np.float32 or positions.dtype != np.int32:
-    raise ProtocolError(f'STEP frame: dtypes {obs.dtype}/{reward.dtype}/{positions.dtype}, expected '
-                        'uint8/float32/int32')
+  if reward.dtype != np.float32 or positions.dtype != np.int32:
+    raise ProtocolError(f'STEP frame: reward/agent_positions dtypes {reward.dtype}/{positions.dtype}, expected '
+                        'float32/int32')
   n = reward.shape[0] if reward.ndim == 1 else -1
   if n < 0 or (encoding == FULL and (obs.ndim < 1 or obs.shape[0] != n)) or positions.shape != (n, 2):
     raise ProtocolError(f'STEP frame: shapes observation {obs.shape}, reward {reward.shape}, agent_positions '
@@ -302,6 +334,20 @@ def decode_step(payload: bytes) -> Step:
   c.end()
   return Step(arrays, reward, bool(flags & _DONE), positions, episode, discount, bool(flags & _TRUNCATED), encoding,
               num_frames)
+
+
+def decode_steps(payload: bytes) -> List[Step]:
+  """The K steps of a STEPS frame, in environment order (each checked as `decode_step` checks a STEP)."""
+  c = _Cursor(payload, 'STEPS')
+  (count,) = c.unpack(_U16)
+  if count < 1:
+    raise ProtocolError('STEPS frame holds no step')
+  steps = []
+  for _ in range(count):
+    (size,) = c.unpack(_U32)
+    steps.append(decode_step(c.take(size)))
+  c.end()
+  return steps
 
 
 def decode_actions(payload: bytes) -> np.ndarray:
