@@ -1,7 +1,7 @@
 """What every launcher does the same way: quiet logging by default, and bad input as one line and exit 2."""
 
 import sys
-from typing import NoReturn, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from absl import flags
 from absl import logging
@@ -13,6 +13,26 @@ def fail(message: str) -> NoReturn:
   """Prints `error: message` (one line naming the flag or file and the fix) and exits with status 2."""
   print(f'error: {message}', file=sys.stderr, flush=True)
   sys.exit(2)
+
+
+# The command that trains each thesis chapter's environments (`registry.EnvEntry.chapter`).
+CHAPTER_LAUNCHERS = {2: 'python -m launchers.stochastic_ac', 4: 'python -m launchers.marl'}
+
+
+def env_error(name: str, chapter: int) -> Optional[str]:
+  """None if `name` is a registered environment of thesis chapter `chapter`, else the error line (without
+  'error: ') for `--env=name`: an environment of another chapter names that chapter and its launcher; an unknown
+  name lists the valid ones."""
+  from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top  (light: no engine, no TensorFlow)
+  valid = registry.names(chapter=chapter)
+  if name in valid:
+    return None
+  if name in registry.names():
+    other = registry.entry(name).chapter
+    where = f' (`{CHAPTER_LAUNCHERS[other]}`)' if other in CHAPTER_LAUNCHERS else ''
+    return (f'--env={name}: a Chapter {other} environment{where}, not one of Chapter {chapter}\'s; valid values: '
+            f'{", ".join(valid)}')
+  return f'--env={name}: unknown environment; valid values: {", ".join(valid)}'
 
 
 def start(argv: Sequence[str]) -> None:

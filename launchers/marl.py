@@ -143,9 +143,9 @@ def _parse_smm(text: str):
 
 
 def config_from_flags() -> config_lib.MarlConfig:
-  from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
-  if FLAGS.env not in registry.names():
-    raise FlagError(f'--env={FLAGS.env}: unknown environment; valid values: {", ".join(registry.names())}')
+  env_error = common.env_error(FLAGS.env, chapter=4)
+  if env_error:
+    raise FlagError(env_error)
   if FLAGS.model not in config_lib.MODELS:
     raise FlagError(f'--model={FLAGS.model}: unknown model; valid values: {", ".join(config_lib.MODELS)}')
   if FLAGS.aux not in config_lib.AUX_OBJECTIVES:

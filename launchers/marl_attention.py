@@ -48,8 +48,8 @@ def main(argv):
       common.fail(f'--{name}={getattr(FLAGS, name)}: must be >= 1')
   if FLAGS.scale < 0 or FLAGS.episode_length < 0:
     common.fail(f'--scale={FLAGS.scale} / --episode_length={FLAGS.episode_length}: must be >= 0')
-  if FLAGS.env and FLAGS.env not in registry.names():
-    common.fail(f'--env={FLAGS.env}: unknown environment; valid values: {", ".join(registry.names())}')
+  if FLAGS.env and common.env_error(FLAGS.env, chapter=4):
+    common.fail(common.env_error(FLAGS.env, chapter=4))
   try:
     focus = [int(x) for x in FLAGS.focus] if FLAGS.focus else None
   except ValueError:

@@ -49,15 +49,14 @@ FLAGS = flags.FLAGS
 
 
 def _check_flags():
-  from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
   if not FLAGS.agent:
     common.fail('--agent is required: a run logdir, a SavedModel directory or a checkpoint')
   if FLAGS.games < 1:
     common.fail(f'--games={FLAGS.games}: must be >= 1')
   if FLAGS.episode_length < 0:
     common.fail(f'--episode_length={FLAGS.episode_length}: must be >= 1 (or 0 for the default)')
-  if FLAGS.env and FLAGS.env not in registry.names():
-    common.fail(f'--env={FLAGS.env}: unknown environment; valid values: {", ".join(registry.names())}')
+  if FLAGS.env and common.env_error(FLAGS.env, chapter=4):
+    common.fail(common.env_error(FLAGS.env, chapter=4))
   if FLAGS.prefer not in ('saved_model', 'checkpoint'):
     common.fail(f'--prefer={FLAGS.prefer}: valid values: saved_model, checkpoint')
   if FLAGS.record_every < 1:

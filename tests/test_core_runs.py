@@ -1,4 +1,5 @@
-"""core.runs and core.checkpointing: signal flag, atomic SavedModel swap, timed and on-demand saves."""
+"""core.runs, core.checkpointing and core.progress: signal flag, atomic SavedModel swap, timed and on-demand saves,
+the resume check, config recording with the TensorBoard writer, save-and-stop, the progress line."""
 
 import os
 import signal
@@ -7,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from rlcv_tf.core import checkpointing
+from rlcv_tf.core import progress
 from rlcv_tf.core import runs
 
 
@@ -59,3 +61,67 @@ def test_run_checkpointer_saves_on_time_and_on_demand(tmp_path):
   module.v.assign(5.0)
   again = checkpointing.RunCheckpointer(tf.train.Checkpoint(m=module), str(tmp_path))
   assert again.restore_latest().endswith('ckpt-8') and float(module.v.numpy()) == 1.0
+
+
+# ------------------------------------------------------------------- the plumbing Chapters 2 and 4 share
+def test_check_same_settings_names_the_first_differing_field_and_passes_a_new_run(tmp_path):
+  logdir = str(tmp_path)
+  assert runs.load_config(logdir) is None
+  runs.check_same_settings(logdir, runs.load_config(logdir), {'model': 'sa3c'}, ('model',))   # a new run
+  runs.record_config(logdir, {'model': 'a3c', 'env': 'pendulum', 'lr': 1e-3, 'shape': (2, 3)}, 0)
+  saved = runs.load_config(logdir)
+  assert saved == {'model': 'a3c', 'env': 'pendulum', 'lr': 1e-3, 'shape': [2, 3]}
+  runs.check_same_settings(logdir, saved, dict(saved, lr=5e-4), ('model', 'env', 'shape'))   # lr may change
+  with pytest.raises(runs.ResumeMismatchError) as e:
+    runs.check_same_settings(logdir, saved, dict(saved, model='sa3c', env='cartpole_masked'), ('model', 'env'))
+  assert str(e.value) == (f"--logdir={logdir} holds a run with model='a3c', but this run asks for model='sa3c'. Use "
+                          'the same value to resume it, or a new --logdir to start a new run.')
+  assert '\n' not in str(e.value) and isinstance(e.value, ValueError)
+
+  class Cfg:   # objects with the fields as attributes (config dataclasses) compare the same way
+    model, env = 'a3c', 'atari_boxing'
+  with pytest.raises(runs.ResumeMismatchError, match="env='atari_boxing'"):
+    runs.check_same_settings(logdir, saved, Cfg(), ('model', 'env'))
+
+
+def test_progress_line():
+  rate = progress.RateMeter()
+  rate.update(0, now=0.0)
+  rate.update(500, now=2.0)
+  assert progress.line('[x] ', 500, 2000, rate, ['loss 0.5']) == \
+      '[x] frames 500/2,000 (25%) | 250 frames/s | loss 0.5 | ETA 6s'
+  assert progress.line('', 10, 10, progress.RateMeter(), unit='agent steps') == \
+      'agent steps 10/10 (100%) | 0 agent steps/s | ETA ?'
+
+
+def test_open_writer_records_the_config_and_its_changes(tmp_path):
+  logdir = str(tmp_path)
+  lines = []
+  writer = checkpointing.open_writer(logdir, {'lr': 1e-3, 'env': 'pendulum'}, 0, lines.append, '[job] ')
+  writer.flush()
+  assert lines == [] and runs.load_config(logdir) == {'lr': 1e-3, 'env': 'pendulum'}
+  writer = checkpointing.open_writer(logdir, {'lr': 5e-4, 'env': 'pendulum'}, 40, lines.append, '[job] ')
+  writer.flush()
+  assert lines == [f'[job] settings changed since the last session (recorded in {logdir}/config_history.jsonl): '
+                   'lr 0.001 -> 0.0005']
+  texts = [(e.step, v.tensor.string_val[0].decode()) for f in tf.io.gfile.glob(os.path.join(logdir, 'events.*'))
+           for e in tf.compat.v1.train.summary_iterator(f) for v in e.summary.value if v.tag == 'config/changes']
+  assert texts == [(40, 'lr 0.001 -> 0.0005')]
+
+
+def test_save_and_stop_saves_says_where_and_raises(tmp_path):
+  module = _Module()
+  ckpt = checkpointing.RunCheckpointer(tf.train.Checkpoint(m=module), str(tmp_path),
+                                       export_fn=lambda p: tf.saved_model.save(module, p))
+  lines = []
+  stop = runs.StopOnSignal(lines.append)
+  with pytest.raises(RuntimeError, match='boom'):
+    ckpt.save_and_stop(12, RuntimeError('boom'), stop, lines.append, '[job] ', unit='agent steps')
+  assert lines[-1] == (f'[job] training failed (RuntimeError: boom); saved checkpoint {ckpt.latest} and SavedModel '
+                       f'{ckpt.saved_model_dir} at 12 agent steps; run the same command again to resume')
+  assert ckpt.latest.endswith('ckpt-12') and os.path.exists(os.path.join(ckpt.saved_model_dir, 'saved_model.pb'))
+  stop.request(signal.SIGTERM)
+  with pytest.raises(runs.Interrupted) as e:
+    ckpt.save_and_stop(13, None, stop, lines.append, '[job] ')
+  assert e.value.exit_code == 128 + signal.SIGTERM and str(e.value) == 'stopped by SIGTERM at 13 frames'
+  assert lines[-1].startswith('[job] stopped by SIGTERM: saved checkpoint') and ckpt.latest.endswith('ckpt-13')

@@ -36,6 +36,23 @@ def test_bad_flags_give_one_clear_line(args, needle, tmp_path):
 def test_unknown_env_lists_valid_values(tmp_path):
   proc = run_launcher('--env=nope', f'--logdir={tmp_path}')
   assert 'grf_5v5' in proc.stderr and 'mini_5v5' in proc.stderr
+  assert 'pendulum' not in proc.stderr and 'atari_' not in proc.stderr   # Chapter 2's envs are not valid here
+
+
+@pytest.mark.parametrize('launcher,extra', [('launchers.marl', ['--logdir={tmp}']),
+                                            ('launchers.marl_eval', ['--agent={tmp}/x']),
+                                            ('launchers.marl_attention', ['--agent={tmp}/x'])])
+def test_a_chapter_2_env_is_refused_in_one_line_naming_its_launcher(launcher, extra, tmp_path):
+  extra = [a.format(tmp=tmp_path) for a in extra]
+  proc = subprocess.run([sys.executable, '-m', launcher, '--env=pendulum', *extra], cwd=ROOT, capture_output=True,
+                        text=True, timeout=120)
+  line = marl_test_helpers.error_line(proc)
+  assert proc.returncode == 2, proc.stderr
+  assert line.startswith('error: --env=pendulum: a Chapter 2 environment') and 'launchers.stochastic_ac' in line
+  valid = line.split('valid values: ')[1].split(', ')
+  assert 'grf_5v5' in valid and 'mini_5v5' in valid
+  assert not {'pendulum', 'cartpole_masked', 'atari_breakout', 'car_racing'} & set(valid)
+  assert os.listdir(tmp_path) == []
 
 
 def test_unknown_model_lists_valid_values(tmp_path):

@@ -1,13 +1,24 @@
-"""A training job's checkpoints and SavedModel in one object, for every chapter's run loop.
+"""A training job's checkpoints, SavedModel and TensorBoard log, for every chapter's run loop.
 
+  runs.check_same_settings(logdir, runs.load_config(logdir), cfg, ARCHITECTURE_FIELDS)   # before building anything
   ckpt = checkpointing.RunCheckpointer(tf.train.Checkpoint(...), logdir, interval_s=600,
                                        export_fn=lambda path: export.export_policy(model, path, hwc))
   ckpt.restore_latest()              # resume: the latest checkpoint's path, or None for a new run
-  with runs.StopOnSignal(print) as stop:
-    while ... and not stop.requested:
-      ...one update...
-      ckpt.maybe_save(step)          # every interval_s seconds
-  where = ckpt.save_all(step)        # checkpoint + SavedModel; also what a run does on a signal or an exception
+  writer = checkpointing.open_writer(logdir, cfg_dict, start_step, print_fn, '[job] ')   # config.json + TensorBoard
+  failure = None
+  with runs.StopOnSignal(print_fn, prefix='[job] ') as stop:
+    try:
+      while ... and not stop.requested:
+        ...one update...
+        ckpt.maybe_save(step)        # every interval_s seconds
+    except Exception as e:
+      failure = e
+    finally:
+      ...close actors...
+    if failure is not None or stop.requested:
+      ckpt.save_and_stop(step, failure, stop, print_fn, '[job] ')   # saves, says where, raises
+  ckpt.save(step)
+  ckpt.export()                      # the SavedModel of the finished run
 
 Checkpoints go to `logdir/checkpoints` (the last `max_to_keep`), the SavedModel to `logdir/saved_model`, written
 to a temporary directory and swapped in (`runs.write_saved_model`), so an interrupted export never leaves a broken
@@ -16,7 +27,7 @@ model where a good one was.
 
 import os
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 import tensorflow as tf
 
@@ -68,3 +79,30 @@ class RunCheckpointer:
       return f'checkpoint {path}'
     self.export()
     return f'checkpoint {path} and SavedModel {self.saved_model_dir}'
+
+  def save_and_stop(self, step: int, failure: Optional[BaseException], stop: runs.StopOnSignal,
+                    print_fn: Callable[[str], None] = print, prefix: str = '', unit: str = 'frames'):
+    """The end of a run loop that stopped early: saves the checkpoint and the SavedModel (`save_all`), prints where
+    on one line, then re-raises `failure` (an exception the loop caught) or, after a signal, raises
+    `runs.Interrupted` (launchers exit with 128 + the signal). Never returns."""
+    where = f'{self.save_all(step)} at {step:,} {unit}; run the same command again to resume'
+    if failure is not None:
+      print_fn(f'{prefix}training failed ({type(failure).__name__}: {failure}); saved {where}')
+      raise failure
+    print_fn(f'{prefix}stopped by {stop.requested}: saved {where}')
+    raise runs.Interrupted(stop.signum, f'stopped by {stop.requested} at {step:,} {unit}')
+
+
+def open_writer(logdir: str, config: Dict[str, Any], step: int, print_fn: Callable[[str], None] = print,
+                prefix: str = ''):
+  """The run's TensorBoard writer, after recording `config` (a JSON-able dict) in `logdir/config.json` and
+  `config_history.jsonl` (`runs.record_config`). A resumed run whose settings changed prints them on one line and
+  writes them as the text summary 'config/changes' at `step`."""
+  writer = tf.summary.create_file_writer(logdir)
+  changes = runs.record_config(logdir, config, step)
+  if changes:
+    text = runs.format_changes(changes)
+    print_fn(f'{prefix}settings changed since the last session (recorded in {logdir}/config_history.jsonl): {text}')
+    with writer.as_default(step=step):
+      tf.summary.text('config/changes', text)
+  return writer

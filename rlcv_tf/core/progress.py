@@ -1,8 +1,14 @@
-"""Console progress lines and rate/ETA bookkeeping shared by long-running jobs."""
+"""Console progress lines and rate/ETA bookkeeping shared by long-running jobs.
+
+  rate = progress.RateMeter()
+  rate.update(frames)                      # after every update
+  print(progress.line('[marl] ', frames, total, rate, ['return/agent +0.12', 'loss 0.31']))
+  # [marl] frames 1,200/5,000 (24%) | 310 frames/s | return/agent +0.12 | loss 0.31 | ETA 12s
+"""
 
 import collections
 import time
-from typing import Deque, Optional, Tuple
+from typing import Deque, Optional, Sequence, Tuple
 
 
 def format_duration(seconds: float) -> str:
@@ -40,3 +46,11 @@ class RateMeter:
   def eta(self, value: float, target: float) -> float:
     r = self.rate
     return max(0.0, target - value) / r if r > 0 else float("inf")
+
+
+def line(prefix: str, done: int, total: int, rate: RateMeter, parts: Sequence[str] = (), unit: str = 'frames') -> str:
+  """A job's one-line progress: '<prefix><unit> done/total (pct%) | rate <unit>/s | parts... | ETA t'."""
+  out = [f'{prefix}{unit} {done:,}/{total:,} ({100.0 * done / max(1, total):.0f}%)', f'{rate.rate:,.0f} {unit}/s']
+  out += list(parts)
+  out.append(f'ETA {format_duration(rate.eta(done, total))}')
+  return ' | '.join(out)

@@ -5,7 +5,12 @@
   A second signal raises `KeyboardInterrupt` at once, without saving.
 * `Interrupted`: raised by a job that stopped on a signal after saving; launchers exit with 128 + the signal.
 * `record_config`: writes `config.json` and appends to `config_history.jsonl`, so a resumed run whose settings
-  changed says what changed and at which step (the caller also writes it to TensorBoard).
+  changed says what changed and at which step (the caller also writes it to TensorBoard;
+  `checkpointing.open_writer` does both).
+* `load_config` / `check_same_settings` / `ResumeMismatchError`: a re-run on a logdir resumes it, unless it asks for
+  other values of the settings that fix the saved variables (the model, the environment, ...): then one
+  `ResumeMismatchError` names the field, both values and the fix, before anything is built or written (launchers
+  print it as their one `error:` line and exit 2).
 * `derived_seed`: seeds for the random streams of a (re)started run from (seed, step at start, ...), so a resumed
   run does not replay the first run's streams.
 * `write_saved_model`: writes a SavedModel to a temporary sibling directory and swaps it in, so an interrupted
@@ -38,6 +43,40 @@ class Interrupted(Exception):
   @property
   def exit_code(self) -> int:
     return 128 + int(self.signum)
+
+
+class ResumeMismatchError(ValueError):
+  """A logdir holds a run whose saved variables another setting cannot restore (see `check_same_settings`)."""
+
+
+def load_config(logdir: str) -> Optional[Dict[str, Any]]:
+  """The `config.json` that `record_config` wrote in `logdir`, as a dict; None for a new logdir."""
+  path = os.path.join(logdir, 'config.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _setting(config, field: str):
+  if isinstance(config, dict):
+    return config.get(field)
+  return getattr(config, field)
+
+
+def check_same_settings(logdir: str, saved, current, fields) -> None:
+  """Raises `ResumeMismatchError` at the first of `fields` whose value differs between the run saved in `logdir`
+  (`saved`: its configuration, e.g. `load_config(logdir)` or a config dataclass loaded from there; None for a new
+  run, which passes) and this run's `current` configuration. Configurations are dicts or objects with the fields as
+  attributes; compare like with like (a dict written to JSON holds lists where a dataclass holds tuples)."""
+  if saved is None:
+    return
+  for field in fields:
+    a, b = _setting(saved, field), _setting(current, field)
+    if a != b:
+      raise ResumeMismatchError(
+          f'--logdir={logdir} holds a run with {field}={a!r}, but this run asks for {field}={b!r}. Use the same '
+          f'value to resume it, or a new --logdir to start a new run.')
 
 
 class StopOnSignal:

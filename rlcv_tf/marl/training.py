@@ -42,8 +42,7 @@ _ARCHITECTURE_FIELDS = ('env', 'model', 'env_kwargs', 'num_frames', 'stack_chann
                         'aux', 'progressive_from')
 
 
-class ResumeMismatchError(ValueError):
-  pass
+ResumeMismatchError = runs.ResumeMismatchError   # the launcher prints it as one error line
 
 
 @dataclasses.dataclass
@@ -59,15 +58,7 @@ class TrainResult:
 
 
 def check_resume(cfg: config_lib.MarlConfig, logdir: str):
-  saved = config_lib.MarlConfig.load(logdir)
-  if saved is None:
-    return
-  for field in _ARCHITECTURE_FIELDS:
-    a, b = getattr(saved, field), getattr(cfg, field)
-    if a != b:
-      raise ResumeMismatchError(
-          f'--logdir={logdir} holds a run with {field}={a!r}, but this run asks for {field}={b!r}. Use the same '
-          f'value to resume it, or a new --logdir to start a new run.')
+  runs.check_same_settings(logdir, config_lib.MarlConfig.load(logdir), cfg, _ARCHITECTURE_FIELDS)
 
 
 def actor_configs(cfg: config_lib.MarlConfig, start_frames: int = 0) -> List[actors_lib.ActorConfig]:
@@ -153,13 +144,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
   start_frames = int(learner.frames.numpy())
   # The action sampler, like the actors' environments, starts a new stream in every session.
   learner.reseed_sampler(runs.derived_seed(cfg.seed, start_frames, 1 << 20))
-  writer = tf.summary.create_file_writer(logdir)
-  changes = runs.record_config(logdir, json.loads(cfg.to_json()), start_frames)
-  if changes:
-    line = runs.format_changes(changes)
-    print_fn(f'[marl] settings changed since the last session (recorded in {logdir}/config_history.jsonl): {line}')
-    with writer.as_default(step=start_frames):
-      tf.summary.text('config/changes', line)
+  writer = checkpointing.open_writer(logdir, json.loads(cfg.to_json()), start_frames, print_fn, '[marl] ')
   saved_model_dir = ckpt.saved_model_dir
 
   episodes_all: List[Dict] = []
@@ -253,12 +238,7 @@ def train(cfg: config_lib.MarlConfig, logdir: str,
       frames = int(learner.frames.numpy())
       if failure is not None or stop.requested:
         # Keep what was learned: checkpoint and SavedModel first, then say where, then stop.
-        where = f'{ckpt.save_all(frames)} at {frames:,} frames; run the same command again to resume'
-        if failure is not None:
-          print_fn(f'[marl] training failed ({type(failure).__name__}: {failure}); saved {where}')
-          raise failure
-        print_fn(f'[marl] stopped by {stop.requested}: saved {where}')
-        raise runs.Interrupted(stop.signum, f'stopped by {stop.requested} at {frames:,} frames')
+        ckpt.save_and_stop(frames, failure, stop, print_fn, '[marl] ')
     ckpt.save(frames)
   if frames < cfg.total_frames:
     raise RuntimeError('training stopped before total_frames was reached')
@@ -283,7 +263,7 @@ def _available_memory_bytes() -> int:
 
 
 def _progress_line(frames, total, rate, recent, logs, restarts, running=(), num_home=None) -> str:
-  parts = [f'[marl] frames {frames:,}/{total:,} ({100.0 * frames / total:.0f}%)', f'{rate.rate:,.0f} frames/s']
+  parts = []
   if recent:
     r = np.stack([e['return'] for e in recent])
     parts.append(f'return/agent {r.mean():+.3f} (team {r.sum(axis=1).mean():+.2f}, last {len(recent)} episodes)')
@@ -301,5 +281,4 @@ def _progress_line(frames, total, rate, recent, logs, restarts, running=(), num_
       parts.append(f'aux row {logs["aux/nll_row"]:.3f} col {logs["aux/nll_col"]:.3f}')
   if restarts:
     parts.append(f'actor restarts {restarts}')
-  parts.append(f'ETA {progress.format_duration(rate.eta(frames, total))}')
-  return ' | '.join(parts)
+  return progress.line('[marl] ', frames, total, rate, parts)
