@@ -21,7 +21,7 @@ global id that only grows):
 * `SequenceReplay` (ACER family, Wang et al. 2016; thesis T:L1733-1737): whole on-policy segments of `length`
   (t_max) steps, each with the behaviour policy's probabilities, the noise the behaviour network drew, and the
   recurrent state it started from (`acer_fields` lists them). Capacity is given in transitions ("buffer size
-  15,000", T:L1734) and holds capacity // length segments (750 of 20). A segment's observations are
+  15000", T:L1735) and holds capacity // length segments (750 of 20). A segment's observations are
   [length + 1, ...]: the last one bootstraps, and is also the next segment's first.
 
 Sampling is uniform with replacement over what can be sampled (rejection sampling over the slots, exact), from the
