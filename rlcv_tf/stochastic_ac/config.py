@@ -183,9 +183,9 @@ class StochasticACConfig:
       fits = [m for m in MODELS if FAMILY_ACTIONS[algorithm(m)] == have]
       fit_envs = [e for e in envs if ACTION_KINDS.get(e, 'discrete') == need]
       article = 'a' if family == 'ddpg' else 'an'
-      raise ValueError(f'model: {self.model} is {article} {family.upper()}-family model for {need} actions, but {self.env} '
-                       f'has {have} actions; valid values with this env: {", ".join(fits)} (or an env with {need} '
-                       f'actions: {", ".join(fit_envs)})')
+      raise ValueError(f'model: {self.model} is {article} {family.upper()}-family model for {need} actions, but '
+                       f'{self.env} has {have} actions; valid values with this env: {", ".join(fits)} (or an env '
+                       f'with {need} actions: {", ".join(fit_envs)})')
     positive_ints = ('num_envs', 'total_frames', 'unroll_length', 'num_samples', 'validation_episodes',
                      'envs_per_actor', 'lstm_units', 'fc_units')
     for name in positive_ints:
