@@ -13,6 +13,8 @@
 import keras
 from keras import ops
 
+from rlcv_tf.core.layers import CReLU  # pylint: disable=unused-import  (re-exported: layers.CReLU)
+
 
 def conv_initializer():
   """U(+-sqrt(1/(k_h*k_w*C_out))) for `Conv2D` kernels [k, k, C_in, C_out] (VarianceScaling fan_out, 1/3)."""
@@ -38,17 +40,6 @@ def torch_bn(eps: float = 1e-5, mom: float = 0.1, **kwargs) -> keras.layers.Batc
   """
   return keras.layers.BatchNormalization(epsilon=eps, momentum=1.0 - mom, gamma_initializer='ones',
                                          beta_initializer='zeros', **kwargs)
-
-
-class CReLU(keras.layers.Layer):
-  """Concatenated ReLU: relu(concat([x, -x], axis=-1)); doubles the last axis."""
-
-  def call(self, x):
-    return ops.relu(ops.concatenate([x, -x], axis=-1))
-
-  def compute_output_shape(self, input_shape):
-    last = None if input_shape[-1] is None else 2 * input_shape[-1]
-    return tuple(input_shape[:-1]) + (last,)
 
 
 class AddBias(keras.layers.Layer):

@@ -35,6 +35,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
+from rlcv_tf.core.layers import CReLU  # pylint: disable=unused-import  (re-exported: layers.CReLU)
+
 tfd = tfp.distributions
 
 MODES = ('sample', 'map')
@@ -108,17 +110,6 @@ def _standard_normal_like(x):
 
 
 # ---------------------------------------------------------------------------------------------- activations
-
-
-class CReLU(keras.layers.Layer):
-  """Concatenated ReLU: concat([relu(x), relu(-x)], axis=-1); doubles the last axis. relu(x) - relu(-x) = x."""
-
-  def call(self, x):
-    return ops.concatenate([ops.relu(x), ops.relu(-x)], axis=-1)
-
-  def compute_output_shape(self, input_shape):
-    last = None if input_shape[-1] is None else 2 * input_shape[-1]
-    return tuple(input_shape[:-1]) + (last,)
 
 
 class DropoutUnits(keras.layers.Layer):
