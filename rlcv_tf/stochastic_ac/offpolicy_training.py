@@ -580,6 +580,27 @@ def _solved_at(returns: List[float], threshold: float = BIPEDAL_SOLVED_RETURN, w
   return None
 
 
+def _train_and_export(run: _Run, cfg: OffPolicyConfig, rollouts, iterate: Callable[[], None], progress_parts,
+                      learner, logdir: str, print_fn, start: float,
+                      updates_detail: Callable[[], str] = lambda: '') -> int:
+  """The end both trainers share: run the loop unless the logdir already holds total_frames, save, export, and
+  print the closing line (`updates_detail()`, read after training, adds to its update count). Returns the agent
+  steps done."""
+  frames_fn = lambda: int(learner.agent_steps.numpy())
+  if frames_fn() >= cfg.total_frames:
+    print_fn(f'{run.prefix}{logdir} already holds {frames_fn():,} agent steps >= total_frames={cfg.total_frames:,};'
+             ' nothing to train (raise total_frames to continue)')
+  else:
+    _run_loop(run, cfg, rollouts, iterate, progress_parts, frames_fn)
+    run.save(frames_fn())
+  run.ckpt.export()
+  frames = frames_fn()
+  print_fn(f'{run.prefix}done: {frames:,} agent steps, {int(learner.updates.numpy()):,} updates{updates_detail()} in '
+           f'{time.monotonic() - start:.0f} s; checkpoint {run.ckpt.latest}; SavedModel {run.ckpt.saved_model_dir}; '
+           f'TensorBoard: tensorboard --logdir={logdir}')
+  return frames
+
+
 def _run_loop(run: _Run, cfg: OffPolicyConfig, rollouts, iterate: Callable[[], None],
               progress_parts: Callable[[float], List[str]], frames_fn: Callable[[], int]):
   """Iterates until total_frames, a signal or an error. On a signal or an error: the replay memory, the
@@ -883,19 +904,8 @@ def _train_acer(cfg: ACERConfig, logdir: str, print_fn) -> TrainResult:
                  f'({int(learner.offpolicy_updates.numpy()):,} off-policy updates)')
     return parts
 
-  frames_fn = lambda: int(learner.agent_steps.numpy())
-  if frames_fn() >= cfg.total_frames:
-    print_fn(f'{run.prefix}{logdir} already holds {frames_fn():,} agent steps >= total_frames={cfg.total_frames:,};'
-             ' nothing to train (raise total_frames to continue)')
-  else:
-    _run_loop(run, cfg, rollouts, iterate, progress_parts, frames_fn)
-    run.save(frames_fn())
-  run.ckpt.export()
-  frames = frames_fn()
-  print_fn(f'{run.prefix}done: {frames:,} agent steps, {int(learner.updates.numpy()):,} updates '
-           f'({int(learner.offpolicy_updates.numpy()):,} off-policy) in '
-           f'{time.monotonic() - start:.0f} s; checkpoint {run.ckpt.latest}; SavedModel {run.ckpt.saved_model_dir}; '
-           f'TensorBoard: tensorboard --logdir={logdir}')
+  frames = _train_and_export(run, cfg, rollouts, iterate, progress_parts, learner, logdir, print_fn, start,
+                             lambda: f' ({int(learner.offpolicy_updates.numpy()):,} off-policy)')
   return TrainResult(frames, int(learner.updates.numpy()), int(learner.iterations.numpy()), episodes,
                      run.ckpt.saved_model_dir, time.monotonic() - start, losses_seen,
                      emulator_frames=rollouts.emulator_frames,
@@ -1189,18 +1199,7 @@ def _train_ddpg(cfg: DDPGConfig, logdir: str, print_fn) -> TrainResult:
       parts.append(f'solved at episode {box["solved"]:,}')
     return parts
 
-  frames_fn = lambda: int(learner.agent_steps.numpy())
-  if frames_fn() >= cfg.total_frames:
-    print_fn(f'{run.prefix}{logdir} already holds {frames_fn():,} agent steps >= total_frames={cfg.total_frames:,};'
-             ' nothing to train (raise total_frames to continue)')
-  else:
-    _run_loop(run, cfg, rollouts, iterate, progress_parts, frames_fn)
-    run.save(frames_fn())
-  run.ckpt.export()
-  frames = frames_fn()
-  print_fn(f'{run.prefix}done: {frames:,} agent steps, {int(learner.updates.numpy()):,} updates in '
-           f'{time.monotonic() - start:.0f} s; checkpoint {run.ckpt.latest}; SavedModel {run.ckpt.saved_model_dir}; '
-           f'TensorBoard: tensorboard --logdir={logdir}')
+  frames = _train_and_export(run, cfg, rollouts, iterate, progress_parts, learner, logdir, print_fn, start)
   return TrainResult(frames, int(learner.updates.numpy()), int(learner.iterations.numpy()), episodes,
                      run.ckpt.saved_model_dir, time.monotonic() - start, losses_seen,
                      solved_at_episode=box['solved'], emulator_frames=rollouts.emulator_frames,
