@@ -1,7 +1,7 @@
 """What every launcher does the same way: quiet logging by default, and bad input as one line and exit 2."""
 
 import sys
-from typing import NoReturn, Optional, Sequence
+from typing import Callable, NoReturn, Optional, Sequence, Tuple
 
 from absl import flags
 from absl import logging
@@ -43,3 +43,29 @@ def start(argv: Sequence[str]) -> None:
   quiet.filter_known_warnings()
   if len(argv) > 1:
     fail(f'unexpected arguments {list(argv[1:])}; all options are --flags (see --helpshort)')
+
+
+def run_to_the_end(train: Callable[[], object], user_errors: Tuple[type, ...] = ()) -> None:
+  """Calls `train()` and turns the ways a training run ends early into what a user sees.
+
+  - `runs.Interrupted` (Ctrl-C / SIGTERM; the run saved its checkpoint and SavedModel and said where): exit with
+    its code.
+  - One of `user_errors` (bad input found once the run started, e.g. a resume with other settings): one `error:`
+    line, exit 2.
+  - Actors that cannot run (unreachable learner, refused, restart budget spent): their own summary on one line,
+    after the run saved its work. It arrives directly (at start) or as a RuntimeError's cause (the inference
+    thread). Any other RuntimeError propagates.
+  """
+  from rlcv_tf.core import runs  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.runtime import actors as actors_lib  # pylint: disable=g-import-not-at-top
+  try:
+    train()
+  except runs.Interrupted as e:
+    sys.exit(e.exit_code)
+  except tuple(user_errors) as e:
+    fail(str(e))
+  except (actors_lib.ActorFailedError, RuntimeError) as e:
+    failed = e if isinstance(e, actors_lib.ActorFailedError) else e.__cause__
+    if not isinstance(failed, actors_lib.ActorFailedError):
+      raise
+    fail(failed.summary)

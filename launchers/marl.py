@@ -18,7 +18,6 @@ Writes checkpoints, TensorBoard events and a SavedModel (DIR/saved_model) with a
 
 import dataclasses
 import os
-import sys
 
 # TensorFlow's C++ start-up banner is noise on the console; warnings and errors still show.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
@@ -246,23 +245,9 @@ def main(argv):
         f'{cfg.batch_size}x{cfg.unroll_length}, logdir {logdir}', flush=True)
   print(f'[marl] thesis scale (App. 4.E; needs many actor machines and accelerators): {thesis} '
         '--num_actors=<thousands>', flush=True)
-  from rlcv_tf.core import runs  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.runtime import actors as actors_lib  # pylint: disable=g-import-not-at-top
-  try:
-    training.train(cfg, logdir, print_fn=lambda s: print(s, flush=True))
-  except runs.Interrupted as e:
-    sys.exit(e.exit_code)   # the run saved its checkpoint and SavedModel and said where
-  except (base.EnvironmentUnavailableError, training.ResumeMismatchError, pretraining.TransferError,
-          replays.ReplayError, selfplay.SelfPlayError) as e:
-    common.fail(str(e))
-  except (actors_lib.ActorFailedError, RuntimeError) as e:
-    # Actors that cannot run (unreachable learner, refused, restart budget spent): their own error, on one line,
-    # after the run saved its work. It reaches here directly (at start) or as the inference thread's cause.
-    failed = e if isinstance(e, actors_lib.ActorFailedError) else e.__cause__
-    if not isinstance(failed, actors_lib.ActorFailedError):
-      raise
-    common.fail(failed.summary)
-
+  common.run_to_the_end(lambda: training.train(cfg, logdir, print_fn=lambda s: print(s, flush=True)),
+                        user_errors=(base.EnvironmentUnavailableError, training.ResumeMismatchError,
+                                     pretraining.TransferError, replays.ReplayError, selfplay.SelfPlayError))
 
 
 if __name__ == '__main__':

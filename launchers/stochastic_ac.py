@@ -15,7 +15,6 @@ checkpoints, TensorBoard events, DIR/best (the best-validated weights) and DIR/s
 
 import dataclasses
 import os
-import sys
 import types
 
 # TensorFlow's C++ start-up banner is noise on the console; warnings and errors still show.
@@ -193,24 +192,16 @@ def main(argv):
     print(f'[stochastic_ac] thesis scale: {_thesis_line(cfg, off_cfg)}', flush=True)
   from rlcv_tf.core import quiet  # pylint: disable=g-import-not-at-top
   quiet.import_tensorflow()   # without its C++ start-up noise
-  from rlcv_tf.runtime import actors as actors_lib  # pylint: disable=g-import-not-at-top
   print_fn = lambda s: print(s, flush=True)
-  try:
+
+  def train():
     if off_cfg is not None:
       offpolicy.train(off_cfg, logdir, print_fn=print_fn)
     else:
       from rlcv_tf.stochastic_ac import training  # pylint: disable=g-import-not-at-top
       training.train(cfg, logdir, print_fn=print_fn)
-  except runs.Interrupted as e:
-    sys.exit(e.exit_code)   # the run saved its checkpoint and SavedModel and said where
-  except (base.EnvironmentUnavailableError, runs.ResumeMismatchError) as e:
-    common.fail(str(e))
-  except (actors_lib.ActorFailedError, RuntimeError) as e:
-    # Actors that cannot run: their own error, on one line, after the run saved its work.
-    failed = e if isinstance(e, actors_lib.ActorFailedError) else e.__cause__
-    if not isinstance(failed, actors_lib.ActorFailedError):
-      raise
-    common.fail(failed.summary)
+
+  common.run_to_the_end(train, user_errors=(base.EnvironmentUnavailableError, runs.ResumeMismatchError))
 
 
 if __name__ == '__main__':
