@@ -119,7 +119,8 @@ def test_a_small_run_and_its_evaluation_through_the_launchers(tmp_path):
   proc = run('stochastic_ac', '--env=cartpole_masked', '--model=sa3c', '--total_frames=40', '--num_envs=2',
              '--unroll_length=10', '--validate_every_frames=20', '--eval_max_steps=50', f'--logdir={logdir}')
   assert proc.returncode == 0, proc.stderr
-  assert '[stochastic_ac] cartpole_masked / sa3c (A3C family, synchronous on-policy), preset laptop' in proc.stdout
+  assert ('[stochastic_ac] cartpole_masked / sa3c (A3C family, synchronous on-policy), preset cartpole_check'
+          in proc.stdout)
   assert '[stochastic_ac] done: 40 agent steps, 2 iterations' in proc.stdout
   assert {'config.json', 'checkpoints', 'best', 'saved_model'} <= set(os.listdir(logdir))
   out = tmp_path / 'protocol.json'

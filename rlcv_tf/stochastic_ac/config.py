@@ -52,6 +52,7 @@ NOISE_SCHEDULES = ('per_step', 'per_rollout')
 THESIS_NUM_ENVS = 64              # T:L1706-1707 "mini-batches of size 64, thus spawning 64 asynchronous agents"
 THESIS_ITERATIONS = 150_000       # T:L1727 "The maximum training iteration is 150K"
 THESIS_VALIDATE_EVERY_ITERATIONS = 1000   # not stated; spec §5 PROPOSAL
+THESIS_SNAPSHOT_ITERATIONS = (100, 2000, 6000, 75_000, 150_000)   # Figs. 2.5 / 2.6 (T:L1293-1321)
 
 
 def algorithm(model: str) -> str:
@@ -142,6 +143,9 @@ class StochasticACConfig:
   validate_every_frames: int = 5_000  # 0: no validation during training
   validation_episodes: int = 1        # on held-out seeds (the thesis: one non-training seed)
   eval_max_steps: int = 4_500         # agent steps per evaluation episode before it is cut (0: ALE's own cap)
+  # Weights kept at these iterations in <logdir>/snapshots for the Figs. 2.5 / 2.6 analysis (`analysis.py`);
+  # empty: iteration 1 and a quarter, half and all of the run (`resolved_snapshot_iterations`).
+  snapshot_iterations: Tuple[int, ...] = ()
   # Runtime.
   runtime: str = 'inline'             # inline: environments in this process; actors: actor processes
   envs_per_actor: int = 1
@@ -164,6 +168,19 @@ class StochasticACConfig:
     if self.eval_mode:
       return self.eval_mode
     return 'map' if self.model in MAP_EVAL_MODELS else 'vote'
+
+  @property
+  def total_iterations(self) -> int:
+    """Updates of the whole run: total_frames / (num_envs x t_max), rounded up."""
+    return -(-int(self.total_frames) // (int(self.num_envs) * int(self.unroll_length)))
+
+  @property
+  def resolved_snapshot_iterations(self) -> Tuple[int, ...]:
+    """The iterations whose weights go to <logdir>/snapshots (the field, or 1, n/4, n/2, n of n iterations)."""
+    if self.snapshot_iterations:
+      return tuple(sorted(set(int(i) for i in self.snapshot_iterations)))
+    n = self.total_iterations
+    return tuple(sorted({1, max(1, n // 4), max(1, n // 2), n}))
 
   def network_kwargs(self) -> Dict[str, Any]:
     """`a3c.NetworkConfig` keyword arguments (the A3C and ACER families)."""
@@ -229,6 +246,9 @@ class StochasticACConfig:
                        'empty: map for A3C and NoisyNet, vote for the stochastic-activation models)')
     if not self.mlp_units or any(not isinstance(u, int) or u < 1 for u in self.mlp_units):
       raise ValueError(f'mlp_units: must be positive integers, got {self.mlp_units!r}')
+    if any(not isinstance(i, int) or isinstance(i, bool) or i < 1 for i in self.snapshot_iterations):
+      raise ValueError(f'snapshot_iterations: must be integers >= 1 (iterations of the run), got '
+                       f'{self.snapshot_iterations!r}')
     return self
 
   # ---------------------------------------------------------------------------------------------- JSON
@@ -242,8 +262,9 @@ class StochasticACConfig:
   def from_dict(cls, data: Dict[str, Any]) -> 'StochasticACConfig':
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in data.items() if k in names}
-    if 'mlp_units' in kwargs:
-      kwargs['mlp_units'] = tuple(kwargs['mlp_units'])
+    for name in ('mlp_units', 'snapshot_iterations'):
+      if name in kwargs:
+        kwargs[name] = tuple(kwargs[name])
     return cls(**kwargs)
 
   @classmethod
@@ -305,7 +326,7 @@ def _thesis_preset(fields: Dict[str, Any]) -> Dict[str, Any]:
   return dict(num_envs=num_envs, total_frames=thesis_total_frames(t_max, num_envs),
               validate_every_frames=THESIS_VALIDATE_EVERY_ITERATIONS * num_envs * t_max, eval_max_steps=0,
               runtime='actors', envs_per_actor=4, checkpoint_interval_s=1800.0, summary_interval_s=60.0,
-              log_interval_s=60.0)
+              log_interval_s=60.0, snapshot_iterations=THESIS_SNAPSHOT_ITERATIONS)
 
 
 # Each preset maps the fields resolved so far (defaults + environment) to the values it sets.
@@ -319,6 +340,17 @@ PRESETS = {
                                           learning_rate=3e-3, validate_every_frames=0, eval_max_steps=1000,
                                           summary_interval_s=5.0),
 }
+
+
+def default_preset(env: str, model: str) -> str:
+  """The preset a run gets when none is named: the learning check's settings on the CPU stand-ins (runs that learn
+  in minutes and say so), `laptop` elsewhere."""
+  family = algorithm(model)
+  if env == 'cartpole_masked' and family == 'a3c':
+    return 'cartpole_check'
+  if env == 'pendulum' and family == 'ddpg':
+    return 'pendulum_check'
+  return 'laptop'
 
 
 def make_config(env: str = 'atari_seaquest', model: str = 'sa3c', preset: str = 'laptop',

@@ -24,6 +24,10 @@ form of Kingma & Ba, Sec. 2, as the PyTorch Adam of 2018 did); the thesis gives 
   config.json, config_history.jsonl   the settings (a re-run with the same logdir resumes; `core.runs`)
   checkpoints/                        network, Adam state, counters (`core.checkpointing`; also on SIGINT/SIGTERM)
   best/                               the best-validated weights (`best.json`: frames, score, mode)
+  snapshots/iteration_NNNNNNN/        the weights at `resolved_snapshot_iterations` (`snapshot.json`: iteration,
+                                      agent steps) for the Figs. 2.5 / 2.6 analysis (`analysis.py`)
+  learning_check.json, returns.png    the check against random play (calibrated presets) and the returns curve
+                                      (`learning_check.py`)
   events.*                            TensorBoard: raw and clipped episode returns, losses, entropy, HPA3C KL,
                                       V variance over 5 samples, gradient norm, frames/s
   saved_model/                        the policy (`export.py`, signature `serve`)
@@ -49,6 +53,7 @@ from rlcv_tf.stochastic_ac import a3c
 from rlcv_tf.stochastic_ac import config as config_lib
 from rlcv_tf.stochastic_ac import evaluation
 from rlcv_tf.stochastic_ac import export
+from rlcv_tf.stochastic_ac import learning_check
 from rlcv_tf.stochastic_ac import layers as layers_lib
 from rlcv_tf.stochastic_ac import losses
 
@@ -265,6 +270,7 @@ class TrainResult:
   frames_per_second: float          # agent steps per second of this session, after its first update
   emulator_frames: int = 0
   last_logs: Dict[str, float] = dataclasses.field(default_factory=dict)
+  learning_check: Optional[Dict] = None   # `learning_check.CheckResult.to_dict()` for calibrated presets
 
 
 def _pool_factory(cfg: config_lib.StochasticACConfig, seed_base: int):
@@ -283,6 +289,27 @@ def validate(learner: Learner, cfg: config_lib.StochasticACConfig, seed: int) ->
   scores = [r.score for r in results]
   return {'frames': int(learner.frames.numpy()), 'score': float(np.mean(scores)), 'scores': scores,
           'cut': sum(r.cut for r in results), 'mode': cfg.resolved_eval_mode, 'num_samples': cfg.num_samples}
+
+
+SNAPSHOT_DIR = 'snapshots'
+
+
+def snapshot_path(logdir: str, iteration: int) -> str:
+  return os.path.join(logdir, SNAPSHOT_DIR, f'iteration_{int(iteration):07d}')
+
+
+def write_snapshot(model, logdir: str, iteration: int, frames: int) -> Optional[str]:
+  """The network's weights at `iteration` into snapshots/iteration_NNNNNNN/ (ckpt + snapshot.json), written to a
+  temporary name and renamed, so a snapshot either exists whole or not at all; an existing one is kept."""
+  path = snapshot_path(logdir, iteration)
+  if os.path.exists(path):
+    return None
+  tmp = path + '.partial'
+  tf.train.Checkpoint(model=model).write(os.path.join(tmp, 'ckpt'))
+  with open(os.path.join(tmp, 'snapshot.json'), 'w') as f:
+    json.dump({'iteration': int(iteration), 'agent_steps': int(frames)}, f)
+  os.replace(tmp, path)
+  return path
 
 
 def _episode_line(recent: List[Dict]) -> str:
@@ -324,6 +351,7 @@ def train(cfg: config_lib.StochasticACConfig, logdir: str, print_fn: Callable[[s
   next_validation = None
   if cfg.validate_every_frames:
     next_validation = (frames // cfg.validate_every_frames + 1) * cfg.validate_every_frames
+  snapshot_iterations = set(cfg.resolved_snapshot_iterations)
   stop = runs.StopOnSignal(print_fn, prefix=PREFIX)
   failure: Optional[BaseException] = None
   session_iterations = 0
@@ -380,6 +408,8 @@ def train(cfg: config_lib.StochasticACConfig, logdir: str, print_fn: Callable[[s
           learner.episodes.assign_add(len(rollout.episodes))
           learner.emulator_frames.assign_add(sum(int(e.get('frames', 0)) for e in rollout.episodes))
           frames = int(learner.frames.numpy())
+          if int(learner.iterations.numpy()) in snapshot_iterations:
+            write_snapshot(learner.model, logdir, int(learner.iterations.numpy()), frames)
           if session_start is None:
             session_start = (time.monotonic(), frames)
           rate.update(frames)
@@ -436,10 +466,15 @@ def train(cfg: config_lib.StochasticACConfig, logdir: str, print_fn: Callable[[s
     ckpt.save(frames)
   ckpt.export()
   writer.flush()
+  check = None
+  if session_iterations:
+    check = learning_check.finish(cfg, logdir, episodes_all, num_actions, print_fn, PREFIX)
+  curve = os.path.join(logdir, learning_check.CURVE_FILE)
   print_fn(f'{PREFIX}done: {frames:,} agent steps, {int(learner.iterations.numpy()):,} iterations, '
            f'{int(learner.emulator_frames.numpy()):,} emulator frames in '
            f'{progress.format_duration(time.monotonic() - start)}; checkpoint {ckpt.latest}; SavedModel '
-           f'{ckpt.saved_model_dir}; TensorBoard: tensorboard --logdir={logdir}')
+           f'{ckpt.saved_model_dir}; {"returns " + curve + "; " if os.path.exists(curve) else ""}TensorBoard: '
+           f'tensorboard --logdir={logdir}')
   return TrainResult(frames, int(learner.iterations.numpy()), episodes_all, losses_all, validations,
                      ckpt.saved_model_dir, time.monotonic() - start, fps, int(learner.emulator_frames.numpy()),
-                     last_logs)
+                     last_logs, None if check is None else check.to_dict())
