@@ -86,14 +86,16 @@ class _Stepper:
 
 def trajectory_statistics(model, env_name: str, seed: int, steps: int = THESIS_STEPS,
                           value_samples: int = THESIS_VALUE_SAMPLES, action_samples: int = THESIS_ACTION_SAMPLES,
-                          noise_seed: int = 0) -> TrajectoryStats:
+                          noise_seed: int = 0, stepper: Optional['_Stepper'] = None) -> TrajectoryStats:
   """The module docstring's statistics along one episode of `env_name` from `seed`, played by `model`'s MAP policy
-  for at most `steps` agent steps. `value_samples` >= 2 (a sample variance), `action_samples` >= 1."""
+  for at most `steps` agent steps. `value_samples` >= 2 (a sample variance), `action_samples` >= 1. `stepper`: a
+  `_Stepper` of `model` with the same sample counts, reused across calls (one trace for every snapshot)."""
   if int(value_samples) < 2:
     raise ValueError(f'value_samples: must be >= 2 for a sample variance, got {value_samples}')
   if int(action_samples) < 1 or int(steps) < 1:
     raise ValueError(f'action_samples and steps: must be >= 1, got {action_samples}, {steps}')
-  stepper = _Stepper(model, value_samples, action_samples)
+  if stepper is None:
+    stepper = _Stepper(model, value_samples, action_samples)
   specs = model.noise_specs()
   num_actions = int(model.config.num_actions)
   rng = np.random.default_rng(noise_seed)
@@ -111,6 +113,7 @@ def trajectory_statistics(model, env_name: str, seed: int, steps: int = THESIS_S
       action, value, values, sampled, state = stepper.step(observation, state, first, value_noise, action_noise,
                                                            gumbel)
       first = np.zeros(1, bool)
+      state = {k: v.numpy() for k, v in state.items()}
       values = values.numpy().astype(np.float64)
       out['var'].append(float(np.var(values, ddof=1)))
       out['ent'].append(empirical_entropy(sampled.numpy(), num_actions))
@@ -188,9 +191,10 @@ def analyse_run(logdir: str, seed: Optional[int] = None, steps: int = THESIS_STE
   model = evaluation.build_model(cfg, observation_shape, num_actions)
   model.build_network()
   entries = []
+  stepper = _Stepper(model, value_samples, action_samples)
   for snap in run_snapshots(logdir):
     tf.train.Checkpoint(model=model).read(snap.path).assert_existing_objects_matched().expect_partial()
-    stats = trajectory_statistics(model, cfg.env, seed, steps, value_samples, action_samples, noise_seed)
+    stats = trajectory_statistics(model, cfg.env, seed, steps, value_samples, action_samples, noise_seed, stepper)
     summary = stats.summary()
     print_fn(f'{PREFIX}{logdir} {snap.label}: {summary["steps"]} steps, V variance mean '
              f'{summary["value_variance_mean"]:.3g}, action entropy {summary["action_entropy_mean"]:.3f} +- '

@@ -1,0 +1,232 @@
+r"""Chapter 2 evidence on CPU (issue 10 §8): six A3C-family variants on the `cartpole_masked` stand-in, 3 seeds each,
+tested with MAP and vote-1 / 5 / 50, and the Figs. 2.5 / 2.6 analogues.
+
+  python examples/stochastic_ac_cartpole.py                       # 6 models x 3 seeds, about 15-30 min on 2 cores
+  python examples/stochastic_ac_cartpole.py --models=a3c,sa3c --seeds=0 --out=/tmp/quick
+
+Every run uses the `cartpole_check` preset (8 envs, t_max 10, lr 3e-3, lambda_v 0.5, 60,000 agent steps; the
+learning check's settings, the same for every model) and differs only in the model and the seed. For each run:
+the learning check (last 100 training episodes vs uniformly random play), and the protocol's test (10 unseen seeds,
+`evaluation.evaluate_runs`, the run's latest weights: the preset does not validate) under MAP, vote-1, vote-5 and
+vote-50. Per model: mean +- std over seeds. Outputs (--out, default docs/stochastic_ac_cartpole):
+  <out>.md     the tables and the notes;       <out>.json   every run's numbers and settings;
+  <out>.png    training returns vs agent steps, mean over seeds with the min-max band, random play dashed;
+  <out>_value_variance.png, <out>_action_entropy.png   the analysis (seed 0 of A3C and SA3C).
+Runs live under --root; a re-run skips the runs already recorded in <out>.json.
+
+This is a stand-in: masked CartPole is not a thesis task, its budget is 1/3,000 of a thesis run, and the thesis's
+Atari numbers (Tables 2.1-2.5) cannot be read from it.
+"""
+
+import json
+import os
+import sys
+import time
+import warnings
+
+from absl import app
+from absl import flags
+from absl import logging
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+
+from rlcv_tf.core import quiet  # pylint: disable=g-import-not-at-top
+
+flags.DEFINE_list('models', ['a3c', 'sa3c', 'fsa3c', 'hpa3c', 'dropout_sa3c', 'nn_a3c'], 'A3C-family models.')
+flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds.')
+flags.DEFINE_list('modes', ['map', 'vote-1', 'vote-5', 'vote-50'], 'Test modes (map, vote-N, mean_prob-N, sample).')
+flags.DEFINE_integer('episodes', 10, 'Unseen test seeds per run (thesis 10).')
+flags.DEFINE_integer('total_frames', 0, 'Agent steps per run; 0: the preset\'s 60,000.')
+flags.DEFINE_string('root', 'runs/examples/stochastic_ac_cartpole', 'Where the runs go.')
+flags.DEFINE_string('out', 'docs/stochastic_ac_cartpole', 'Output prefix (.md, .json, .png).')
+flags.DEFINE_integer('analysis_steps', 700, 'Steps of the analysed episode (thesis 700).')
+FLAGS = flags.FLAGS
+
+ENV = 'cartpole_masked'
+PRESET = 'cartpole_check'
+
+
+def _mode(text):
+  name, _, n = text.partition('-')
+  return name, int(n) if n else 1
+
+
+def _load(path):
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  return {'runs': {}}
+
+
+def _save(record, path):
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(record, f)
+  os.replace(tmp, path)
+
+
+def _run_one(model, seed, record, json_path):
+  from rlcv_tf.stochastic_ac import config as config_lib  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.stochastic_ac import evaluation  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.stochastic_ac import learning_check  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.stochastic_ac import training  # pylint: disable=g-import-not-at-top
+  key = f'{model}/seed{seed}'
+  if key in record['runs']:
+    return record['runs'][key]
+  overrides = dict(seed=int(seed), log_interval_s=1e9, checkpoint_interval_s=1e9)
+  if FLAGS.total_frames:
+    overrides['total_frames'] = FLAGS.total_frames
+  cfg = config_lib.make_config(ENV, model, PRESET, **overrides)
+  logdir = os.path.join(FLAGS.root, f'{model}_seed{seed}')
+  if os.path.exists(os.path.join(logdir, 'config.json')):
+    import shutil  # pylint: disable=g-import-not-at-top
+    shutil.rmtree(logdir)    # a run cut before it was recorded: start it again, so every run is one session
+  start = time.time()
+  result = training.train(cfg, logdir, print_fn=lambda s: None)
+  wall = time.time() - start
+  returns = learning_check.episode_returns(result.episodes)
+  steps = [int(e['agent_steps_total']) for e in result.episodes]
+  tests = {}
+  for text in FLAGS.modes:
+    mode, n = _mode(text)
+    out = evaluation.evaluate_runs([logdir], mode=mode, num_samples=n, episodes=FLAGS.episodes, which='latest',
+                                   seed=int(seed), print_fn=lambda s: None)
+    tests[text] = {'mean': out['runs'][0]['mean'], 'std': out['runs'][0]['std'], 'scores': out['runs'][0]['scores']}
+  entry = {'model': model, 'seed': int(seed), 'logdir': logdir, 'wall_s': wall, 'agent_steps': result.frames,
+           'check': result.learning_check, 'returns': returns.tolist(), 'steps': steps, 'tests': tests,
+           'config': cfg.to_dict()}
+  record['runs'][key] = entry
+  _save(record, json_path)
+  check = result.learning_check
+  print(f'{key}: {check["line"] if check else "no check"}; test ' +
+        ', '.join(f'{k} {v["mean"]:.1f}' for k, v in tests.items()) + f'; {wall:.0f} s', flush=True)
+  return entry
+
+
+def _mean_std(values):
+  values = np.asarray(values, np.float64)
+  return float(values.mean()), float(values.std())
+
+
+def _binned(entry, edges):
+  steps, returns = np.asarray(entry['steps']), np.asarray(entry['returns'])
+  out = np.full(len(edges) - 1, np.nan)
+  for i in range(len(edges) - 1):
+    inside = (steps > edges[i]) & (steps <= edges[i + 1])
+    if inside.any():
+      out[i] = returns[inside].mean()
+  return out
+
+
+def _plot(record, models, seeds, random_mean, path):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  total = max(e['agent_steps'] for e in record['runs'].values())
+  edges = np.linspace(0, total, 31)
+  centres = (edges[1:] + edges[:-1]) / 2
+  fig, ax = plt.subplots(figsize=(7.5, 4.2))
+  for model in models:
+    curves = np.stack([_binned(record['runs'][f'{model}/seed{s}'], edges) for s in seeds])
+    with np.errstate(all='ignore'), warnings.catch_warnings():
+      warnings.simplefilter('ignore', RuntimeWarning)     # bins no episode ended in (early, short budgets)
+      mean, low, high = np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
+    ax.plot(centres, mean, label=model)
+    ax.fill_between(centres, low, high, alpha=0.15)
+  ax.axhline(random_mean, color='grey', ls='--', lw=1, label=f'uniformly random ({random_mean:.1f})')
+  ax.set_xlabel('agent steps')
+  ax.set_ylabel('training episode return')
+  ax.set_title(f'{ENV}, preset {PRESET}: mean over seeds {",".join(seeds)} (band: min-max)', fontsize=9)
+  ax.legend(fontsize=7, ncol=2)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def _markdown(record, models, seeds, random_mean, wall):
+  lines = [
+      '# Chapter 2 on the `cartpole_masked` stand-in: six A3C-family variants, 3 seeds',
+      '',
+      f'Written by `examples/stochastic_ac_cartpole.py` ({time.strftime("%Y-%m-%d")}; {wall / 60:.0f} min of runs '
+      'on the shared 2-core CPU machine). Every run: preset `cartpole_check` (8 envs, t_max 10, lr 3e-3, '
+      'lambda_v 0.5, the thesis\'s other values), 60,000 agent steps, differing only in the model and the seed.',
+      '',
+      '`cartpole_masked` is CartPole-v1 seeing only position and angle, each action held 2-4 physics steps: a '
+      'CPU stand-in, not a thesis task. Returns are balanced physics steps (at most 500). Uniformly random play: '
+      f'{random_mean:.1f} (100 episodes).',
+      '',
+      '## Training (last 100 training episodes; behaviour policy) and test (10 unseen seeds, latest weights)',
+      '',
+      '| model | train: last 100 | check passed | ' + ' | '.join(f'test {m}' for m in FLAGS.modes) + ' |',
+      '|---|---|---|' + '---|' * len(FLAGS.modes),
+  ]
+  for model in models:
+    runs = [record['runs'][f'{model}/seed{s}'] for s in seeds]
+    train = _mean_std([r['check']['trained'] for r in runs])
+    passed = sum(bool(r['check']['passed']) for r in runs)
+    cells = []
+    for m in FLAGS.modes:
+      mean, std = _mean_std([r['tests'][m]['mean'] for r in runs])
+      cells.append(f'{mean:.1f} +- {std:.1f}')
+    lines.append(f'| {model} | {train[0]:.1f} +- {train[1]:.1f} | {passed}/{len(runs)} | ' + ' | '.join(cells) + ' |')
+  lines += [
+      '',
+      'Mean +- std over the seeds (population std; per seed, a run\'s test score is its mean over the 10 seeds).',
+      '',
+      f'![training returns]({os.path.basename(FLAGS.out)}.png)',
+      '',
+  ]
+  return lines
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)   # TensorFlow's SavedModel INFO lines are not this script's output
+  quiet.import_tensorflow()
+  from rlcv_tf.stochastic_ac import analysis  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.stochastic_ac import learning_check  # pylint: disable=g-import-not-at-top
+  models, seeds = list(FLAGS.models), list(FLAGS.seeds)
+  json_path = FLAGS.out + '.json'
+  os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+  record = _load(json_path)
+  if 'random' not in record:
+    record['random'] = learning_check.random_policy_return(ENV, 2)
+  start = time.time()
+  for seed in seeds:
+    for model in models:
+      _run_one(model, seed, record, json_path)
+  wall = sum(record['runs'][f'{m}/seed{s}']['wall_s'] for m in models for s in seeds)
+  _plot(record, models, seeds, record['random'], FLAGS.out + '.png')
+  lines = _markdown(record, models, seeds, record['random'], wall)
+  analysed = [m for m in ('a3c', 'sa3c') if m in models]
+  if analysed:
+    result = analysis.analyse_runs([record['runs'][f'{m}/seed{seeds[0]}']['logdir'] for m in analysed],
+                                   steps=FLAGS.analysis_steps, print_fn=lambda s: None)
+    out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
+    paths = analysis.plot_figures(result, out_dir)
+    renamed = []
+    for p in paths:
+      target = f'{FLAGS.out}_{os.path.basename(p)}'
+      os.replace(p, target)
+      renamed.append(target)
+    record['analysis'] = {r['model']: [dict(label=s['label'], **s['summary']) for s in r['snapshots']]
+                          for r in result['runs']}
+    lines += ['## Figs. 2.5 / 2.6 analogues (seed ' + seeds[0] + ', one held-out episode by each snapshot\'s MAP '
+              'policy, at most ' + str(FLAGS.analysis_steps) + ' steps)', '',
+              '| model | snapshot | steps played | mean V variance (5 samples) | action entropy (50 samples) mean '
+              '+- std |', '|---|---|---|---|---|']
+    for model, snaps in record['analysis'].items():
+      for s in snaps:
+        lines.append(f'| {model} | {s["label"]} | {s["steps"]} | {s["value_variance_mean"]:.3g} | '
+                     f'{s["action_entropy_mean"]:.3f} +- {s["action_entropy_std"]:.3f} |')
+    lines += ['', *(f'![{os.path.basename(p)}]({os.path.basename(p)})' for p in renamed), '']
+  _save(record, json_path)
+  with open(FLAGS.out + '.md', 'w') as f:
+    f.write('\n'.join(lines))
+  print(f'wrote {FLAGS.out}.md, .json, .png in {time.time() - start:.0f} s', flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)
