@@ -1,21 +1,24 @@
-r"""Chapter 2 evidence on CPU (issue 10 §8): six A3C-family variants on the `cartpole_masked` stand-in, 3 seeds each,
-tested with MAP and vote-1 / 5 / 50, and the Figs. 2.5 / 2.6 analogues.
+r"""Chapter 2 evidence on CPU (issue 10 §8): A3C-family variants on one environment, several seeds each, tested with
+MAP and vote-N, and the Figs. 2.5 / 2.6 analogues.
 
-  python examples/stochastic_ac_cartpole.py                       # 6 models x 3 seeds, about 15-30 min on 2 cores
-  python examples/stochastic_ac_cartpole.py --models=a3c,sa3c --seeds=0 --out=/tmp/quick
+  python examples/stochastic_ac_variants.py          # cartpole_masked: 6 models x 3 seeds, about 15-30 min on 2 cores
+  python examples/stochastic_ac_variants.py --env=atari_breakout --preset=laptop --models=a3c,sa3c --seeds=0,1 \
+      --overrides='{"total_frames": 100000}' --modes=map,vote-5 --episodes=5 --random_episodes=20
 
-Every run uses the `cartpole_check` preset (8 envs, t_max 10, lr 3e-3, lambda_v 0.5, 60,000 agent steps; the
-learning check's settings, the same for every model) and differs only in the model and the seed. For each run:
-the learning check (last 100 training episodes vs uniformly random play), and the protocol's test (10 unseen seeds,
-`evaluation.evaluate_runs`, the run's latest weights: the preset does not validate) under MAP, vote-1, vote-5 and
-vote-50. Per model: mean +- std over seeds. Outputs (--out, default docs/stochastic_ac_cartpole):
-  <out>.md     the tables and the notes;       <out>.json   every run's numbers and settings;
+Every run of one invocation uses the same preset and overrides and differs only in the model and the seed (the
+default: `cartpole_check`, 8 envs, t_max 10, lr 3e-3, lambda_v 0.5, 60,000 agent steps, the learning check's
+settings). For each run: the mean return of its last 100 training episodes against uniformly random play on the same
+engine (with the learning check's verdict where it is calibrated), and the protocol's test (unseen seeds,
+`evaluation.evaluate_runs`, the run's latest weights) under each --modes. Per model: mean +- std over seeds.
+Outputs (--out, default docs/stochastic_ac_<env>):
+  <out>.md     the tables;                     <out>.json   every run's numbers and settings;
   <out>.png    training returns vs agent steps, mean over seeds with the min-max band, random play dashed;
-  <out>_value_variance.png, <out>_action_entropy.png   the analysis (seed 0 of A3C and SA3C).
+  <out>_value_variance.png, <out>_action_entropy.png   the analysis (first seed of A3C and SA3C).
 Runs live under --root; a re-run skips the runs already recorded in <out>.json.
 
-This is a stand-in: masked CartPole is not a thesis task, its budget is 1/3,000 of a thesis run, and the thesis's
-Atari numbers (Tables 2.1-2.5) cannot be read from it.
+`cartpole_masked` (CartPole-v1 seeing only position and angle, each action held 2-4 physics steps) is a CPU
+stand-in, not a thesis task; its budget is 1/3,000 of a thesis run, and the thesis's Atari numbers (Tables
+2.1-2.5) cannot be read from it.
 """
 
 import json
@@ -38,14 +41,21 @@ flags.DEFINE_list('models', ['a3c', 'sa3c', 'fsa3c', 'hpa3c', 'dropout_sa3c', 'n
 flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds.')
 flags.DEFINE_list('modes', ['map', 'vote-1', 'vote-5', 'vote-50'], 'Test modes (map, vote-N, mean_prob-N, sample).')
 flags.DEFINE_integer('episodes', 10, 'Unseen test seeds per run (thesis 10).')
-flags.DEFINE_integer('total_frames', 0, 'Agent steps per run; 0: the preset\'s 60,000.')
-flags.DEFINE_string('root', 'runs/examples/stochastic_ac_cartpole', 'Where the runs go.')
-flags.DEFINE_string('out', 'docs/stochastic_ac_cartpole', 'Output prefix (.md, .json, .png).')
+flags.DEFINE_string('env', 'cartpole_masked', 'Chapter 2 environment with discrete actions.')
+flags.DEFINE_string('preset', '', 'Preset of every run; empty: config.default_preset (cartpole_check on the stand-in).')
+flags.DEFINE_string('overrides', '{}', 'JSON object of config fields set for every run, e.g. {"total_frames": 1000}.')
+flags.DEFINE_integer('random_episodes', 100, 'Episodes of uniformly random play for the baseline.')
+flags.DEFINE_string('root', '', 'Where the runs go; default runs/examples/stochastic_ac_<env>.')
+flags.DEFINE_string('out', '', 'Output prefix (.md, .json, .png); default docs/stochastic_ac_<env>.')
 flags.DEFINE_integer('analysis_steps', 700, 'Steps of the analysed episode (thesis 700).')
 FLAGS = flags.FLAGS
 
-ENV = 'cartpole_masked'
-PRESET = 'cartpole_check'
+
+
+def _settings():
+  from rlcv_tf.stochastic_ac import config as config_lib  # pylint: disable=g-import-not-at-top
+  preset = FLAGS.preset or config_lib.default_preset(FLAGS.env, 'a3c')
+  return FLAGS.env, preset, json.loads(FLAGS.overrides)
 
 
 def _mode(text):
@@ -75,11 +85,10 @@ def _run_one(model, seed, record, json_path):
   key = f'{model}/seed{seed}'
   if key in record['runs']:
     return record['runs'][key]
-  overrides = dict(seed=int(seed), log_interval_s=1e9, checkpoint_interval_s=1e9)
-  if FLAGS.total_frames:
-    overrides['total_frames'] = FLAGS.total_frames
-  cfg = config_lib.make_config(ENV, model, PRESET, **overrides)
-  logdir = os.path.join(FLAGS.root, f'{model}_seed{seed}')
+  env, preset, extra = _settings()
+  overrides = dict(dict(log_interval_s=1e9, checkpoint_interval_s=1e9, **extra), seed=int(seed))
+  cfg = config_lib.make_config(env, model, preset, **overrides)
+  logdir = os.path.join(FLAGS.root or f'runs/examples/stochastic_ac_{env}', f'{model}_seed{seed}')
   if os.path.exists(os.path.join(logdir, 'config.json')):
     import shutil  # pylint: disable=g-import-not-at-top
     shutil.rmtree(logdir)    # a run cut before it was recorded: start it again, so every run is one session
@@ -98,9 +107,11 @@ def _run_one(model, seed, record, json_path):
            'check': result.learning_check, 'returns': returns.tolist(), 'steps': steps, 'tests': tests,
            'config': cfg.to_dict()}
   record['runs'][key] = entry
-  _save(record, json_path)
   check = result.learning_check
-  print(f'{key}: {check["line"] if check else "no check"}; test ' +
+  last = float(returns[-100:].mean()) if returns.size else float('nan')
+  entry['trained'] = last
+  _save(record, json_path)
+  print(f'{key}: {check["line"] if check else f"last 100 training episodes return {last:.1f}"}; test ' +
         ', '.join(f'{k} {v["mean"]:.1f}' for k, v in tests.items()) + f'; {wall:.0f} s', flush=True)
   return entry
 
@@ -138,7 +149,9 @@ def _plot(record, models, seeds, random_mean, path):
   ax.axhline(random_mean, color='grey', ls='--', lw=1, label=f'uniformly random ({random_mean:.1f})')
   ax.set_xlabel('agent steps')
   ax.set_ylabel('training episode return')
-  ax.set_title(f'{ENV}, preset {PRESET}: mean over seeds {",".join(seeds)} (band: min-max)', fontsize=9)
+  env, preset, extra = _settings()
+  ax.set_title(f'{env}, preset {preset} {json.dumps(extra) if extra else ""}: mean over seeds {",".join(seeds)} '
+               '(band: min-max)', fontsize=8)
   ax.legend(fontsize=7, ncol=2)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
@@ -146,31 +159,35 @@ def _plot(record, models, seeds, random_mean, path):
 
 
 def _markdown(record, models, seeds, random_mean, wall):
+  env, preset, extra = _settings()
+  cfg = record['runs'][f'{models[0]}/seed{seeds[0]}']['config']
   lines = [
-      '# Chapter 2 on the `cartpole_masked` stand-in: six A3C-family variants, 3 seeds',
+      f'# Chapter 2 on `{env}`: {len(models)} A3C-family variants, {len(seeds)} seed(s)',
       '',
-      f'Written by `examples/stochastic_ac_cartpole.py` ({time.strftime("%Y-%m-%d")}; {wall / 60:.0f} min of runs '
-      'on the shared 2-core CPU machine). Every run: preset `cartpole_check` (8 envs, t_max 10, lr 3e-3, '
-      'lambda_v 0.5, the thesis\'s other values), 60,000 agent steps, differing only in the model and the seed.',
+      f'Written by `examples/stochastic_ac_variants.py` ({time.strftime("%Y-%m-%d")}; {wall / 60:.0f} min of runs '
+      f'on the shared 2-core CPU machine). Every run: preset `{preset}`'
+      f'{", overrides " + json.dumps(extra) if extra else ""} ({cfg["num_envs"]} envs, t_max {cfg["unroll_length"]}, '
+      f'lr {cfg["learning_rate"]:g}, lambda_v {cfg["value_weight"]:g}, {cfg["total_frames"]:,} agent steps), '
+      'differing only in the model and the seed.',
       '',
-      '`cartpole_masked` is CartPole-v1 seeing only position and angle, each action held 2-4 physics steps: a '
-      'CPU stand-in, not a thesis task. Returns are balanced physics steps (at most 500). Uniformly random play: '
-      f'{random_mean:.1f} (100 episodes).',
+      f'Uniformly random play: {random_mean:.1f} ({FLAGS.random_episodes} episodes from the unseen test seeds).',
       '',
-      '## Training (last 100 training episodes; behaviour policy) and test (10 unseen seeds, latest weights)',
+      f'## Training (last 100 training episodes; behaviour policy) and test ({FLAGS.episodes} unseen seeds, latest '
+      'weights)',
       '',
       '| model | train: last 100 | check passed | ' + ' | '.join(f'test {m}' for m in FLAGS.modes) + ' |',
       '|---|---|---|' + '---|' * len(FLAGS.modes),
   ]
   for model in models:
     runs = [record['runs'][f'{model}/seed{s}'] for s in seeds]
-    train = _mean_std([r['check']['trained'] for r in runs])
-    passed = sum(bool(r['check']['passed']) for r in runs)
+    train = _mean_std([np.mean(r['returns'][-100:]) for r in runs])
+    passed = (f'{sum(bool(r["check"]["passed"]) for r in runs)}/{len(runs)}' if all(r['check'] for r in runs)
+              else 'not calibrated')
     cells = []
     for m in FLAGS.modes:
       mean, std = _mean_std([r['tests'][m]['mean'] for r in runs])
       cells.append(f'{mean:.1f} +- {std:.1f}')
-    lines.append(f'| {model} | {train[0]:.1f} +- {train[1]:.1f} | {passed}/{len(runs)} | ' + ' | '.join(cells) + ' |')
+    lines.append(f'| {model} | {train[0]:.1f} +- {train[1]:.1f} | {passed} | ' + ' | '.join(cells) + ' |')
   lines += [
       '',
       'Mean +- std over the seeds (population std; per seed, a run\'s test score is its mean over the 10 seeds).',
@@ -188,11 +205,14 @@ def main(argv):
   from rlcv_tf.stochastic_ac import analysis  # pylint: disable=g-import-not-at-top
   from rlcv_tf.stochastic_ac import learning_check  # pylint: disable=g-import-not-at-top
   models, seeds = list(FLAGS.models), list(FLAGS.seeds)
+  env, _, _ = _settings()
+  FLAGS.out = FLAGS.out or f'docs/stochastic_ac_{env}'
   json_path = FLAGS.out + '.json'
   os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
   record = _load(json_path)
   if 'random' not in record:
-    record['random'] = learning_check.random_policy_return(ENV, 2)
+    from rlcv_tf.stochastic_ac import evaluation  # pylint: disable=g-import-not-at-top
+    record['random'] = learning_check.random_policy_return(env, evaluation.env_layout(env)[1], FLAGS.random_episodes)
   start = time.time()
   for seed in seeds:
     for model in models:
