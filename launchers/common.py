@@ -1,5 +1,6 @@
 """What every launcher does the same way: quiet logging by default, and bad input as one line and exit 2."""
 
+import os
 import sys
 from typing import Callable, NoReturn, Optional, Sequence, Tuple
 
@@ -43,6 +44,20 @@ def start(argv: Sequence[str]) -> None:
   quiet.filter_known_warnings()
   if len(argv) > 1:
     fail(f'unexpected arguments {list(argv[1:])}; all options are --flags (see --helpshort)')
+
+
+def check_run_dirs(dirs: Sequence[str], check: Callable[[str], object], flag: str = 'runs') -> None:
+  """Fails (one line naming --flag) at the first of `dirs` that is not a directory or that `check(dir)` refuses
+  with a ValueError (a file-only check, before TensorFlow loads)."""
+  if not dirs:
+    fail(f'--{flag}: give one or more run logdirs (comma-separated), e.g. --{flag}=runs/a,runs/b')
+  for d in dirs:
+    if not os.path.isdir(d):
+      fail(f'--{flag}: {d} is not a directory')
+    try:
+      check(d)
+    except ValueError as e:
+      fail(f'--{flag}: {e}')
 
 
 def run_to_the_end(train: Callable[[], object], user_errors: Tuple[type, ...] = ()) -> None:

@@ -43,13 +43,7 @@ def _check_flags():
     common.fail(f'--action_samples={FLAGS.action_samples}: must be >= 1 (thesis 50)')
   if FLAGS.seed < -1:
     common.fail(f'--seed={FLAGS.seed}: must be >= 0 (or -1: the first unseen test seed)')
-  for d in FLAGS.runs:
-    if not os.path.isdir(d):
-      common.fail(f'--runs: {d} is not a directory')
-    try:
-      config_lib.check_trained_run(d)   # files only: fails before TensorFlow loads
-    except ValueError as e:
-      common.fail(f'--runs: {e}')
+  common.check_run_dirs(FLAGS.runs, config_lib.check_trained_run)
 
 
 def main(argv):

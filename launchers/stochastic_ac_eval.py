@@ -48,13 +48,7 @@ def _check_flags():
     common.fail(f'--checkpoint={FLAGS.checkpoint}: valid values: best, latest')
   if FLAGS.max_steps < -1:
     common.fail(f'--max_steps={FLAGS.max_steps}: must be >= 0 (or -1: the runs\' own)')
-  for d in FLAGS.runs:
-    if not os.path.isdir(d):
-      common.fail(f'--runs: {d} is not a directory')
-    try:
-      config_lib.check_trained_run(d)   # files only: fails before TensorFlow loads
-    except ValueError as e:
-      common.fail(f'--runs: {e}')
+  common.check_run_dirs(FLAGS.runs, config_lib.check_trained_run)
 
 
 def main(argv):
