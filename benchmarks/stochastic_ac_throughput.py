@@ -270,19 +270,33 @@ def learner_only(cfg, learner, rollout, training, updates: int) -> dict:
 
 
 class TimedPool:
-  """Wraps an actor pool: the time of every `send_actions` that answers all actors (one per step of a rollout)."""
+  """Wraps an actor pool: the time of every `send_actions` that answers all actors (one per step of a rollout), and
+  the (start, seconds) of every `send_actions` and `receive` call: the environment side of the loop (inline, the
+  environments step inside `send_actions`; with actor processes, `receive` waits for them)."""
 
   def __init__(self, pool):
     self._pool = pool
     self.times = []
+    self.env_calls = []
 
   def __getattr__(self, name):
     return getattr(self._pool, name)
 
   def send_actions(self, actor_ids, actions):
+    t0 = time.monotonic()
     if len(actor_ids) == self._pool.num_actors:
-      self.times.append(time.monotonic())
-    return self._pool.send_actions(actor_ids, actions)
+      self.times.append(t0)
+    try:
+      return self._pool.send_actions(actor_ids, actions)
+    finally:
+      self.env_calls.append((t0, time.monotonic() - t0))
+
+  def receive(self, timeout):
+    t0 = time.monotonic()
+    try:
+      return self._pool.receive(timeout)
+    finally:
+      self.env_calls.append((t0, time.monotonic() - t0))
 
 
 def system(cfg, training, warmup: int, iterations: int) -> dict:
@@ -312,8 +326,10 @@ def system(cfg, training, warmup: int, iterations: int) -> dict:
   window = times[last] - times[first]
   steps = (iterations - 1) * t_max * cfg.num_envs
   fps = frames_per_step(result.episodes)
+  env_side = sum(d for t, d in pools[0].env_calls if times[first] <= t < times[last])
   return dict(agent_steps_per_s=steps / window, window_s=window, window_iterations=iterations - 1,
-              ms_per_iteration=1e3 * window / (iterations - 1), total_wall_s=total_wall,
+              ms_per_iteration=1e3 * window / (iterations - 1),
+              env_side_ms_per_iteration=1e3 * env_side / (iterations - 1), total_wall_s=total_wall,
               cpu_percent_whole_run=cpu, emulator_frames_per_agent_step=fps, episodes_ended=len(result.episodes))
 
 
@@ -343,7 +359,7 @@ def markdown(rows: list) -> str:
   s = row['settings']
   m = row['machine']
   out = [
-      '# Chapter 2 throughput: env-only, inference-only, learner-only and full training (one run)',
+      '# Chapter 2 throughput: env-only, inference-only, learner-only and full training',
       '',
       'Written by `python benchmarks/stochastic_ac_throughput.py` (issue 10 Sec. 7); every number below comes from '
       'one run on one machine, in agent steps per second (actions applied, one per environment and step) unless '
@@ -381,7 +397,11 @@ def markdown(rows: list) -> str:
                f'{frames}); '
                f'system {y["ms_per_iteration"]:.0f} ms an iteration over {y["window_iterations"]} iterations '
                f'({y["window_s"]:.1f} s), the whole train() call {y["total_wall_s"]:.0f} s at '
-               f'{y["cpu_percent_whole_run"]:.0f}% CPU.')
+               f'{y["cpu_percent_whole_run"]:.0f}% CPU. Of an iteration, {y["env_side_ms_per_iteration"]:.0f} ms in '
+               f'the pool\'s send_actions / receive (env-only predicts {r["predicted_ms"]["env"]:.0f}) and '
+               f'{y["ms_per_iteration"] - y["env_side_ms_per_iteration"]:.0f} ms elsewhere (acting, update and '
+               f'bookkeeping; inference-only and learner-only predict {r["predicted_ms"]["inference"]:.0f} + '
+               f'{r["predicted_ms"]["learner"]:.0f}).')
   out += [
       '',
       '## Reading',
@@ -389,10 +409,17 @@ def markdown(rows: list) -> str:
       f'- Goal (issue 10 Sec. 7): system >= {GOAL_SYSTEM_OVER_BOUND} x the serial bound 1 / (1/env + 1/infer + '
       '1/learn). ' + '; '.join(f'{k}: {r["system_over_serial_bound"]:.2f} ({"met" if r["goal_met"] else "not met"})'
                                for k, r in row['runtimes'].items()) + '.',
+      '- Where an agent step\'s time goes by the components (env / inference / learner, % of the serial bound\'s '
+      'cost): ' + '; '.join(
+          f'{k}: {100 * r["serial_bound"] / r["env_only"]["agent_steps_per_s"]:.0f} / '
+          f'{100 * r["serial_bound"] / row["inference_only"]["agent_steps_per_s"]:.0f} / '
+          f'{100 * r["serial_bound"] / row["learner_only"]["agent_steps_per_s"]:.0f}'
+          for k, r in row['runtimes'].items()) + '.',
       '- The serial bound assumes the three parts run one after the other and nothing else: that is how the '
-      'synchronous batch A3C runs (collect t_max steps, then update). A ratio above 1 is possible with actor '
-      'processes, whose environments step in parallel with each other on both cores; inline, the environments step '
-      'one after the other in the learner\'s process.',
+      'synchronous batch A3C runs (collect t_max steps, then update). Actor processes step their environments in '
+      'parallel with each other (env-only includes that), never while the learner acts or updates, so the ratio '
+      'is at most about 1; what it loses is the loop\'s own work (rollout and episode bookkeeping, summaries) and '
+      'interference from other work on the machine.',
       '- Confounds: the machine is shared (load and other work above); each part ran at a different time, so load '
       'changes between parts move the ratios. Inference-only and learner-only were measured once and serve both '
       'runtimes. The system figure covers whole iterations with their bookkeeping (episode statistics, TensorBoard '
@@ -412,6 +439,12 @@ def markdown(rows: list) -> str:
                    f'{_fmt(r["inference_only"]["agent_steps_per_s"])} | {_fmt(r["learner_only"]["agent_steps_per_s"])} '
                    f'| {_fmt(x["serial_bound"])} | {_fmt(x["system"]["agent_steps_per_s"])} | '
                    f'{x["system_over_serial_bound"]:.2f} | {r["load_average"]["start"]} |')
+    spread = {}
+    for r in rows:
+      for runtime, x in r['runtimes'].items():
+        spread.setdefault(runtime, []).append(x['system_over_serial_bound'])
+    out += ['', 'system / serial bound over these runs (all settings): ' + '; '.join(
+        f'{k} {min(v):.2f} to {max(v):.2f} ({len(v)} runs)' for k, v in spread.items()) + '.']
   return '\n'.join(out) + '\n'
 
 
@@ -489,11 +522,17 @@ def main(argv):
     env_rate = p['env_only']['agent_steps_per_s']
     bound = 1.0 / (1.0 / env_rate + 1.0 / infer['agent_steps_per_s'] + 1.0 / learn['agent_steps_per_s'])
     ratio = sysr['agent_steps_per_s'] / bound
+    per_iteration = cfg.num_envs * cfg.unroll_length
+    predicted = dict(env=1e3 * per_iteration / env_rate, inference=1e3 * per_iteration / infer['agent_steps_per_s'],
+                     learner=1e3 * per_iteration / learn['agent_steps_per_s'])
     runtimes[runtime] = dict(env_only=dict(p['env_only'], load_after=p['load_after_env_only']), system=sysr,
+                             predicted_ms=predicted,
                              serial_bound=bound, system_over_env_only=sysr['agent_steps_per_s'] / env_rate,
                              system_over_serial_bound=ratio, goal_met=bool(ratio >= GOAL_SYSTEM_OVER_BOUND))
     print(f'[bench] system ({runtime}): {sysr["agent_steps_per_s"]:,.1f} agent steps/s; serial bound '
-          f'{bound:,.1f}; system / bound {ratio:.3f}', flush=True)
+          f'{bound:,.1f}; system / bound {ratio:.3f}; an iteration {sysr["ms_per_iteration"]:.0f} ms, of which '
+          f'{sysr["env_side_ms_per_iteration"]:.0f} ms on the environment side (env-only: {predicted["env"]:.0f})',
+          flush=True)
 
   row = dict(benchmark='stochastic_ac_throughput', machine=info,
              load_average=dict(start=load_start, end=load_average()), other_work=busy,

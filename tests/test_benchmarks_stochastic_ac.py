@@ -60,6 +60,9 @@ def test_throughput_smallest_run(tmp_path):
     # One whole iteration (2 envs x 3 steps) in the window.
     assert r['system']['window_iterations'] == 1
     np.testing.assert_allclose(system, 6 / r['system']['window_s'], rtol=1e-9)
+    assert 0 < r['system']['env_side_ms_per_iteration'] < r['system']['ms_per_iteration']
+    np.testing.assert_allclose(r['predicted_ms']['learner'], row['learner_only']['ms_per_update'], rtol=1e-9)
+    np.testing.assert_allclose(r['predicted_ms']['env'], 1e3 * 6 / env, rtol=1e-9)
     fps = r['env_only']['emulator_frames_per_agent_step']
     if fps is not None:
       np.testing.assert_allclose(r['env_only']['emulator_frames_per_s'], env * fps, rtol=1e-9)
