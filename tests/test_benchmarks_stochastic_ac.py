@@ -98,9 +98,15 @@ def test_overhead_smallest_run(tmp_path):
   assert sa3c_goal['met'] == (train['sa3c']['ratio_to_a3c'] <= 1.10)
   vote_goal = goals['sa3c vote-5 acting <= 1.5x MAP']
   assert vote_goal['met'] == (acting['vote-5']['ratio_to_map'] <= 1.5)
+  fastest = min(acting['vote-5']['ms_all']) / min(acting['map']['ms_all'])
+  np.testing.assert_allclose(vote_goal['fastest_round_value'], fastest, rtol=1e-9)
+  assert vote_goal['met_fastest_round'] == (fastest <= 1.5)
+  np.testing.assert_allclose(sa3c_goal['fastest_round_value'],
+                             min(train['sa3c']['ms_all']) / min(train['a3c']['ms_all']), rtol=1e-9)
   with open(out + '.md') as f:
     report = f.read()
   assert '| hpa3c |' in report and '| sa3c | vote-50 |' in report and 'load average' in report
+  assert '(fastest rounds)' in report
 
 
 def test_bad_flags_give_one_error_line(tmp_path):
