@@ -104,12 +104,13 @@ def _run_one(model, seed, record, json_path):
                                    seed=int(seed), print_fn=lambda s: None)
     tests[text] = {'mean': out['runs'][0]['mean'], 'std': out['runs'][0]['std'], 'scores': out['runs'][0]['scores']}
   entry = {'model': model, 'seed': int(seed), 'logdir': logdir, 'wall_s': wall, 'agent_steps': result.frames,
-           'check': result.learning_check, 'returns': returns.tolist(), 'steps': steps, 'tests': tests,
+           'check': result.learning_check, 'curve': _curve(steps, returns, result.frames), 'tests': tests,
            'config': cfg.to_dict()}
   record['runs'][key] = entry
   check = result.learning_check
   last = float(returns[-100:].mean()) if returns.size else float('nan')
   entry['trained'] = last
+  _save(record, json_path)
   _save(record, json_path)
   print(f'{key}: {check["line"] if check else f"last 100 training episodes return {last:.1f}"}; test ' +
         ', '.join(f'{k} {v["mean"]:.1f}' for k, v in tests.items()) + f'; {wall:.0f} s', flush=True)
@@ -121,26 +122,33 @@ def _mean_std(values):
   return float(values.mean()), float(values.std())
 
 
-def _binned(entry, edges):
-  steps, returns = np.asarray(entry['steps']), np.asarray(entry['returns'])
-  out = np.full(len(edges) - 1, np.nan)
-  for i in range(len(edges) - 1):
+CURVE_BINS = 30
+
+
+def _curve(steps, returns, total):
+  """Mean training return per bin of agent steps (CURVE_BINS equal bins of the run; NaN where no episode ended);
+  the JSON keeps this, not every episode."""
+  steps, returns = np.asarray(steps), np.asarray(returns, np.float64)
+  edges = np.linspace(0, total, CURVE_BINS + 1)
+  means = []
+  for i in range(CURVE_BINS):
     inside = (steps > edges[i]) & (steps <= edges[i + 1])
-    if inside.any():
-      out[i] = returns[inside].mean()
-  return out
+    means.append(round(float(returns[inside].mean()), 3) if inside.any() else None)
+  return {'bin_centres': ((edges[1:] + edges[:-1]) / 2).tolist(), 'mean_return': means}
+
+
+def _binned(entry):
+  return np.asarray([np.nan if v is None else v for v in entry['curve']['mean_return']], np.float64)
 
 
 def _plot(record, models, seeds, random_mean, path):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  total = max(e['agent_steps'] for e in record['runs'].values())
-  edges = np.linspace(0, total, 31)
-  centres = (edges[1:] + edges[:-1]) / 2
+  centres = np.asarray(record['runs'][f'{models[0]}/seed{seeds[0]}']['curve']['bin_centres'])
   fig, ax = plt.subplots(figsize=(7.5, 4.2))
   for model in models:
-    curves = np.stack([_binned(record['runs'][f'{model}/seed{s}'], edges) for s in seeds])
+    curves = np.stack([_binned(record['runs'][f'{model}/seed{s}']) for s in seeds])
     with np.errstate(all='ignore'), warnings.catch_warnings():
       warnings.simplefilter('ignore', RuntimeWarning)     # bins no episode ended in (early, short budgets)
       mean, low, high = np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
@@ -180,7 +188,7 @@ def _markdown(record, models, seeds, random_mean, wall):
   ]
   for model in models:
     runs = [record['runs'][f'{model}/seed{s}'] for s in seeds]
-    train = _mean_std([np.mean(r['returns'][-100:]) for r in runs])
+    train = _mean_std([r['trained'] for r in runs])
     passed = (f'{sum(bool(r["check"]["passed"]) for r in runs)}/{len(runs)}' if all(r['check'] for r in runs)
               else 'not calibrated')
     cells = []
@@ -210,6 +218,10 @@ def main(argv):
   json_path = FLAGS.out + '.json'
   os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
   record = _load(json_path)
+  for entry in record['runs'].values():       # records written before the JSON kept curves, not episodes
+    if 'returns' in entry:
+      entry['trained'] = float(np.mean(entry['returns'][-100:]))
+      entry['curve'] = _curve(entry.pop('steps'), entry.pop('returns'), entry['agent_steps'])
   if 'random' not in record:
     from rlcv_tf.stochastic_ac import evaluation  # pylint: disable=g-import-not-at-top
     record['random'] = learning_check.random_policy_return(env, evaluation.env_layout(env)[1], FLAGS.random_episodes)
