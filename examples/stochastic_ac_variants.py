@@ -86,7 +86,7 @@ def _run_one(model, seed, record, json_path):
   if key in record['runs']:
     return record['runs'][key]
   env, preset, extra = _settings()
-  overrides = dict(dict(log_interval_s=1e9, checkpoint_interval_s=1e9, **extra), seed=int(seed))
+  overrides = {'log_interval_s': 1e9, 'checkpoint_interval_s': 1e9, **extra, 'seed': int(seed)}
   cfg = config_lib.make_config(env, model, preset, **overrides)
   logdir = os.path.join(FLAGS.root or f'runs/examples/stochastic_ac_{env}', f'{model}_seed{seed}')
   if os.path.exists(os.path.join(logdir, 'config.json')):
