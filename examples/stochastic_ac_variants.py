@@ -24,6 +24,7 @@ stand-in, not a thesis task; its budget is 1/3,000 of a thesis run, and the thes
 import json
 import os
 import sys
+import textwrap
 import time
 import warnings
 
@@ -158,8 +159,8 @@ def _plot(record, models, seeds, random_mean, path):
   ax.set_xlabel('agent steps')
   ax.set_ylabel('training episode return')
   env, preset, extra = _settings()
-  ax.set_title(f'{env}, preset {preset} {json.dumps(extra) if extra else ""}: mean over seeds {",".join(seeds)} '
-               '(band: min-max)', fontsize=8)
+  ax.set_title(textwrap.fill(f'{env}, preset {preset} {json.dumps(extra) if extra else ""}: mean over seeds '
+                             f'{",".join(seeds)} (band: min-max)', 120), fontsize=7)
   ax.legend(fontsize=7, ncol=2)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
@@ -198,7 +199,8 @@ def _markdown(record, models, seeds, random_mean, wall):
     lines.append(f'| {model} | {train[0]:.1f} +- {train[1]:.1f} | {passed} | ' + ' | '.join(cells) + ' |')
   lines += [
       '',
-      'Mean +- std over the seeds (population std; per seed, a run\'s test score is its mean over the 10 seeds).',
+      f'Mean +- std over the seeds (population std; per seed, a run\'s test score is its mean over the {FLAGS.episodes} '
+      'unseen seeds).',
       '',
       f'![training returns]({os.path.basename(FLAGS.out)}.png)',
       '',
