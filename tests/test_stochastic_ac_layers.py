@@ -324,3 +324,43 @@ def test_noise_schedules():
   assert len({tuple(r) for r in rollout['z1'].reshape(-1, 3)}) == 24
   with pytest.raises(ValueError, match='schedule'):
     layers.NoiseSpec((1,), 'normal', 'per_episode')
+
+
+# ------------------------------------------------------------------------------------------- LeakyReLU
+
+
+@pytest.mark.parametrize('slope', [0.1, 0.0, 0.3])
+def test_leaky_relu_values_and_gradient_are_tf_leaky_relu_bit_for_bit(slope):
+  """`layers.leaky_relu` (gradient read from the output, so that grappler's remapper can fuse it) against
+  tf.nn.leaky_relu and the NumPy definition, exactly: values max(x, slope x), gradient dy where x > 0 and
+  slope dy elsewhere (x = 0 and -0 included; denormal x count as 0, as TensorFlow flushes them), eager and traced."""
+  rng = np.random.default_rng(3)
+  special = [0.0, -0.0, 1e-45, -1e-45, 1e-38, -1e-38, 1.0, -1.0, 3e30, -3e30]
+  x = np.concatenate([np.array(special, np.float32), rng.normal(size=200).astype(np.float32)]).reshape(2, -1, 1)
+  dy = rng.normal(size=x.shape).astype(np.float32)
+
+  def value_and_grad(fn, inputs):
+    with tf.GradientTape() as tape:
+      tape.watch(inputs)
+      y = fn(inputs)
+    return y, tape.gradient(y, inputs, output_gradients=tf.constant(dy))
+
+  mine = lambda t: layers.leaky_relu(t, slope)
+  ref = lambda t: tf.nn.leaky_relu(t, alpha=slope)
+  # TensorFlow's CPU kernels flush denormal floats to zero (inputs and results): so does the NumPy reference.
+  flushed = np.where(np.abs(x) < np.finfo(np.float32).tiny, np.copysign(np.float32(0), x), x)
+  numpy_y = np.where(flushed > 0, flushed, np.float32(slope) * flushed)
+  numpy_g = np.where(flushed > 0, dy, np.float32(slope) * dy)
+  for run in (value_and_grad, tf.function(value_and_grad)):
+    y, g = (t.numpy() for t in run(mine, tf.constant(x)))
+    y_ref, g_ref = (t.numpy() for t in run(ref, tf.constant(x)))
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(g, g_ref)
+    np.testing.assert_array_equal(y, numpy_y)
+    np.testing.assert_array_equal(g, numpy_g)
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(y_ref))
+
+
+def test_leaky_relu_rejects_a_negative_slope():
+  with pytest.raises(ValueError, match='leaky_slope must be >= 0'):
+    layers.leaky_relu(tf.zeros([2]), -0.1)

@@ -7,7 +7,13 @@
 * The replayed rollout reproduces the acting logits (1e-5).
 * The acting policy's noise schedules (SA3C per step and env, NoisyNet held for a rollout); clipped-return
   bookkeeping. Whole runs (determinism, resume, signals, Atari): tests/test_stochastic_ac_runs.py.
+* One update of the thesis network on real Seaquest frames, in a fresh process, prints no grappler
+  "remapper failed" line (the conv + BiasAdd + LeakyReLU fusion vs LeakyReluGrad; `layers.leaky_relu`).
 """
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -191,3 +197,40 @@ def test_clipped_returns_follow_episodes():
   assert clipped.match({'env': 0, 'steps': 2}) == 0.0           # clip(3) + clip(-2)
   assert clipped.match({'env': 1, 'steps': 2}) == 1.5           # 0.5 + 1, the bootstrap-only step left out
   assert clipped.match({'env': 0, 'steps': 5}) is None
+
+
+# ------------------------------------------------------------------------------------------- console
+
+_ONE_SEAQUEST_UPDATE = """
+from rlcv_tf.core import quiet
+quiet.import_tensorflow()
+from rlcv_tf.runtime import pools
+from rlcv_tf.runtime import sync_rollouts
+from rlcv_tf.stochastic_ac import config as config_lib
+from rlcv_tf.stochastic_ac import training
+cfg = config_lib.make_config('atari_seaquest', 'sa3c', 'laptop', num_envs=2, unroll_length=3)
+shape, actions = training.env_layout(cfg.env)
+learner = training.Learner(cfg, shape, actions, seed=0)
+pool = pools.make_pool(sync_rollouts.actor_configs(cfg.env, cfg.num_envs, seed=0), runtime='inline')
+policy = training.ActingPolicy(learner, seed=1)
+with sync_rollouts.SyncRollouts(pool, cfg.unroll_length,
+                                initial_state=lambda e: training.numpy_state(learner.model, e)) as rollouts:
+  policy.begin_rollout()
+  rollout = rollouts.collect(policy)
+logs = learner.update(training.rollout_batch(rollout, learner.specs))
+print('encoder', cfg.encoder, 'update done, loss', logs['loss/total'])
+"""
+
+
+def test_atari_update_prints_no_remapper_error():
+  """The first update of the thesis-sized conv encoder (LeakyReLU after each conv) in a fresh process: TensorFlow
+  logs a failed grappler pass once per process, so the check needs its own process. With `tf.nn.leaky_relu`
+  in `layers.leaky_relu` this printed "E0000 ... meta_optimizer.cc:967] remapper failed: ... fanout
+  'gradient_tape/encoder_1/act3_1/LeakyRelu/LeakyReluGrad' exist for missing node 'encoder_1/conv3_1/BiasAdd'"."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='1')   # the launchers' level: errors and warnings show
+  proc = subprocess.run([sys.executable, '-c', _ONE_SEAQUEST_UPDATE], cwd=root, capture_output=True, text=True,
+                        timeout=600, env=env)
+  assert proc.returncode == 0, proc.stderr
+  assert 'encoder default update done' in proc.stdout
+  assert 'remapper failed' not in proc.stderr, proc.stderr
