@@ -5,6 +5,7 @@ against a NumPy distance; DDPG on BipedalWalker and ACER (SACER, NN-ACER) on Car
 with resume, save-on-signal and SavedModel round trips; and a learning check that can fail: SDDPG on `pendulum`
 must clearly beat a uniformly random policy on held-out seeds."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -55,6 +56,30 @@ def test_thesis_defaults_and_bad_settings():
   assert isinstance(got, ot.ACERConfig) and (got.num_envs, got.total_frames, got.replay_start) == (4, 123, 100)
   got = ot.from_run_config(config_lib.make_config('bipedal_walker', 'sddpg', total_frames=77))
   assert isinstance(got, ot.DDPGConfig) and (got.total_frames, got.gamma, got.num_envs) == (77, 0.99, 1)
+
+
+
+@pytest.mark.parametrize('change,message', [
+    (dict(envs_per_actor=0), 'envs_per_actor: must be an integer >= 1, got 0'),
+    (dict(validation_episodes=20_000), 'validation_episodes: at most 10000, got 20000'),
+    (dict(eval_max_steps=-1), 'eval_max_steps: must be an integer >= 0, got -1'),
+    (dict(checkpoint_interval_s=0.0), 'checkpoint_interval_s: must be a finite number > 0, got 0.0'),
+    (dict(log_interval_s=float('nan')), 'log_interval_s: must be a finite number >= 0, got nan'),
+    (dict(backend='mpi'), "backend: unknown value 'mpi'; valid values: local, ray"),
+])
+def test_run_settings_are_one_definition_for_every_trainer(change, message):
+  """The run-level fields (validation, runtime, checkpoints, logging) are `config.RunSettings`'s in the A3C config
+  and both off-policy configs: the same names, and the same check with the same message for a bad value; zero
+  intervals and timeouts (every iteration; no actor time limit) are valid in all three."""
+  run_fields = {f.name for f in dataclasses.fields(config_lib.RunSettings)}
+  configs = (config_lib.make_config('car_racing', 'acer'), ot.make_config('car_racing', 'acer'),
+             ot.make_config('bipedal_walker', 'ddpg'))
+  for cfg in configs:
+    assert isinstance(cfg, config_lib.RunSettings) and run_fields <= {f.name for f in dataclasses.fields(cfg)}
+    with pytest.raises(ValueError) as e:
+      dataclasses.replace(cfg, **change).validate()
+    assert str(e.value) == message
+    dataclasses.replace(cfg, log_interval_s=0.0, summary_interval_s=0.0, actor_timeout_s=0.0).validate()
 
 
 def test_ornstein_uhlenbeck_moments():

@@ -107,9 +107,54 @@ GAME_SETTINGS: Dict[str, Dict[str, Any]] = {
 }
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunSettings:
+  """How a Chapter 2 run validates, runs its environments, checkpoints and logs: the fields every trainer's config
+  has (`StochasticACConfig`; `offpolicy_training.ACERConfig` and `DDPGConfig`), declared and checked here once.
+  The defaults are the A3C family's; the off-policy configs set their own validation defaults."""
+  # Validation on held-out seeds (`validation_seeds`; never trained on), the best weights kept in best/.
+  validate_every_frames: int = 5_000  # agent steps between validations; 0: no validation during training
+  validation_episodes: int = 1        # on held-out seeds (the thesis: one non-training seed)
+  eval_max_steps: int = 4_500         # agent steps per evaluation episode before it is cut (0: the env's own end)
+  # Runtime.
+  runtime: str = 'inline'             # inline: environments in this process; actors: actor processes
+  envs_per_actor: int = 1
+  backend: str = 'local'
+  ray_address: str = ''
+  actor_timeout_s: float = 60.0       # 0: wait for a slow actor without limit
+  max_actor_restarts: int = 100
+  seed: int = 0
+  checkpoint_interval_s: float = 600.0
+  summary_interval_s: float = 10.0    # 0: every iteration
+  log_interval_s: float = 10.0        # 0: every iteration
+
+  def validate_run_settings(self) -> None:
+    """Raises ValueError 'field: problem; valid values' for the first bad field of the ones above."""
+    ints = (('envs_per_actor', 1), ('validation_episodes', 1), ('validate_every_frames', 0), ('eval_max_steps', 0),
+            ('max_actor_restarts', 0), ('seed', 0))
+    for name, low in ints:
+      value = getattr(self, name)
+      if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f'{name}: must be an integer >= {low}, got {value!r}')
+    if self.validation_episodes > TEST_SEED_OFFSET:
+      raise ValueError(f'validation_episodes: at most {TEST_SEED_OFFSET}, got {self.validation_episodes}')
+    value = self.checkpoint_interval_s
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0):
+      raise ValueError(f'checkpoint_interval_s: must be a finite number > 0, got {value!r}')
+    for name in ('actor_timeout_s', 'summary_interval_s', 'log_interval_s'):
+      value = getattr(self, name)
+      if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+              and value >= 0):
+        raise ValueError(f'{name}: must be a finite number >= 0, got {value!r}')
+    for name, valid in (('runtime', RUNTIMES), ('backend', BACKENDS)):
+      if getattr(self, name) not in valid:
+        raise ValueError(f'{name}: unknown value {getattr(self, name)!r}; valid values: {", ".join(valid)}')
+
+
 @dataclasses.dataclass(frozen=True)
-class StochasticACConfig:
-  """One Chapter 2 run. Field defaults: the thesis's Atari values (module docstring) at laptop scale."""
+class StochasticACConfig(RunSettings):
+  """One Chapter 2 run. Field defaults: the thesis's Atari values (module docstring) at laptop scale. The run-level
+  fields (validation, runtime, checkpoints, logging) come from `RunSettings`."""
   env: str = 'atari_seaquest'
   model: str = 'sa3c'
   preset: str = 'laptop'
@@ -137,26 +182,12 @@ class StochasticACConfig:
   log_var: float = -6.0               # SA3C/FSA3C sigma^2, HPA3C prior sigma_p^2 (per game)
   activation_noise: str = 'per_step'  # Gaussian / dropout units: new every step (Table 2.5: 'per_rollout')
   weight_noise: str = 'per_rollout'   # NoisyNet: held for a rollout (Table 2.5: 'per_step')
-  # Evaluation and validation (T:L1129-1146).
+  # Evaluation (T:L1129-1146; validation: `RunSettings`).
   eval_mode: str = ''                 # '' : 'map' for MAP_EVAL_MODELS, else 'vote'
   num_samples: int = 5                # N of vote / mean_prob (Freeway 1)
-  validate_every_frames: int = 5_000  # 0: no validation during training
-  validation_episodes: int = 1        # on held-out seeds (the thesis: one non-training seed)
-  eval_max_steps: int = 4_500         # agent steps per evaluation episode before it is cut (0: ALE's own cap)
   # Weights kept at these iterations in <logdir>/snapshots for the Figs. 2.5 / 2.6 analysis (`analysis.py`);
   # empty: iteration 1 and a quarter, half and all of the run (`resolved_snapshot_iterations`).
   snapshot_iterations: Tuple[int, ...] = ()
-  # Runtime.
-  runtime: str = 'inline'             # inline: environments in this process; actors: actor processes
-  envs_per_actor: int = 1
-  backend: str = 'local'
-  ray_address: str = ''
-  actor_timeout_s: float = 60.0
-  max_actor_restarts: int = 100
-  seed: int = 0
-  checkpoint_interval_s: float = 600.0
-  summary_interval_s: float = 10.0
-  log_interval_s: float = 10.0
 
   # --------------------------------------------------------------------------------------------- derived
   @property
@@ -203,19 +234,12 @@ class StochasticACConfig:
       raise ValueError(f'model: {self.model} is {article} {family.upper()}-family model for {need} actions, but '
                        f'{self.env} has {have} actions; valid values with this env: {", ".join(fits)} (or an env '
                        f'with {need} actions: {", ".join(fit_envs)})')
-    positive_ints = ('num_envs', 'total_frames', 'unroll_length', 'num_samples', 'validation_episodes',
-                     'envs_per_actor', 'lstm_units', 'fc_units')
-    for name in positive_ints:
+    for name in ('num_envs', 'total_frames', 'unroll_length', 'num_samples', 'lstm_units', 'fc_units'):
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f'{name}: must be an integer >= 1, got {value!r}')
-    if self.validation_episodes > TEST_SEED_OFFSET:
-      raise ValueError(f'validation_episodes: at most {TEST_SEED_OFFSET}, got {self.validation_episodes}')
-    for name in ('validate_every_frames', 'eval_max_steps', 'max_actor_restarts', 'seed'):
-      value = getattr(self, name)
-      if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f'{name}: must be an integer >= 0, got {value!r}')
-    for name in ('learning_rate', 'adam_epsilon', 'grad_clip_norm', 'checkpoint_interval_s'):
+    self.validate_run_settings()
+    for name in ('learning_rate', 'adam_epsilon', 'grad_clip_norm'):
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise ValueError(f'{name}: must be a finite number > 0, got {value!r}')
@@ -227,8 +251,7 @@ class StochasticACConfig:
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and 0 <= value <= 1):
         raise ValueError(f'{name}: must lie in [0, 1], got {value!r}')
-    for name in ('value_weight', 'entropy_weight', 'kl_weight', 'actor_timeout_s', 'summary_interval_s',
-                 'log_interval_s'):
+    for name in ('value_weight', 'entropy_weight', 'kl_weight'):
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
         raise ValueError(f'{name}: must be a finite number >= 0, got {value!r}')
@@ -237,7 +260,7 @@ class StochasticACConfig:
     if not (isinstance(self.log_var, (int, float)) and math.isfinite(self.log_var)):
       raise ValueError(f'log_var: must be a finite number (log sigma^2, e.g. -6 or -4), got {self.log_var!r}')
     choices = (('encoder', ENCODERS), ('activation_noise', NOISE_SCHEDULES), ('weight_noise', NOISE_SCHEDULES),
-               ('runtime', RUNTIMES), ('backend', BACKENDS), ('preset', tuple(PRESETS)))
+               ('preset', tuple(PRESETS)))
     for name, valid in choices:
       if getattr(self, name) not in valid:
         raise ValueError(f'{name}: unknown value {getattr(self, name)!r}; valid values: {", ".join(valid)}')

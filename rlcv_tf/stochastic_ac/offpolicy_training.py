@@ -64,12 +64,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from rlcv_tf.core import runs
+from rlcv_tf.stochastic_ac import config as config_lib
 
 ACER_MODELS = ('acer', 'sacer', 'nn_acer')
 DDPG_MODELS = ('ddpg', 'sddpg', 'pn_ddpg')
 MODELS = ACER_MODELS + DDPG_MODELS
-RUNTIMES = ('inline', 'actors')
-BACKENDS = ('local', 'ray')
 BIPEDAL_SOLVED_RETURN = 300.0     # issue 10 Sec. 4 (OpenAI Gym's threshold)
 CAR_RACING_SOLVED = 900.0         # mean over 10 held-out tracks (T:L1641-1645)
 SOLVED_WINDOW = 10
@@ -82,26 +81,17 @@ ResumeMismatchError = runs.ResumeMismatchError
 # ------------------------------------------------------------------------------------------------------ configs
 
 
-@dataclasses.dataclass(frozen=True)
-class _Common:
-  """Fields every off-policy run has (the same names as `config.StochasticACConfig`'s)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Common(config_lib.RunSettings):
+  """Fields every off-policy run has (the same names as `config.StochasticACConfig`'s); the run-level ones
+  (validation, runtime, checkpoints, logging) and their checks are `config.RunSettings`'s."""
   env: str
   model: str
   preset: str = 'laptop'
   num_envs: int = 1
   total_frames: int = 20_000          # agent steps (actions applied)
-  runtime: str = 'inline'
-  envs_per_actor: int = 1
-  backend: str = 'local'
-  ray_address: str = ''
-  actor_timeout_s: float = 60.0
-  max_actor_restarts: int = 100
-  seed: int = 0
-  checkpoint_interval_s: float = 600.0
-  summary_interval_s: float = 10.0
-  log_interval_s: float = 10.0
   save_replay: bool = True            # replay.npz beside each checkpoint, restored on resume
-  # Validation on held-out seeds (`config.validation_seeds`; never trained on), the best weights kept in best/.
+  # Validation defaults of the off-policy families (`config.RunSettings`).
   validate_every_frames: int = 0      # agent steps between validations; 0: none
   validation_episodes: int = 10       # CarRacing: "10 randomly generated games" (T:L1644-1645)
   eval_max_steps: int = 0             # agent steps per validation episode before it is cut; 0: the env's own end
@@ -126,18 +116,11 @@ class _Common:
     if self.model not in models:
       raise ValueError(f'model: {self.model!r} is not a {self.algorithm.upper()}-family model; valid values: '
                        f'{", ".join(models)}')
-    ints = {'num_envs': 1, 'total_frames': 1, 'envs_per_actor': 1, 'max_actor_restarts': 0, 'seed': 0,
-            'validate_every_frames': 0, 'validation_episodes': 1, 'eval_max_steps': 0}
-    for name, low in ints.items():
+    for name in ('num_envs', 'total_frames'):
       value = getattr(self, name)
-      if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-        raise ValueError(f'{name}: must be an integer >= {low}, got {value!r}')
-    for name in ('actor_timeout_s', 'checkpoint_interval_s', 'summary_interval_s', 'log_interval_s'):
-      _positive(self, name)
-    if self.runtime not in RUNTIMES:
-      raise ValueError(f'runtime: unknown value {self.runtime!r}; valid values: {", ".join(RUNTIMES)}')
-    if self.backend not in BACKENDS:
-      raise ValueError(f'backend: unknown value {self.backend!r}; valid values: {", ".join(BACKENDS)}')
+      if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f'{name}: must be an integer >= 1, got {value!r}')
+    self.validate_run_settings()
 
 
 def _positive(cfg, name, allow_zero=False):
@@ -154,7 +137,7 @@ def _fraction(cfg, name, closed=True):
     raise ValueError(f'{name}: must lie in [0, 1{"]" if closed else ")"}, got {value!r}')
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ACERConfig(_Common):
   """An ACER-family run. Defaults: the thesis's CarRacing values (module docstring) at laptop scale."""
   env: str = 'car_racing'
@@ -241,7 +224,7 @@ class ACERConfig(_Common):
     return self
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class DDPGConfig(_Common):
   """A DDPG-family run. Defaults: the thesis's BipedalWalker values (module docstring) at laptop scale."""
   env: str = 'bipedal_walker'
@@ -791,7 +774,6 @@ def acer_segment(rollout, specs) -> Dict[str, np.ndarray]:
 def _train_acer(cfg: ACERConfig, logdir: str, print_fn) -> TrainResult:
   from rlcv_tf.runtime import replay as replay_lib  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.stochastic_ac import config as config_lib  # pylint: disable=g-import-not-at-top
   from rlcv_tf.stochastic_ac import evaluation  # pylint: disable=g-import-not-at-top
   from rlcv_tf.stochastic_ac import export  # pylint: disable=g-import-not-at-top
   from rlcv_tf.stochastic_ac import layers  # pylint: disable=g-import-not-at-top
@@ -1086,7 +1068,6 @@ def _train_ddpg(cfg: DDPGConfig, logdir: str, print_fn) -> TrainResult:
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
   from rlcv_tf.runtime import replay as replay_lib  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.stochastic_ac import config as config_lib  # pylint: disable=g-import-not-at-top
   from rlcv_tf.stochastic_ac import evaluation  # pylint: disable=g-import-not-at-top
   from rlcv_tf.stochastic_ac import offpolicy_export  # pylint: disable=g-import-not-at-top
   start = time.monotonic()
