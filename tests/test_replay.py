@@ -244,6 +244,46 @@ def test_sequence_replay_against_a_list():
     np.testing.assert_array_equal(a[k], b[k])
 
 
+
+def test_load_refuses_another_buffers_state_and_writes_nothing():
+  """Each header check of both stores' `load_state_dict` (kind, settings, named arrays; a SequenceReplay field's
+  shape) refuses a state saved by a differently built buffer, with the message naming the mismatch, and leaves the
+  buffer as it was (still empty, the generator untouched)."""
+  rng = np.random.default_rng(11)
+  spec = {'logp': replay.FieldSpec((), np.float32)}
+  trans = replay.TransitionReplay(40, (2,), np.uint8, num_frames=3, extras=spec)
+  trans.begin(0, np.zeros(2))
+  for _ in range(5):
+    trans.add(0, 1, 0.5, 1.0, np.ones(2), logp=0.0)
+  t = 4
+  fields = replay.acer_fields((4, 1), 3, {'z1': (5,)}, {'h': (6,)})
+  seqs = replay.SequenceReplay(capacity=40, length=t, fields=fields)
+  seqs.add(_segments(rng, t, 3, 0))
+  seq_state = seqs.state_dict()
+  wrong_shape = dict(seq_state, **{'field/state/h': seq_state['field/state/h'][:, :5]})
+  cases = [
+      (lambda: replay.TransitionReplay(40, (2,), np.uint8, num_frames=3, extras=spec), seq_state,
+       'not a TransitionReplay state'),
+      (lambda: replay.TransitionReplay(50, (2,), np.uint8, num_frames=3, extras=spec), trans.state_dict(),
+       'saved replay has capacity=40, this buffer 50'),
+      (lambda: replay.TransitionReplay(40, (2,), np.uint8, num_frames=3), trans.state_dict(),
+       'saved replay has other extras than this buffer'),
+      (lambda: replay.SequenceReplay(40, t, fields), trans.state_dict(), 'not a SequenceReplay state'),
+      (lambda: replay.SequenceReplay(40, 5, fields), seq_state, 'saved replay has length=4, this buffer 5'),
+      (lambda: replay.SequenceReplay(40, t, replay.acer_fields((4, 1), 3, {'z2': (5,)}, {'h': (6,)})), seq_state,
+       'saved replay has other fields than this buffer'),
+      (lambda: replay.SequenceReplay(40, t, fields), wrong_shape,
+       "saved field 'state/h' has shape (5,), this buffer (6,)"),
+  ]
+  for build, state, message in cases:
+    buf = build()
+    before = buf.rng.bit_generator.state
+    with pytest.raises(ValueError) as e:
+      buf.load_state_dict(state)
+    assert str(e.value) == message
+    assert len(buf) == 0 and buf.num_added == 0 and buf.rng.bit_generator.state == before
+
+
 def test_poisson_replay_count():
   rng = np.random.default_rng(12)
   n = 200_000

@@ -76,13 +76,31 @@ def _load_rng(rng: np.random.Generator, state: np.ndarray):
   rng.bit_generator.state = json.loads(str(state))
 
 
+def _check_count(value, what: str) -> int:
+  """`value` as an int; ValueError '<what> must be an integer >= 1, got ...' when it is not a positive integer."""
+  if not isinstance(value, (int, np.integer)) or value < 1:
+    raise ValueError(f'{what} must be an integer >= 1, got {value!r}')
+  return int(value)
+
+
+def _check_saved_header(state: Mapping[str, np.ndarray], kind: str, class_name: str,
+                        settings: Sequence[Tuple[str, int]], prefix: str, names, noun: str) -> None:
+  """The checks a `load_state_dict` makes before it writes anything: the state is of `kind`, each (key, value) of
+  `settings` equals the saved one, and the saved arrays named `prefix + name` are exactly `names`."""
+  if str(state.get('kind', '')) != kind:
+    raise ValueError(f'not a {class_name} state')
+  for key, mine in settings:
+    if int(state[key]) != mine:
+      raise ValueError(f'saved replay has {key}={int(state[key])}, this buffer {mine}')
+  if sorted(k[len(prefix):] for k in state if k.startswith(prefix)) != sorted(names):
+    raise ValueError(f'saved replay has other {noun} than this buffer')
+
+
 class _Ring:
   """Slot bookkeeping: global ids 0, 1, 2, ... go to slot id % capacity; the last `size` ids are stored."""
 
   def __init__(self, capacity: int):
-    if not isinstance(capacity, (int, np.integer)) or capacity < 1:
-      raise ValueError(f'replay capacity must be an integer >= 1, got {capacity!r}')
-    self.capacity = int(capacity)
+    self.capacity = _check_count(capacity, 'replay capacity')
     self.next_id = 0
 
   @property
@@ -99,6 +117,10 @@ class _Ring:
 
   def slot(self, ids):
     return np.asarray(ids) % self.capacity
+
+  def stored_slots(self) -> np.ndarray:
+    """The slots of the stored entries, oldest first."""
+    return self.slot(np.arange(self.oldest_id, self.next_id))
 
   def claim(self) -> Tuple[int, int]:
     """(id, slot) of a new entry; the slot's previous entry (the oldest) is dropped."""
@@ -124,10 +146,8 @@ class TransitionReplay:
   def __init__(self, capacity: int, frame_shape: Sequence[int], frame_dtype=np.float32, num_frames: int = 1,
                action_shape: Sequence[int] = (), action_dtype=np.int32,
                extras: Optional[Mapping[str, FieldSpec]] = None, num_streams: int = 1, seed: int = 0):
-    if not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
-      raise ValueError(f'num_frames must be an integer >= 1, got {num_frames!r}')
-    if not isinstance(num_streams, (int, np.integer)) or num_streams < 1:
-      raise ValueError(f'num_streams must be an integer >= 1, got {num_streams!r}')
+    _check_count(num_frames, 'num_frames')
+    _check_count(num_streams, 'num_streams')
     self._ring = _Ring(capacity)
     self.frame_shape = tuple(int(d) for d in frame_shape)
     if not self.frame_shape:
@@ -283,8 +303,7 @@ class TransitionReplay:
 
   def sample(self, batch_size: int) -> Dict[str, np.ndarray]:
     """`batch_size` transitions drawn uniformly with replacement over the sampleable ones (see `get`)."""
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-      raise ValueError(f'batch_size must be an integer >= 1, got {batch_size!r}')
+    _check_count(batch_size, 'batch_size')
     if self._num_transitions == 0:
       raise ValueError('the replay buffer holds no transition yet')
     ring = self._ring
@@ -308,7 +327,7 @@ class TransitionReplay:
   def state_dict(self) -> Dict[str, np.ndarray]:
     """The stored slots (oldest first), the streams' current frames and the generator's state, as arrays."""
     ring = self._ring
-    slots = ring.slot(np.arange(ring.oldest_id, ring.next_id))
+    slots = ring.stored_slots()
     out = {'kind': np.array('transitions'), 'capacity': np.array(self.capacity), 'next_id': np.array(ring.next_id),
            'num_frames': np.array(self.num_frames), 'current': self._current.copy(), 'rng': _json_state(self.rng),
            'frames': self._frames[slots], 'episode_prev': self._episode_prev[slots], 'source': self._source[slots],
@@ -319,19 +338,13 @@ class TransitionReplay:
 
   def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
     """Restores `state_dict()` output into a buffer built with the same settings; ValueError names a mismatch."""
-    if str(state.get('kind', '')) != 'transitions':
-      raise ValueError('not a TransitionReplay state')
-    for key, mine in (('capacity', self.capacity), ('num_frames', self.num_frames)):
-      if int(state[key]) != mine:
-        raise ValueError(f'saved replay has {key}={int(state[key])}, this buffer {mine}')
+    _check_saved_header(state, 'transitions', 'TransitionReplay',
+                        (('capacity', self.capacity), ('num_frames', self.num_frames)), 'extra/', self.extras, 'extras')
     if state['frames'].shape[1:] != self.frame_shape or np.asarray(state['current']).shape != self._current.shape:
       raise ValueError(f'saved replay holds frames {state["frames"].shape[1:]} for {len(state["current"])} streams; '
                        f'this buffer {self.frame_shape} for {self.num_streams}')
-    if sorted(k[6:] for k in state if k.startswith('extra/')) != sorted(self.extras):
-      raise ValueError('saved replay has other extras than this buffer')
-    ring = self._ring
-    ring.next_id = int(state['next_id'])
-    slots = ring.slot(np.arange(ring.oldest_id, ring.next_id))
+    self._ring.next_id = int(state['next_id'])
+    slots = self._ring.stored_slots()
     self._frames[slots] = state['frames']
     self._episode_prev[slots] = state['episode_prev']
     self._source[slots] = state['source']
@@ -353,8 +366,7 @@ class SequenceReplay:
   """
 
   def __init__(self, capacity: int, length: int, fields: Mapping[str, FieldSpec], seed: int = 0):
-    if not isinstance(length, (int, np.integer)) or length < 1:
-      raise ValueError(f'segment length must be an integer >= 1, got {length!r}')
+    _check_count(length, 'segment length')
     if not isinstance(capacity, (int, np.integer)) or capacity < length:
       raise ValueError(f'replay capacity (transitions) must be an integer >= the segment length {length}, '
                        f'got {capacity!r}')
@@ -429,8 +441,7 @@ class SequenceReplay:
     return out
 
   def sample(self, batch_size: int) -> Dict[str, np.ndarray]:
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-      raise ValueError(f'batch_size must be an integer >= 1, got {batch_size!r}')
+    _check_count(batch_size, 'batch_size')
     if not len(self):
       raise ValueError('the replay buffer holds no segment yet')
     ring = self._ring
@@ -438,7 +449,7 @@ class SequenceReplay:
 
   def state_dict(self) -> Dict[str, np.ndarray]:
     ring = self._ring
-    slots = ring.slot(np.arange(ring.oldest_id, ring.next_id))
+    slots = ring.stored_slots()
     out = {'kind': np.array('sequences'), 'capacity': np.array(self.capacity_transitions),
            'length': np.array(self.length), 'next_id': np.array(ring.next_id), 'rng': _json_state(self.rng)}
     for k, a in self._arrays.items():
@@ -446,21 +457,19 @@ class SequenceReplay:
     return out
 
   def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-    if str(state.get('kind', '')) != 'sequences':
-      raise ValueError('not a SequenceReplay state')
-    for key, mine in (('capacity', self.capacity_transitions), ('length', self.length)):
-      if int(state[key]) != mine:
-        raise ValueError(f'saved replay has {key}={int(state[key])}, this buffer {mine}')
-    if sorted(k[6:] for k in state if k.startswith('field/')) != sorted(self.fields):
-      raise ValueError('saved replay has other fields than this buffer')
-    ring = self._ring
-    ring.next_id = int(state['next_id'])
-    slots = ring.slot(np.arange(ring.oldest_id, ring.next_id))
+    """Restores `state_dict()` output into a buffer built with the same settings; ValueError names a mismatch
+    (checked before anything is written)."""
+    _check_saved_header(state, 'sequences', 'SequenceReplay',
+                        (('capacity', self.capacity_transitions), ('length', self.length)), 'field/', self.fields,
+                        'fields')
     for k, a in self._arrays.items():
       saved = state[f'field/{k}']
       if saved.shape[1:] != a.shape[1:]:
         raise ValueError(f'saved field {k!r} has shape {saved.shape[1:]}, this buffer {a.shape[1:]}')
-      a[slots] = saved
+    self._ring.next_id = int(state['next_id'])
+    slots = self._ring.stored_slots()
+    for k, a in self._arrays.items():
+      a[slots] = state[f'field/{k}']
     _load_rng(self.rng, state['rng'])
 
 

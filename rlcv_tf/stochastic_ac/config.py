@@ -293,11 +293,9 @@ class StochasticACConfig(RunSettings):
   @classmethod
   def load(cls, logdir: str) -> Optional['StochasticACConfig']:
     """The config.json of a run in `logdir`, or None when there is none."""
-    path = os.path.join(logdir, 'config.json')
-    if not os.path.exists(path):
-      return None
-    with open(path) as f:
-      return cls.from_dict(json.load(f))
+    from rlcv_tf.core import runs  # pylint: disable=g-import-not-at-top  (NumPy only)
+    data = runs.load_config(logdir)
+    return None if data is None else cls.from_dict(data)
 
 
 # Fields that fix the saved variables' shapes or what was trained: a resumed run must keep them.

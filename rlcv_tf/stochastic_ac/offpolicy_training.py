@@ -386,11 +386,9 @@ def from_run_config(run_config, **overrides) -> OffPolicyConfig:
 
 def load_config(logdir: str) -> Optional[OffPolicyConfig]:
   """The config.json of an off-policy run in `logdir` (None when there is none or it is another trainer's)."""
-  path = os.path.join(logdir, 'config.json')
-  if not os.path.exists(path):
+  data = runs.load_config(logdir)
+  if data is None:
     return None
-  with open(path) as f:
-    data = json.load(f)
   model = data.get('model')
   if model in ACER_MODELS:
     return ACERConfig.from_dict(data)
