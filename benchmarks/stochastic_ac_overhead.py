@@ -24,22 +24,21 @@ The thesis gives no timings for these (issue 10 Sec. 7).
 """
 
 import dataclasses
-import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+import machine_state  # pylint: disable=g-import-not-at-top  (this folder)
 from rlcv_tf.stochastic_ac import config as config_lib  # pylint: disable=g-import-not-at-top  (no TensorFlow)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,68 +60,6 @@ flags.DEFINE_integer('acting_iters', 20, 'Acting calls per mode and round.')
 flags.DEFINE_string('out', os.path.join(ROOT, 'docs', 'stochastic_ac_overhead'),
                     'Appends a JSON line to OUT.jsonl and writes OUT.md; empty: print only.')
 FLAGS = flags.FLAGS
-
-
-def _fail(message: str) -> None:
-  print(f'error: {message}', file=sys.stderr)
-  sys.exit(2)
-
-
-# ----------------------------------------------------------------------------------------------- machine
-
-
-def load_average() -> list:
-  try:
-    return [round(v, 2) for v in os.getloadavg()]
-  except OSError:
-    return []
-
-
-def other_work(limit: int = 5) -> list:
-  """The busiest other processes (command line cut to 100 characters, CPU %), to say what shared the machine."""
-  try:
-    import psutil  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return []
-  procs = []
-  for p in psutil.process_iter(['pid', 'cmdline', 'name']):
-    if p.info['pid'] == os.getpid():
-      continue
-    try:
-      p.cpu_percent(None)
-      procs.append(p)
-    except psutil.Error:
-      pass
-  time.sleep(1.0)
-  busy = []
-  for p in procs:
-    try:
-      pct = p.cpu_percent(None)
-    except psutil.Error:
-      continue
-    if pct >= 5.0:
-      cmd = ' '.join(p.info['cmdline'] or [p.info['name'] or '?'])
-      busy.append({'cpu_percent': round(pct), 'command': cmd[:100]})
-  return sorted(busy, key=lambda b: -b['cpu_percent'])[:limit]
-
-
-def git_state() -> str:
-  try:
-    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True,
-                          timeout=10).stdout.strip()
-    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--', 'rlcv_tf', 'benchmarks'],
-                           cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.split('\n')
-  except (OSError, subprocess.SubprocessError):
-    return 'unknown'
-  dirty = [line for line in dirty if line.strip()]
-  return head + (f' with uncommitted changes in {len(dirty)} file(s) of rlcv_tf/ and benchmarks/' if dirty else '')
-
-
-def machine_info(tf) -> dict:
-  gpus = tf.config.list_physical_devices('GPU')
-  return dict(date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
-              host=platform.node(), processor=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
-              device=f'GPU ({len(gpus)})' if gpus else 'CPU only', tf_version=tf.__version__, code=git_state())
 
 
 # ----------------------------------------------------------------------------------------------- parts
@@ -206,7 +143,7 @@ def time_train_steps(cfg, models, rollout, observation_shape, num_actions, train
       for _ in range(iters):
         s['learner'].update(s['batch'])   # returns floats: the step has finished
       s['times'].append((time.perf_counter() - t0) / iters)
-    print(f'[bench] train-step round {r + 1}/{rounds} done (load {load_average()})', flush=True)
+    print(f'[bench] train-step round {r + 1}/{rounds} done (load {machine_state.load_average()})', flush=True)
   base = float(np.median(setups['a3c']['times']))
   out = {}
   for model, s in setups.items():
@@ -407,40 +344,41 @@ def markdown(rows) -> str:
 def check_flags():
   bad = [m for m in FLAGS.models + FLAGS.acting_models if m not in config_lib.A3C_MODELS]
   if bad:
-    _fail(f'--models / --acting_models: {", ".join(bad)} not A3C-family models; valid values: '
+    machine_state.fail(f'--models / --acting_models: {", ".join(bad)} not A3C-family models; valid values: '
           f'{", ".join(config_lib.A3C_MODELS)}')
   models = ['a3c'] + [m for m in dict.fromkeys(FLAGS.models) if m != 'a3c']
   try:
     votes = [int(n) for n in FLAGS.vote_samples]
   except ValueError:
-    _fail(f'--vote_samples={",".join(FLAGS.vote_samples)}: comma-separated integers >= 1 expected, e.g. 5,50')
+    machine_state.fail(f'--vote_samples={",".join(FLAGS.vote_samples)}: comma-separated integers >= 1 expected, '
+                       'e.g. 5,50')
   if any(n < 1 for n in votes):
-    _fail(f'--vote_samples={",".join(FLAGS.vote_samples)}: every N must be >= 1')
+    machine_state.fail(f'--vote_samples={",".join(FLAGS.vote_samples)}: every N must be >= 1')
   for name in ('rounds', 'train_iters', 'acting_batch', 'acting_iters'):
     if getattr(FLAGS, name) < 1:
-      _fail(f'--{name}={getattr(FLAGS, name)}: must be >= 1')
+      machine_state.fail(f'--{name}={getattr(FLAGS, name)}: must be >= 1')
   try:
     cfg = config_lib.make_config(FLAGS.env, 'a3c', FLAGS.preset, num_envs=FLAGS.num_envs,
                                  unroll_length=FLAGS.unroll_length)
     cfg.validate()
   except ValueError as e:
-    _fail(f'{e} (set it with the matching flag)')
+    machine_state.fail(f'{e} (set it with the matching flag)')
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
   try:
     registry.check_available(cfg.env)
   except base.EnvironmentUnavailableError as e:
-    _fail(str(e))
+    machine_state.fail(str(e))
   return cfg, models, votes
 
 
 def main(argv):
   if len(argv) > 1:
-    _fail(f'unexpected arguments {argv[1:]}; all settings are --flags (see --help)')
+    machine_state.fail(f'unexpected arguments {argv[1:]}; all settings are --flags (see --help)')
   logging.set_verbosity(logging.WARNING)
   cfg, models, votes = check_flags()
-  load_start = load_average()
-  busy = other_work()
+  load_start = machine_state.load_average()
+  busy = machine_state.other_work()
   print(f'[bench] {cfg.env}: train steps of {", ".join(models)}; acting of {", ".join(FLAGS.acting_models) or "-"}; '
         f'load average {load_start} on {os.cpu_count()} cores; other work: '
         + ('; '.join(f'{w["command"][:60]} ({w["cpu_percent"]}%)' for w in busy) or 'none seen'), flush=True)
@@ -448,18 +386,19 @@ def main(argv):
   tf = quiet.import_tensorflow()
   from rlcv_tf.stochastic_ac import evaluation  # pylint: disable=g-import-not-at-top
   from rlcv_tf.stochastic_ac import training  # pylint: disable=g-import-not-at-top
-  info = machine_info(tf)
+  info = machine_state.machine_info(tf)
   observation_shape, num_actions = training.env_layout(cfg.env)
   rollout = random_rollout(cfg, num_actions)
   train = time_train_steps(cfg, models, rollout, observation_shape, num_actions, training, FLAGS.rounds,
                            FLAGS.train_iters)
-  load_after_train = load_average()
+  load_after_train = machine_state.load_average()
   acting = {}
   for model in dict.fromkeys(FLAGS.acting_models):
     acting[model] = time_acting(cfg, model, rollout, observation_shape, num_actions, training, evaluation, votes,
                                 FLAGS.acting_batch, FLAGS.rounds, FLAGS.acting_iters)
   row = dict(benchmark='stochastic_ac_overhead', machine=info,
-             load_average=dict(start=load_start, after_train=load_after_train, end=load_average()), other_work=busy,
+             load_average=dict(start=load_start, after_train=load_after_train, end=machine_state.load_average()),
+             other_work=busy,
              settings=dict(env=cfg.env, preset=cfg.preset, encoder=cfg.encoder, lstm_units=cfg.lstm_units,
                            fc_units=cfg.fc_units, num_envs=cfg.num_envs, unroll_length=cfg.unroll_length,
                            rounds=FLAGS.rounds, train_iters=FLAGS.train_iters, acting_batch=FLAGS.acting_batch,

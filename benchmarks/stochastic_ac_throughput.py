@@ -31,23 +31,22 @@ On a shared machine every number moves with the other work; the load average bef
 """
 
 import dataclasses
-import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+import machine_state  # pylint: disable=g-import-not-at-top  (this folder)
 from rlcv_tf.stochastic_ac import config as config_lib  # pylint: disable=g-import-not-at-top  (no TensorFlow)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,73 +67,6 @@ flags.DEFINE_integer('system_iterations', 10, 'System iterations in the timed wi
 flags.DEFINE_string('out', os.path.join(ROOT, 'docs', 'stochastic_ac_throughput'),
                     'Appends a JSON line to OUT.jsonl and writes OUT.md; empty: print only.')
 FLAGS = flags.FLAGS
-
-
-def _fail(message: str) -> None:
-  print(f'error: {message}', file=sys.stderr)
-  sys.exit(2)
-
-
-# ----------------------------------------------------------------------------------------------- machine
-
-
-def load_average() -> list:
-  try:
-    return [round(v, 2) for v in os.getloadavg()]
-  except OSError:
-    return []
-
-
-def other_work(limit: int = 5) -> list:
-  """The busiest other processes (command line cut to 100 characters, CPU %), to say what shared the machine."""
-  try:
-    import psutil  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return []
-  own = {os.getpid()}
-  try:
-    own |= {c.pid for c in psutil.Process().children(recursive=True)}
-  except psutil.Error:
-    pass
-  procs = []
-  for p in psutil.process_iter(['pid', 'cmdline', 'name']):
-    if p.info['pid'] in own:
-      continue
-    try:
-      p.cpu_percent(None)
-      procs.append(p)
-    except psutil.Error:
-      pass
-  time.sleep(1.0)
-  busy = []
-  for p in procs:
-    try:
-      pct = p.cpu_percent(None)
-    except psutil.Error:
-      continue
-    if pct >= 5.0:
-      cmd = ' '.join(p.info['cmdline'] or [p.info['name'] or '?'])
-      busy.append({'cpu_percent': round(pct), 'command': cmd[:100]})
-  return sorted(busy, key=lambda b: -b['cpu_percent'])[:limit]
-
-
-def git_state() -> str:
-  try:
-    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True,
-                          timeout=10).stdout.strip()
-    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--', 'rlcv_tf', 'benchmarks'],
-                           cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.split('\n')
-  except (OSError, subprocess.SubprocessError):
-    return 'unknown'
-  dirty = [line for line in dirty if line.strip()]
-  return head + (f' with uncommitted changes in {len(dirty)} file(s) of rlcv_tf/ and benchmarks/' if dirty else '')
-
-
-def machine_info(tf) -> dict:
-  gpus = tf.config.list_physical_devices('GPU')
-  return dict(date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
-              host=platform.node(), processor=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
-              device=f'GPU ({len(gpus)})' if gpus else 'CPU only', tf_version=tf.__version__, code=git_state())
 
 
 class CpuMeter:
@@ -453,52 +385,53 @@ def markdown(rows: list) -> str:
 
 def check_flags() -> config_lib.StochasticACConfig:
   if FLAGS.model not in config_lib.A3C_MODELS:
-    _fail(f'--model={FLAGS.model}: not an A3C-family model; valid values: {", ".join(config_lib.A3C_MODELS)}')
+    machine_state.fail(f'--model={FLAGS.model}: not an A3C-family model; valid values: '
+                       f'{", ".join(config_lib.A3C_MODELS)}')
   bad = [r for r in FLAGS.runtimes if r not in config_lib.RUNTIMES]
   if bad or not FLAGS.runtimes:
-    _fail(f'--runtimes={",".join(FLAGS.runtimes)}: valid values are {", ".join(config_lib.RUNTIMES)} '
+    machine_state.fail(f'--runtimes={",".join(FLAGS.runtimes)}: valid values are {", ".join(config_lib.RUNTIMES)} '
           '(comma-separated)')
   for name, low in (('component_s', 1e-3), ('learner_updates', 1), ('warmup_iterations', 1),
                     ('system_iterations', 2)):
     if getattr(FLAGS, name) < low:
-      _fail(f'--{name}={getattr(FLAGS, name)}: must be >= {low:g}')
+      machine_state.fail(f'--{name}={getattr(FLAGS, name)}: must be >= {low:g}')
   try:
     cfg = config_lib.make_config(FLAGS.env, FLAGS.model, FLAGS.preset, num_envs=FLAGS.num_envs,
                                  unroll_length=FLAGS.unroll_length, envs_per_actor=FLAGS.envs_per_actor,
                                  total_frames=10 ** 12, validate_every_frames=0, checkpoint_interval_s=1e9)
     cfg.validate()
   except ValueError as e:
-    _fail(f'{e} (set it with the matching flag)')
+    machine_state.fail(f'{e} (set it with the matching flag)')
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
   try:
     registry.check_available(cfg.env)
   except base.EnvironmentUnavailableError as e:
-    _fail(str(e))
+    machine_state.fail(str(e))
   return cfg
 
 
 def main(argv):
   if len(argv) > 1:
-    _fail(f'unexpected arguments {argv[1:]}; all settings are --flags (see --help)')
+    machine_state.fail(f'unexpected arguments {argv[1:]}; all settings are --flags (see --help)')
   logging.set_verbosity(logging.WARNING)   # no INFO lines from the SavedModel export at the end of train()
   cfg = check_flags()
-  load_start = load_average()
-  busy = other_work()
+  load_start = machine_state.load_average()
+  busy = machine_state.other_work()
   print(f'[bench] {cfg.env} {cfg.model}, {cfg.num_envs} envs x t_max {cfg.unroll_length}; load average '
         f'{load_start} on {os.cpu_count()} cores; other work: '
         + ('; '.join(f'{w["command"][:60]} ({w["cpu_percent"]}%)' for w in busy) or 'none seen'), flush=True)
   from rlcv_tf.core import quiet  # pylint: disable=g-import-not-at-top
   tf = quiet.import_tensorflow()
   from rlcv_tf.stochastic_ac import training  # pylint: disable=g-import-not-at-top
-  info = machine_info(tf)
+  info = machine_state.machine_info(tf)
   observation_shape, num_actions = training.env_layout(cfg.env)
 
   per_runtime = {}
   for runtime in FLAGS.runtimes:
     c = dataclasses.replace(cfg, runtime=runtime)
     per_runtime[runtime] = dict(config=c, env_only=env_only(c, runtime, num_actions, FLAGS.component_s),
-                                load_after_env_only=load_average())
+                                load_after_env_only=machine_state.load_average())
     print(f'[bench] env-only ({runtime}): {per_runtime[runtime]["env_only"]["agent_steps_per_s"]:,.1f} agent '
           f'steps/s, {_fmt(per_runtime[runtime]["env_only"]["emulator_frames_per_s"], 0)} emulator frames/s',
           flush=True)
@@ -506,11 +439,11 @@ def main(argv):
   learner = training.Learner(cfg, observation_shape, num_actions, seed=0)
   rollout = stored_rollout(cfg, learner, training)
   infer = inference_only(cfg, learner, rollout, training, FLAGS.component_s)
-  infer['load_after'] = load_average()
+  infer['load_after'] = machine_state.load_average()
   print(f'[bench] inference-only: {infer["agent_steps_per_s"]:,.1f} agent steps/s ({infer["ms_per_call"]:.1f} ms '
         'a call)', flush=True)
   learn = learner_only(cfg, learner, rollout, training, FLAGS.learner_updates)
-  learn['load_after'] = load_average()
+  learn['load_after'] = machine_state.load_average()
   print(f'[bench] learner-only: {learn["agent_steps_per_s"]:,.1f} agent steps/s ({learn["ms_per_update"]:.0f} ms '
         'an update)', flush=True)
   del learner
@@ -518,7 +451,7 @@ def main(argv):
   runtimes = {}
   for runtime, p in per_runtime.items():
     sysr = system(p['config'], training, FLAGS.warmup_iterations, FLAGS.system_iterations)
-    sysr['load_after'] = load_average()
+    sysr['load_after'] = machine_state.load_average()
     env_rate = p['env_only']['agent_steps_per_s']
     bound = 1.0 / (1.0 / env_rate + 1.0 / infer['agent_steps_per_s'] + 1.0 / learn['agent_steps_per_s'])
     ratio = sysr['agent_steps_per_s'] / bound
@@ -535,7 +468,7 @@ def main(argv):
           flush=True)
 
   row = dict(benchmark='stochastic_ac_throughput', machine=info,
-             load_average=dict(start=load_start, end=load_average()), other_work=busy,
+             load_average=dict(start=load_start, end=machine_state.load_average()), other_work=busy,
              settings=dict(env=cfg.env, model=cfg.model, preset=cfg.preset, encoder=cfg.encoder,
                            lstm_units=cfg.lstm_units, fc_units=cfg.fc_units, num_envs=cfg.num_envs,
                            unroll_length=cfg.unroll_length, envs_per_actor=cfg.envs_per_actor,

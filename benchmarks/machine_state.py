@@ -1,0 +1,77 @@
+"""What a benchmark records about the machine it ran on, so that its numbers can be read: the load average, the
+other processes that shared the cores, the code's git state and the TensorFlow / device set-up. Also the one-line
+`error:` exit of the benchmark scripts' flag checks. Used by the Chapter 2 benchmarks."""
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fail(message: str) -> None:
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def load_average() -> list:
+  try:
+    return [round(v, 2) for v in os.getloadavg()]
+  except OSError:
+    return []
+
+
+def other_work(limit: int = 5) -> list:
+  """The busiest other processes (this one and its children left out; command line cut to 100 characters, CPU %),
+  to say what shared the machine. Empty without psutil."""
+  try:
+    import psutil  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return []
+  own = {os.getpid()}
+  try:
+    own |= {c.pid for c in psutil.Process().children(recursive=True)}
+  except psutil.Error:
+    pass
+  procs = []
+  for p in psutil.process_iter(['pid', 'cmdline', 'name']):
+    if p.info['pid'] in own:
+      continue
+    try:
+      p.cpu_percent(None)
+      procs.append(p)
+    except psutil.Error:
+      pass
+  time.sleep(1.0)
+  busy = []
+  for p in procs:
+    try:
+      pct = p.cpu_percent(None)
+    except psutil.Error:
+      continue
+    if pct >= 5.0:
+      cmd = ' '.join(p.info['cmdline'] or [p.info['name'] or '?'])
+      busy.append({'cpu_percent': round(pct), 'command': cmd[:100]})
+  return sorted(busy, key=lambda b: -b['cpu_percent'])[:limit]
+
+
+def git_state() -> str:
+  try:
+    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=10).stdout.strip()
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--', 'rlcv_tf', 'benchmarks'],
+                           cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.split('\n')
+  except (OSError, subprocess.SubprocessError):
+    return 'unknown'
+  dirty = [line for line in dirty if line.strip()]
+  return head + (f' with uncommitted changes in {len(dirty)} file(s) of rlcv_tf/ and benchmarks/' if dirty else '')
+
+
+def machine_info(tf) -> dict:
+  gpus = tf.config.list_physical_devices('GPU')
+  return dict(date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+              host=platform.node(), processor=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
+              device=f'GPU ({len(gpus)})' if gpus else 'CPU only', tf_version=tf.__version__, code=git_state())
