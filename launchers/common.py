@@ -48,9 +48,8 @@ def start(argv: Sequence[str]) -> None:
 
 def check_run_dirs(dirs: Sequence[str], check: Callable[[str], object], flag: str = 'runs') -> None:
   """Fails (one line naming --flag) at the first of `dirs` that is not a directory or that `check(dir)` refuses
-  with a ValueError (a file-only check, before TensorFlow loads)."""
-  if not dirs:
-    fail(f'--{flag}: give one or more run logdirs (comma-separated), e.g. --{flag}=runs/a,runs/b')
+  with a ValueError (a file-only check, before TensorFlow loads). An empty list is the caller's to refuse (its
+  message names an example of its own)."""
   for d in dirs:
     if not os.path.isdir(d):
       fail(f'--{flag}: {d} is not a directory')
