@@ -74,6 +74,9 @@ flags.DEFINE_integer('select_every', 0, 'MNIST model selection: steps between va
                      'epoch; -1 = off, report the last weights). The test NLL is that of the best-scoring weights.')
 flags.DEFINE_integer('select_images', 1000, 'MNIST model selection: validation digits scored.')
 flags.DEFINE_integer('select_samples', 10, 'MNIST model selection: importance samples per validation digit.')
+flags.DEFINE_integer('expost_images', 2048, 'RGB models: training images whose posteriors fix the ex-post Gaussian '
+                     '(the aggregate posterior\'s mean and covariance) sampled after training beside N(0, I) '
+                     '(rlcv_tf/crvae/expost_prior.py).')
 flags.DEFINE_integer('image_every', 250, 'Steps between sample sheets.')
 flags.DEFINE_float('log_interval_s', 10.0, 'Seconds between console progress lines.')
 flags.DEFINE_float('checkpoint_interval_s', 600.0, 'Seconds between checkpoints (and one at the end).')
@@ -168,7 +171,7 @@ def run_from_flags(dataset: str, data_dir: str):
       num_eval_images=(FLAGS.num_eval_images if FLAGS['num_eval_images'].present or dataset not in MNIST_SOURCES
                        else MNIST_TEST_DIGITS),
       select_every=FLAGS.select_every, select_images=FLAGS.select_images,
-      select_samples=FLAGS.select_samples)
+      select_samples=FLAGS.select_samples, expost_images=FLAGS.expost_images)
   run.verify, run.max_skipped_fraction = FLAGS.verify, FLAGS.max_skipped_fraction
   run.cache, run.deterministic = FLAGS.cache, FLAGS.deterministic
   try:

@@ -94,3 +94,59 @@ def test_needs_two_held_out_images():
   w, _, x = _data(n=3)
   with pytest.raises(ValueError, match='at least 2 images'):
     learning_check.diagnostics(_LinearVAE(w), x[:1])
+
+
+def _hsv_images(hues, saturation=1.0, size=8):
+  """[N, size, size, 3] in [-1, 1]: a grey border and a centre of the given hue (per image), full value."""
+  out = np.zeros((len(hues), size, size, 3), np.float32)            # grey (0 in [-1, 1])
+  for i, h in enumerate(hues):
+    rgb = tf.image.hsv_to_rgb(tf.constant([[[h, saturation, 1.0]]], tf.float32)).numpy()[0, 0]
+    out[i, size // 4:size - size // 4, size // 4:size - size // 4] = rgb * 2.0 - 1.0
+  return out
+
+
+def test_colour_histogram_bins_hues_greys_and_wraps_red():
+  # 12 bins of 1/12 each: hue 1/3 (green) is bin 4, 0.6 (blue) bin 7; a grey subject goes to the last bin.
+  hist = learning_check.colour_histogram(np.concatenate([_hsv_images([1 / 3 + 0.01, 0.6]),
+                                                         _hsv_images([0.6], saturation=0.1)]))
+  assert hist.shape == (learning_check.GREY_BIN + 1,)
+  assert hist[4] == 1 and hist[7] == 1 and hist[learning_check.GREY_BIN] == 1 and hist.sum() == 3
+  # Half the subject's pixels at hue 0.98 and half at 0.02 is red (bin 0), not their plain average 0.5 (cyan).
+  mixed = _hsv_images([0.98])
+  mixed[:, 2:6, 4:6] = _hsv_images([0.02])[:, 2:6, 4:6]
+  assert learning_check.colour_histogram(mixed)[0] == 1
+
+
+def test_colour_distance_is_zero_for_the_same_mix_and_one_for_disjoint_colours():
+  a = _hsv_images([0.0, 1 / 3 + 0.01, 0.6, 0.6])
+  assert learning_check.colour_distance(a, a[::-1]) == 0.0
+  assert learning_check.colour_distance(a, _hsv_images([0.8, 0.8])) == 1.0
+  assert learning_check.colour_distance(a, a[2:]) == pytest.approx(0.5)   # {R, G, B, B} vs {B, B}
+
+
+def test_ex_post_numbers_are_checked_and_prior_numbers_only_shown():
+  diag = dict(reconstruction_ratio=0.3, kl_nats=100.0, sample_spread=0.2, sample_colour_distance=0.6,
+              expost_spread=0.8, expost_colour_distance=0.15)
+  passed, line = learning_check.check(diag)
+  assert passed, line
+  assert 'ex-post samples colour mix 0.15' in line and 'Not checked: N(0, I) samples vary 0.20x' in line
+  assert not learning_check.check(diag, learning_check.Thresholds(check_prior_samples=True))[0]
+  for key, bad in (('expost_spread', 0.1), ('expost_colour_distance', 0.5)):
+    passed, line = learning_check.check(dict(diag, **{key: bad}))
+    assert not passed and 'FAILED: ex-post samples' in line, key
+  # Without ex-post numbers the prior samples are what is checked.
+  prior_only = {k: v for k, v in diag.items() if not k.startswith('expost')}
+  passed, line = learning_check.check(prior_only)
+  assert not passed and 'N(0, I) samples vary 0.20x' in line
+
+
+def test_diagnostics_measure_the_ex_post_sampler_when_given_one():
+  from rlcv_tf.crvae import expost_prior  # pylint: disable=g-import-not-at-top
+  w, z, x = _data()
+  vae = _LinearVAE(w, logvar=-1.0)
+  narrow = expost_prior.ExPostGaussian((1, 1, N_Z))
+  narrow.set_moments(np.zeros(N_Z), 0.01 * np.eye(N_Z), num_images=2)     # samples 10x narrower than the data
+  diag = learning_check.diagnostics(vae, x, num_samples=400, expost=narrow)
+  assert diag['sample_spread'] == pytest.approx(1.0, abs=0.15)
+  assert diag['expost_spread'] == pytest.approx(0.1, abs=0.02)
+  assert 'expost_colour_distance' in diag and 'sample_colour_distance' in diag

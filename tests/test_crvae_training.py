@@ -41,7 +41,9 @@ def test_crvaegan_run_resumes_and_exports(tmp_path):
   assert set(first.metrics) >= {'loss/rec', 'loss/kl_total', 'loss/mi', 'loss/d', 'd/accuracy'}
   assert np.isfinite(first.evaluation['eval/reconstruction_mse'])
   # The learning check's numbers reach eval.json and its verdict the console (a 4-step model fails it).
-  assert {'eval/reconstruction_ratio', 'eval/kl_nats', 'eval/sample_spread'} <= set(first.evaluation)
+  assert {'eval/reconstruction_ratio', 'eval/kl_nats', 'eval/sample_spread', 'eval/expost_spread',
+          'eval/expost_colour_distance'} <= set(first.evaluation)
+  assert os.path.exists(os.path.join(logdir, 'samples', 'expost_step_0000004.png'))
   assert any(l.startswith('[crvae] learning check FAILED') for l in lines)
   with open(os.path.join(logdir, 'eval.json')) as f:
     assert json.load(f)['learning_check'].startswith('learning check FAILED')
@@ -66,6 +68,15 @@ def test_crvaegan_run_resumes_and_exports(tmp_path):
   sample = served.sample(tf.constant(5))
   assert sample['images'].shape == (5,) + cfg.image_shape and sample['z'].shape == (5,) + cfg.latent_shape
   assert served.signatures['serving_default'] is not None
+  # sample_expost decodes draws of the Gaussian fitted to the training images' posteriors (refitted here).
+  expost = training.fit_expost(vae, cfg, _run(6))
+  drawn = served.sample_expost(tf.constant(400))
+  np.testing.assert_allclose(drawn['images'].numpy()[:3], vae.decode(drawn['z'][:3], training=False).numpy(),
+                             atol=1e-5)
+  z = drawn['z'].numpy().reshape(400, -1)
+  sd = np.sqrt(np.diag(expost.scale_tril.numpy() @ expost.scale_tril.numpy().T))
+  assert np.all(np.abs(z.mean(0) - expost.loc.numpy()) < 5 * sd / np.sqrt(400))
+  np.testing.assert_allclose(z.std(0), sd, rtol=0.25)
 
   # Nothing left to do: a third run at the same step count trains nothing and says so.
   lines = []

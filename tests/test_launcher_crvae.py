@@ -31,6 +31,7 @@ def one_error_line(proc):
     (['--scale=huge'], ['--scale=huge', 'small32', 'full64']),
     (['--preset=nope'], ['--preset=nope', 'tiny_mnist_crvae']),
     (['--steps=-5'], ['--steps=-5', 'positive']),
+    (['--expost_images=1'], ['expost_images', 'at least 2']),
     (['--batch_size=-1'], ['--batch_size=-1']),
     (['--batch_size=6'], ['batch_size', 'divisible by 4']),
     (['--num_blocks=3'], ['num_blocks', 'divide']),

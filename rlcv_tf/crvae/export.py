@@ -6,6 +6,8 @@ Endpoints (concrete functions of one SavedModel; `serving_default` is `generate`
   sample(num)      int32 scalar                                  -> {'images', 'z'}: decodes z ~ N(0, I)
   encode(images)   float32 [batch, R, R, C] in the training range -> {'mean', 'log_variance'} of q(z|x)
   reconstruct(images)                                            -> {'images'}: decodes the posterior mean
+  sample_expost(num)  (when exported with an ex-post Gaussian)   -> {'images', 'z'}: decodes z from the Gaussian
+                   fitted to the aggregate posterior after training (expost_prior.py; not the thesis's sampler)
 Everything runs in inference mode (batch-norm moving statistics, no dropout).
 
 With `condition_shape` (a conditional model, Chapter 6; never for the Chapter 5 models) every endpoint also takes a
@@ -27,7 +29,7 @@ import tensorflow as tf
 
 
 def export_vae(vae: keras.Model, path: str, condition_shape: Optional[Sequence[int]] = None,
-               condition_name: str = 'condition') -> str:
+               condition_name: str = 'condition', expost=None) -> str:
   """Writes `vae` (the ImageVAE interface: encode, decode, latent_shape, image_shape) as a SavedModel at `path`.
 
   Args:
@@ -36,8 +38,11 @@ def export_vae(vae: keras.Model, path: str, condition_shape: Optional[Sequence[i
     condition_shape: the shape of one condition (e.g. (N,) for N attributes) for a conditional model, whose
       endpoints then take it (see the module docstring); None (Chapter 5): the unconditional endpoints.
     condition_name: the name of the condition input in the signatures (e.g. 'attributes').
+    expost: an `expost_prior.ExPostGaussian` (unconditional models only): adds the `sample_expost` endpoint.
   """
   if condition_shape is not None:
+    if expost is not None:
+      raise ValueError('export_vae: an ex-post Gaussian is for unconditional models only')
     return _export_conditional_vae(vae, path, tuple(int(d) for d in condition_shape), condition_name)
   latent_shape = tuple(int(d) for d in vae.latent_shape)
   image_shape = tuple(int(d) for d in vae.image_shape)
@@ -70,6 +75,14 @@ def export_vae(vae: keras.Model, path: str, condition_shape: Optional[Sequence[i
                        input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name='images')])
   archive.add_endpoint('reconstruct', reconstruct,
                        input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name='images')])
+  if expost is not None:
+    archive.track(expost)
+
+    def sample_expost(num):
+      z = expost.sample(num)
+      return {'images': vae.decode(z, training=False), 'z': z}
+
+    archive.add_endpoint('sample_expost', sample_expost, input_signature=[tf.TensorSpec([], tf.int32, name='num')])
   archive.write_out(path, verbose=False)
   return path
 

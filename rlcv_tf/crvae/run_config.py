@@ -26,6 +26,8 @@ class RunConfig:
   select_images: int = 1000
   select_samples: int = 10
   grid_size: int = 64                 # images per sample sheet
+  # RGB models: training images whose posteriors fix the ex-post Gaussian (expost_prior.py) after training.
+  expost_images: int = 2048
   # Image data (rlcv_tf.datasets.pipeline): host-side file check ('header' | 'decode' | 'none'), the fraction of
   # unreadable images (file check and decode failures) past which a split is an incomplete copy, in-memory cache
   # of the decoded crops, element order kept under parallel decoding.
@@ -39,6 +41,8 @@ class RunConfig:
                  'select_images', 'select_samples'):
       if int(getattr(self, name)) < 1:
         raise ValueError(f'{name}: must be a positive integer, got {getattr(self, name)!r}')
+    if int(self.expost_images) < 2:
+      raise ValueError(f'expost_images: a covariance needs at least 2 images, got {self.expost_images!r}')
     for name in ('lr_step_every', 'log_interval_s', 'checkpoint_interval_s'):
       if getattr(self, name) < 0:
         raise ValueError(f'{name}: must be >= 0, got {getattr(self, name)!r}')

@@ -7,8 +7,11 @@
                          update rate, learning rate, images/s; image grids of fixed-z samples and reconstructions
   samples/step_*.png     the same grids as PNG (real | reconstruction on top, fixed-z prior samples below)
   samples/progressive.png  latent blocks filled one at a time (thesis Fig. 5.8) for crVAE models
-  eval.json              held-out reconstruction error; for MNIST models the importance-sampled NLL (Table 5.B.1)
-  saved_model/           generator and encoder as a SavedModel (`rlcv_tf.crvae.export`)
+  samples/expost_step_*.png  RGB models: N(0, I) samples above samples of the ex-post Gaussian fitted to the
+                         training images' posteriors after training (expost_prior.py; not the thesis's sampler)
+  eval.json              held-out reconstruction error; for MNIST models the importance-sampled NLL (Table 5.B.1);
+                         for RGB models the learning check's numbers and its line (learning_check.py)
+  saved_model/           generator and encoder as a SavedModel (`rlcv_tf.crvae.export`), with `sample_expost`
 Re-running with the same `logdir` resumes from the latest checkpoint (e.g. with more `steps`).
 """
 
@@ -25,6 +28,7 @@ from rlcv_tf.core import images as images_lib
 from rlcv_tf.core import progress
 from rlcv_tf.crvae import evaluation
 from rlcv_tf.crvae import export
+from rlcv_tf.crvae import expost_prior
 from rlcv_tf.crvae import latent_tools
 from rlcv_tf.crvae import learning_check
 from rlcv_tf.crvae import networks
@@ -253,6 +257,15 @@ class _Sheets:
     return images_lib.stack_rows([images_lib.make_grid(pairs, cols=cols, value_range=vr),
                                   images_lib.make_grid(samples, cols=cols, value_range=vr)])
 
+  def expost_grid(self, expost) -> np.ndarray:
+    """N(0, I) samples (the fixed z of every sheet) above as many samples of the ex-post Gaussian."""
+    vr = _value_range(self.cfg)
+    cols = int(np.ceil(np.sqrt(len(self.real))))
+    prior = self.vae.decode(self.z, training=False).numpy()
+    post = self.vae.decode(expost.sample(len(self.real), seed=(self.cfg.seed, 19)), training=False).numpy()
+    return images_lib.stack_rows([images_lib.make_grid(prior, cols=cols, value_range=vr),
+                                  images_lib.make_grid(post, cols=cols, value_range=vr)])
+
   def progressive(self) -> np.ndarray:
     frames = latent_tools.progressive_sequence(self.vae, self.z[:8])   # [T, B, H, W, C]
     frames = np.asarray(frames)
@@ -261,7 +274,18 @@ class _Sheets:
     return images_lib.make_grid(sheet, cols=t, value_range=_value_range(self.cfg))
 
 
-def evaluate(vae, cfg, held_images, nll_samples: int) -> Dict[str, float]:
+def fit_expost(vae, cfg, run: RunConfig):
+  """The ex-post Gaussian (expost_prior.py) of the first `run.expost_images` training images, read in their
+  listed order without augmentation (the same images for every run on a data set)."""
+  from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
+  batches = pipeline.make_image_dataset(run.dataset, run.data_dir or None, 'train', cfg.resolution,
+                                        min(cfg.batch_size, run.expost_images), train=False, verify=run.verify,
+                                        max_skipped_fraction=run.max_skipped_fraction,
+                                        deterministic=run.deterministic)
+  return expost_prior.fit(vae, batches.as_numpy_iterator(), run.expost_images)
+
+
+def evaluate(vae, cfg, held_images, nll_samples: int, expost=None) -> Dict[str, float]:
   out = {'eval/reconstruction_mse': float(evaluation.reconstruction_error(vae, held_images)['mse'])}
   if cfg.likelihood == 'bernoulli':
     nll = evaluation.model_nll(vae, held_images, num_samples=nll_samples)
@@ -270,7 +294,7 @@ def evaluate(vae, cfg, held_images, nll_samples: int) -> Dict[str, float]:
     out['eval/num_images'] = float(len(held_images))
   elif len(held_images) >= 2:
     # Did it learn anything visible? (learning_check: against the mean image, a collapsed posterior, one sample.)
-    diag = learning_check.diagnostics(vae, held_images, seed=cfg.seed)
+    diag = learning_check.diagnostics(vae, held_images, seed=cfg.seed, expost=expost)
     out.update({f'eval/{k}': v for k, v in diag.items() if k != 'reconstruction_mse'})
     out['eval/learning_check_passed'] = float(learning_check.check(diag)[0])
   return out
@@ -401,7 +425,12 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
 
   if vae.num_blocks > 1 and 'cr' in (cfg.inference_head, cfg.generation_head):
     images_lib.save_png(sheets.progressive(), os.path.join(logdir, 'samples', 'progressive.png'), scale=2)
-  results = evaluate(vae, cfg, held_images, run.nll_samples)
+  expost = None
+  if cfg.likelihood != 'bernoulli':
+    expost = fit_expost(vae, cfg, run)
+    images_lib.save_png(sheets.expost_grid(expost), os.path.join(logdir, 'samples', f'expost_step_{done:07d}.png'),
+                        scale=2)
+  results = evaluate(vae, cfg, held_images, run.nll_samples, expost)
   results.update(selected)
   check_line = learning_check_line(results)
   with open(os.path.join(logdir, 'eval.json'), 'w') as f:
@@ -413,7 +442,7 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
     for k, v in results.items():
       tf.summary.scalar(k, v)
   writer.flush()
-  saved_model_dir = export.export_vae(vae, os.path.join(logdir, 'saved_model'))
+  saved_model_dir = export.export_vae(vae, os.path.join(logdir, 'saved_model'), expost=expost)
   shown = {k: v for k, v in results.items() if 'kl_block_' not in k and k != 'eval/learning_check_passed'}
   print_fn(f'[crvae] done: step {done:,}; ' + ', '.join(f'{k[5:]} {v:.4g}' for k, v in shown.items()) +
            f'; SavedModel {saved_model_dir}; samples {os.path.join(logdir, "samples")}; '
