@@ -154,3 +154,19 @@ register('pendulum', EnvEntry(
     'classic', 'make_pendulum', (),
     'Pendulum-v1: state [1, 3, 1], one torque in [-2, 2]; the DDPG family\'s cheap learning check.',
     default_frames=4, chapter=2))
+
+# ----------------------------------------------------------------- Chapter 3: world graphs (our own maze engine)
+_MAZE_TASKS = {
+    'goalreach': 'GoalReach (phase 1): reach the goal (set by the caller, default the exit) in 25 steps, +1',
+    'multigoal': 'MultiGoal: +1 per ball (6), the exit ends the episode, -0.01 per action',
+    'multigoal_sparse': 'MultiGoal-Sparse: on the exit, balls collected / 6; -0.01 per action',
+    'multigoal_stochastic': 'MultiGoal-Stochastic: MultiGoal with lava re-drawn every step (terminal)',
+    'doorkey': 'Door-Key: key, pick/toggle a locked door in a divider (+1 first toggle), +1 on the exit (success)',
+}
+_MAZE_SIZES = {'tiny': '7x7', 'small': '13x13', 'medium': '21x21', 'large': '29x29'}
+for _size, _hw in _MAZE_SIZES.items():
+  for _task, _what in _MAZE_TASKS.items():
+    register(f'maze_{_size}_{_task}', EnvEntry(
+        'maze', 'make_maze', (('size', _size), ('task', _task)),
+        f'{_what}; {_size} {_hw} maze, full uint8 [1, H, W, 9] view, N = 1 (Table 3.1, our engine: '
+        'rlcv_tf/envs/maze.py).', default_frames=1, chapter=3))
