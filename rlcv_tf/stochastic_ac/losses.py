@@ -17,6 +17,8 @@ A3C family (Alg. 1-3, T:L869-892, T:L1846-1912; Eq. 2.1-2.2, T:L843-850):
     A_t = GAE(gamma, tau) advantage (Schulman et al., 2016)
     L = sum_t [ lambda_v (R_t - V_t)^2  -  log pi_t(a_t) stop_grad(A_t)  -  beta H(pi_t)  +  psi KL_t ]
 The value term is lambda_v (R - V)^2 exactly as Alg. 1 writes it ("lambda dA_t^2/dtheta"), not 0.5 lambda_v (R - V)^2.
+Everything but the KL term is the shared `core/actor_critic.actor_critic_loss` (Chapter 3's A2C uses it too);
+`a3c_loss` adds the Chapter 2 defaults and HPA3C's KL.
 
 ACER (Wang et al., 2016; thesis Alg. 4/5, T:L1913-2003, values T:L1733-1737): Retrace targets with c = min(1, rho),
 truncated importance sampling (c = 10) with bias correction, and the linearised trust region (delta = 1) against the
@@ -36,6 +38,7 @@ from typing import Dict, Optional, Tuple
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from rlcv_tf.core import actor_critic
 from rlcv_tf.core import retrace
 from rlcv_tf.core import returns
 
@@ -62,14 +65,8 @@ DDPG_GAMMA = 0.99
 DDPG_TAU = 0.001
 
 
-def clip_rewards(rewards, bound: Optional[float]) -> tf.Tensor:
-  """Rewards clipped to [-bound, bound] (the learner's clipping; raw scores are still reported); None: unclipped."""
-  rewards = tf.convert_to_tensor(rewards)
-  if bound is None:
-    return rewards
-  if not bound > 0:
-    raise ValueError(f'reward clip bound must be positive or None, got {bound!r}')
-  return tf.clip_by_value(rewards, -bound, bound)
+# The learner's reward clipping (shared with Chapter 3 through core).
+clip_rewards = actor_critic.clip_rewards
 
 
 def _step_mask(values, bootstrap_only):
@@ -105,33 +102,14 @@ def a3c_loss(logits, values, actions, rewards, done, bootstrap_value, *, gamma: 
     (total loss, {name: scalar}).
   """
   values = tf.convert_to_tensor(values)
-  dist = tfd.Categorical(logits=logits)
-  rewards_clipped = tf.cast(clip_rewards(rewards, reward_clip), values.dtype)
-  discounts = returns.discounts_from_done(done, gamma, values.dtype)
-  n_step = returns.discounted_returns(rewards_clipped, discounts, values, bootstrap_value,
-                                      bootstrap_only=bootstrap_only)
-  advantages = returns.generalized_advantage_estimation(rewards_clipped, discounts, values, bootstrap_value,
-                                                        gae_lambda, bootstrap_only=bootstrap_only).advantages
-  mask = _step_mask(values, bootstrap_only)
-  log_prob = dist.log_prob(tf.cast(actions, tf.int32))
-  entropy = dist.entropy()
-
-  value_loss = value_weight * _reduce(tf.square(n_step - values), mask)
-  policy_loss = -_reduce(log_prob * advantages, mask)
-  entropy_loss = -entropy_weight * _reduce(entropy, mask)
-  total = value_loss + policy_loss + entropy_loss
-  count = tf.maximum(tf.reduce_sum(mask), 1.0)
-  logs = {
-      'loss/value': value_loss,
-      'loss/policy': policy_loss,
-      'loss/entropy': entropy_loss,
-      'policy/entropy': tf.reduce_sum(entropy * mask) / count,
-      'value/mean': tf.reduce_sum(values * mask) / count,
-      'value/return_mean': tf.reduce_sum(n_step * mask) / count,
-      'value/advantage_mean': tf.reduce_sum(advantages * mask) / count,
-      'reward/clipped_mean': tf.reduce_sum(rewards_clipped * mask) / count,
-  }
+  total, logs = actor_critic.actor_critic_loss(
+      logits, values, actions, rewards, done, bootstrap_value, gamma=gamma, gae_lambda=gae_lambda,
+      value_weight=value_weight, entropy_weight=entropy_weight, reward_clip=reward_clip,
+      bootstrap_only=bootstrap_only)
+  logs = dict(logs)
   if kl is not None:
+    mask = _step_mask(values, bootstrap_only)
+    count = tf.maximum(tf.reduce_sum(mask), 1.0)
     kl = tf.cast(tf.convert_to_tensor(kl), values.dtype)
     if kl.shape.rank > 2:
       kl = tf.reduce_sum(kl, axis=list(range(2, kl.shape.rank)))
