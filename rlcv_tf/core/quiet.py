@@ -14,6 +14,10 @@ message; every other warning or log line still shows.
   "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR" and oneDNN's
   "oneDNN custom operations are on" INFO line (both written before TF_CPP_MIN_LOG_LEVEL takes effect). Every
   other line written during the import is passed through to stderr unchanged.
+* `ONEDNN_FALLBACK`: oneDNN's "oneDNN supports DT_BOOL (DT_INT32, ...) only on platforms with AVX-512. Falling back
+  to the default Eigen-based implementation" line, logged at ERROR level when a graph with boolean or integer ops
+  (masks, cell indices) is first optimised on a CPU without AVX-512. Nothing failed: the op runs on Eigen. A run
+  loop passes `filtered_native_stderr(NATIVE_NOISE_AT_FIRST_STEP)` around its first update only.
 """
 
 import contextlib
@@ -28,6 +32,10 @@ _NATIVE_NOISE = (
     re.compile(r'^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$'),
     re.compile(r'^I\d{4} [\d:. ]+\d+ port\.cc:\d+\] oneDNN custom operations are on\.'),
 )
+
+ONEDNN_FALLBACK = re.compile(r'^E\d{4} [\d:. ]+\d+ util\.cc:\d+\] oneDNN supports DT_\w+ only on platforms with '
+                             r'AVX-512\. Falling back to the default Eigen-based implementation if present\.$')
+NATIVE_NOISE_AT_FIRST_STEP = _NATIVE_NOISE + (ONEDNN_FALLBACK,)
 
 
 def filter_known_warnings() -> None:

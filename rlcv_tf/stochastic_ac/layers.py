@@ -36,6 +36,7 @@ import tensorflow_probability as tfp
 from keras import ops
 
 from rlcv_tf.core.layers import CReLU  # pylint: disable=unused-import  (re-exported: layers.CReLU)
+from rlcv_tf.core.layers import leaky_relu  # pylint: disable=unused-import  (re-exported: layers.leaky_relu)
 
 tfd = tfp.distributions
 
@@ -345,36 +346,6 @@ class _NormalizedColumns(keras.initializers.Initializer):
 
   def get_config(self):
     return {'std': self.std, 'seed': self.seed}
-
-
-def leaky_relu(x, slope: float):
-  """LeakyReLU, max(x, slope * x) for slope >= 0, whose gradient is computed from its output instead of its input.
-
-  Values and gradients are those of `tf.nn.leaky_relu` bit for bit: the gradient is `LeakyReluGrad` (dy where the
-  input is > 0, slope * dy elsewhere, 0 included), and for slope >= 0 the output is > 0 exactly where the input is
-  (TensorFlow flushes denormal floats to zero in both).
-  Why: on CPU, TensorFlow 2.21's grappler remapper fuses conv + BiasAdd + LeakyRelu into one op even when the
-  gradient's `LeakyReluGrad` still reads the BiasAdd output; the pass then fails on the conv encoders' training
-  graph, printing "remapper failed: ... fanout '.../LeakyReluGrad' exist for missing node '.../BiasAdd'", and is
-  dropped for that graph. Reading the output, as ReluGrad does, leaves the fusion valid: no error line, the same
-  results, and the remapper's fusions kept (Seaquest train step, 8 envs x t_max 20, interleaved on the loaded
-  2-core CPU: A3C median 1312 ms vs 1458 ms before, SA3C 1337 vs 1353 ms; the equivalent
-  `tf.maximum(slope * x, x)` also avoids the error but took 1490 ms against 1316 ms).
-  """
-  slope = float(slope)
-  if not slope >= 0.0:
-    raise ValueError(f'leaky_slope must be >= 0, got {slope}')
-
-  @tf.custom_gradient
-  def _leaky_relu(inputs):
-    outputs = tf.nn.leaky_relu(inputs, alpha=slope)
-
-    def grad(dy):
-      return tf.raw_ops.LeakyReluGrad(gradients=dy, features=outputs, alpha=slope)
-
-    return outputs, grad
-
-  return _leaky_relu(x)
 
 
 def concat(parts: Sequence):

@@ -75,6 +75,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
+from rlcv_tf.core import layers as layers_lib
 from rlcv_tf.envs import maze
 
 tfd = tfp.distributions
@@ -111,7 +112,7 @@ CPU_SIZES = NetworkSizes(filters=(16, 16, 32, 32), dense=128, lstm=128, fc=64)  
 
 
 def _leaky(x, slope):
-  return ops.leaky_relu(x, negative_slope=slope)
+  return layers_lib.leaky_relu(x, slope)      # its gradient reads the output: no "remapper failed" line
 
 
 def _policy_kernel():
