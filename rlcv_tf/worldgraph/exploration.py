@@ -108,6 +108,8 @@ class Explorer:
     self.visited_var = tf.Variable(visited, trainable=False, name='visited')
     self._act = tf.function(self._act_step, reduce_retracing=True)
     self._train_pi_g = tf.function(self._pi_g_step, reduce_retracing=True)
+    self._relabel = tf.function(lambda cells, actions, lengths, seed: vae_lib.relabel_probabilities(
+        self.vae, cells, actions, lengths, seed), reduce_retracing=True)
 
   # ----------------------------------------------------------------- state
   @property
@@ -222,8 +224,11 @@ class Explorer:
 
     # Curiosity relabelling with the current VAE (no gradient), then the A2C step.
     lengths = np.maximum(rollouts.lengths, 1)
-    probs = vae_lib.relabel_probabilities(self.vae, rollouts.cells, rollouts.actions.T, lengths,
-                                          self._seed(2)) if self.learned else np.zeros((b, horizon), np.float32)
+    if self.learned:
+      probs = self._relabel(tf.constant(rollouts.cells, tf.int32), tf.constant(rollouts.actions.T, tf.int32),
+                            tf.constant(lengths, tf.int32), self._seed(2)).numpy()
+    else:
+      probs = np.zeros((b, horizon), np.float32)
     rewards = rollouts.reached.astype(np.float32) - cfg.curiosity_weight * probs.T * rollouts.live
     logs = self._train_pi_g(tf.constant(rollouts.observations), networks.goal_planes(goals, self.grid_shape),
                             tf.constant(rollouts.actions), tf.constant(rewards), tf.constant(rollouts.reached),
