@@ -1,7 +1,7 @@
 r"""Chapter 3, phase 2: Feudal HRL with Wide-then-Narrow goals and world-graph traversal (Alg. 7), and its baselines.
 
   python -m launchers.world_graph                                             # phase 1 first: the graph and pi_g
-  python -m launchers.feudal --graph_from=runs/world_graph/small_learned     # WN + pi_g-init + traversal ("Ours")
+  python -m launchers.feudal                     # WN + pi_g-init + traversal ("Ours") on runs/world_graph/small_learned
   python -m launchers.feudal --graph_from=runs/world_graph/small_learned --nopig_init     # WN + traversal
   python -m launchers.feudal --graph_from=runs/world_graph/small_learned --notraversal    # WN + pi_g-init
   python -m launchers.feudal --model=fn          # the Feudal Network baseline (no graph needed)
@@ -28,7 +28,7 @@ from rlcv_tf.worldgraph import config as config_lib
 _D = config_lib.FeudalConfig()
 
 flags.DEFINE_string('graph_from', '', 'The phase-1 logdir (graph.json and pi_g); needed by --model=wn, --pig_init '
-                    'and --traversal.')
+                    'and --traversal. Default: runs/world_graph/<maze>_learned, where launchers.world_graph writes.')
 flags.DEFINE_string('maze', _D.maze, 'tiny, small, medium, large or a maze text file (the phase-1 maze).')
 flags.DEFINE_string('task', _D.task, 'multigoal, multigoal_sparse, multigoal_stochastic or doorkey (Table 3.1).')
 flags.DEFINE_string('model', _D.model, 'wn (Wide-then-Narrow Manager + Worker), fn (Feudal Network: one goal over '
@@ -65,9 +65,14 @@ def main(argv):
     common.fail(str(e))
   needs_graph = cfg.model == 'wn' or cfg.pig_init or cfg.traversal
   if needs_graph and not cfg.graph_from:
-    common.fail(f'--model={cfg.model} with pi_g-init {cfg.pig_init} and traversal {cfg.traversal} needs '
-                '--graph_from=<phase-1 logdir> (python -m launchers.world_graph writes one); the baselines run '
-                'without: --model=fn or --model=a2c')
+    name = os.path.splitext(os.path.basename(cfg.maze))[0]
+    default = os.path.join('runs', 'world_graph', f'{name}_learned')      # where launchers.world_graph writes
+    if not os.path.isfile(os.path.join(default, 'graph.json')):
+      common.fail(f'--model={cfg.model} with pi_g-init {cfg.pig_init} and traversal {cfg.traversal} needs a phase-1 '
+                  f'run: python -m launchers.world_graph{"" if name == "small" else " --maze=" + cfg.maze} (writes '
+                  f'{default}), or --graph_from=<phase-1 logdir>; the baselines run without: --model=fn or a2c')
+    cfg.graph_from = default
+    print(f'[feudal] --graph_from={default} (phase 1\'s default logdir)', flush=True)
   from rlcv_tf.envs import maze_layouts  # pylint: disable=g-import-not-at-top
   if cfg.maze not in maze_layouts.SIZES and not os.path.isfile(cfg.maze):
     common.fail(f'--maze={cfg.maze}: not one of {", ".join(maze_layouts.SIZES)} and not a maze file')

@@ -41,7 +41,6 @@ def phase1(tmp_path_factory):
     (['--task=goalreach', '--model=a2c'], ['--task=goalreach', 'multigoal']),
     (['--narrow_window=4', '--model=fn'], ['--narrow_window=4', 'odd']),
     (['--num_envs=0', '--model=a2c'], ['--num_envs=0', 'positive']),
-    (['--model=wn'], ['--graph_from']),
     (['--model=fn', '--traversal'], ['--traversal', 'wn']),
     (['--maze=nowhere', '--model=a2c'], ['--maze=nowhere']),
     (['--graph_from=/nonexistent'], ['/nonexistent', 'graph.json', 'launchers.world_graph']),
@@ -50,6 +49,13 @@ def test_bad_flags_give_one_clear_line(args, needles, tmp_path):
   line = one_error_line(run('launchers.feudal', *args, f'--logdir={tmp_path}', timeout=120))
   for needle in needles:
     assert needle in line, line
+
+
+def test_wn_without_a_phase1_run_says_how_to_make_one(tmp_path):
+  maze = tmp_path / 'nophase1maze.txt'
+  maze.write_text('#######\n#.....#\n#.###.#\n#.....#\n#######\n')
+  line = one_error_line(run('launchers.feudal', f'--maze={maze}', f'--logdir={tmp_path / "run"}', timeout=120))
+  assert 'launchers.world_graph' in line and '--graph_from' in line and 'nophase1maze_learned' in line
 
 
 def test_a_graph_of_another_maze_is_refused(phase1, tmp_path):

@@ -19,7 +19,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -279,8 +279,9 @@ def load_phase1(graph_from: str, walls: np.ndarray, need_pi_g: bool, sizes=None)
   return graph, pi_g
 
 
-def random_policy_score(cfg, seeds) -> float:
-  """The score (mean return, or success rate on Door-Key) of uniformly random actions on the given env seeds."""
+def random_policy_score(cfg, seeds) -> Tuple[float, float]:
+  """(score, its standard error) of uniformly random actions on the given env seeds, one episode each: the mean
+  return (success rate on Door-Key) and std / sqrt(n)."""
   from rlcv_tf.envs import maze as maze_lib  # pylint: disable=g-import-not-at-top
   env = maze_lib.BatchMaze(len(seeds), exploration.load_layout(cfg.maze), cfg.task, seeds=list(seeds))
   rng = np.random.default_rng(runs.derived_seed(cfg.seed, 77))
@@ -292,7 +293,13 @@ def random_policy_score(cfg, seeds) -> float:
     returns[ended] = info['episode_return'][ended]
     successes[ended] = info['success'][ended]
     done |= ended
-  return float(successes.mean() if cfg.task == 'doorkey' else returns.mean())
+  values = successes if cfg.task == 'doorkey' else returns
+  return float(values.mean()), float(values.std() / np.sqrt(len(values)))
+
+
+def _score_and_error(result, task: str) -> Tuple[float, float]:
+  values = np.asarray(result['successes' if task == 'doorkey' else 'returns'], np.float64).reshape(-1)
+  return float(values.mean()), float(values.std() / np.sqrt(len(values)))
 
 
 def train_feudal(cfg, logdir: str, print_fn: Callable[[str], None] = print,
@@ -316,7 +323,9 @@ def train_feudal(cfg, logdir: str, print_fn: Callable[[str], None] = print,
   trainer = feudal.HRLTrainer(cfg, graph=graph if cfg.model == 'wn' else None, pi_g=pi_g)
   best_score = tf.Variable(-np.inf, dtype=tf.float64, trainable=False, name='best_score')
   initial_score = tf.Variable(np.nan, dtype=tf.float64, trainable=False, name='initial_score')
+  initial_error = tf.Variable(np.nan, dtype=tf.float64, trainable=False, name='initial_error')
   ckpt = checkpointing.RunCheckpointer(tf.train.Checkpoint(best_score=best_score, initial_score=initial_score,
+                                                           initial_error=initial_error,
                                                            **trainer.checkpoint_objects()),
                                        logdir, interval_s=cfg.checkpoint_interval_s, export_fn=None)
   if ckpt.restore_latest():
@@ -325,7 +334,9 @@ def train_feudal(cfg, logdir: str, print_fn: Callable[[str], None] = print,
     # The untrained agent on the test seeds: with traversal a WN agent beats random play before any update, so the
     # learning check compares the trained agent with its own start as well as with random play.
     with quiet.filtered_native_stderr(quiet.NATIVE_NOISE_AT_FIRST_STEP):   # the first graphs: oneDNN's notice
-      initial_score.assign(feudal.evaluate(trainer, feudal.test_seeds(cfg), sample_seed=10_000)['score'])
+      start = _score_and_error(feudal.evaluate(trainer, feudal.test_seeds(cfg), sample_seed=10_000), cfg.task)
+    initial_score.assign(start[0])
+    initial_error.assign(start[1])
     print_fn(f'{FEUDAL_PREFIX}untrained agent on the {cfg.num_test_seeds} test seeds: score '
              f'{float(initial_score.numpy()):.3f}')
   writer = checkpointing.open_writer(logdir, cfg_dict, trainer.iteration_count, print_fn, FEUDAL_PREFIX)
@@ -404,15 +415,20 @@ def train_feudal(cfg, logdir: str, print_fn: Callable[[str], None] = print,
   if os.path.exists(os.path.join(best_dir, 'ckpt.index')):
     best_ckpt.read(os.path.join(best_dir, 'ckpt')).assert_existing_objects_matched()
   test = feudal.evaluate(trainer, feudal.test_seeds(cfg), sample_seed=10_000)
-  baseline = random_policy_score(cfg, feudal.test_seeds(cfg))
-  start_score = float(initial_score.numpy())
+  score, error = _score_and_error(test, cfg.task)
+  baseline, baseline_error = random_policy_score(cfg, feudal.test_seeds(cfg))
+  start_score, start_error = float(initial_score.numpy()), float(initial_error.numpy())
   metric = 'success rate' if cfg.task == 'doorkey' else 'mean return per episode'
-  margin = 0.05 if cfg.task == 'doorkey' else 0.5
-  bar = max(baseline, start_score if np.isfinite(start_score) else baseline) + margin
-  passed = test['score'] > bar
-  line = (f'learning check {"passed" if passed else "FAILED"}: test {metric} {test["score"]:.3f} on '
-          f'{cfg.num_test_seeds} seeds (best validation weights) vs the untrained agent {start_score:.3f} and '
-          f'uniformly random play {baseline:.3f} (want more than the better of the two + {margin:g})')
+  # Better than each reference by two standard errors of the difference (100 seeds, one episode each).
+  refs = [('uniformly random play', baseline, baseline_error)]
+  if np.isfinite(start_score):
+    refs.append(('the untrained agent', start_score, start_error))
+  verdicts = [(score - value > 2.0 * np.hypot(error, err), name, value, err) for name, value, err in refs]
+  passed = all(ok for ok, *_ in verdicts)
+  line = (f'learning check {"passed" if passed else "FAILED"}: test {metric} {score:.3f} +- {error:.3f} on '
+          f'{cfg.num_test_seeds} seeds (best validation weights) vs ' +
+          ', '.join(f'{name} {value:.3f} +- {err:.3f}' for _, name, value, err in verdicts) +
+          ' (want each gap > 2 standard errors)')
   agent_dir = os.path.join(logdir, 'agent')
   config = dict(cfg_dict, horizon=cfg.horizon)
   if cfg.model == 'a2c':
@@ -421,7 +437,7 @@ def train_feudal(cfg, logdir: str, print_fn: Callable[[str], None] = print,
     export.export_agent(agent_dir, manager=trainer.manager, worker=trainer.worker, pi_g=pi_g,
                         graph=trainer.graph if cfg.model == 'wn' else None,
                         config=dict(config, traversal=bool(cfg.traversal)))
-  result = {'iterations': it, 'test_score': test['score'], 'test_mean_return': test['mean_return'],
+  result = {'iterations': it, 'test_score': test['score'], 'test_standard_error': error, 'test_mean_return': test['mean_return'],
             'test_success_rate': test['success_rate'], 'random_score': baseline, 'untrained_score': start_score,
             'best_validation_score': float(best_score.numpy()), 'learning_check': {'passed': passed, 'line': line},
             'final_logs': logs}
