@@ -517,3 +517,12 @@ def test_make_vec_is_the_batched_engine_with_sub_env_i_seeded_s_plus_i():
       np.testing.assert_array_equal(obs[i], o)
   assert ended > 5
   vec.close()
+
+
+def test_the_house_adapter_prints_its_maze():
+  from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
+  env = registry.make_env('maze_tiny_multigoal', seed=3, num_frames=1)
+  env.reset()
+  text = getattr(env, 'text', None) or env.env.text
+  lines = text().splitlines()
+  assert len(lines) == 7 and lines[0] == '#######' and sum(l.count('A') for l in lines) == 1

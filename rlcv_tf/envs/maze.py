@@ -584,19 +584,8 @@ class MazeEnv(base.MultiAgentEnv):
     return dm_env.restart(obs)
 
   def text(self, env_id: int = 0) -> str:
-    """Env `env_id`'s maze as text: # wall, A agent, o ball, E exit (the goal in goalreach), ~ lava, k key, D locked
-    door, d open door, . floor; a last line says whether the agent carries the key."""
-    i = int(self._check_ids([env_id])[0])
-    grid = np.where(self._walls[i], '#', '.').astype('<U1')
-    grid[tuple(self._goal[i])] = 'E'
-    for plane, ch in ((self._balls, 'o'), (self._lava, '~'), (self._key, 'k'), (self._locked, 'D'),
-                      (self._open, 'd')):
-      grid[plane[i]] = ch
-    grid[tuple(self._agent[i])] = 'A'
-    rows = [''.join(row) for row in grid]
-    if self._task == 'doorkey':
-      rows.append(f'carrying: {bool(self._carrying[i])}')
-    return '\n'.join(rows)
+    """The maze as text (`BatchMaze.text`)."""
+    return self._engine.text(env_id)
 
   def step(self, actions) -> dm_env.TimeStep:
     if self._needs_reset:
