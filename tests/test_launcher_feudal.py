@@ -73,7 +73,8 @@ def test_a_short_wn_run_exports_an_agent_that_plays(phase1, tmp_path):
   with open(os.path.join(logdir, 'eval.json')) as f:
     result = json.load(f)
   assert result['iterations'] == 2 and 'random_score' in result
-  for name in ('config.json', 'best/ckpt.index', 'agent/agent.json', 'agent/graph.json'):
+  assert 'episode picture not written' not in proc.stdout
+  for name in ('config.json', 'best/ckpt.index', 'agent/agent.json', 'agent/graph.json', 'episode.png'):
     assert os.path.exists(os.path.join(logdir, name)), name
   played = run('launchers.feudal_eval', f'--agent={os.path.join(logdir, "agent")}', '--seeds=2000-2003')
   assert played.returncode == 0, played.stdout + played.stderr

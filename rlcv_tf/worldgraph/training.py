@@ -302,6 +302,30 @@ def _score_and_error(result, task: str) -> Tuple[float, float]:
   return float(values.mean()), float(values.std() / np.sqrt(len(values)))
 
 
+def save_episode_picture(trainer, cfg, path: str, seed: int) -> str:
+  """Plays one validation episode (env seed `seed`) with the trainer's networks and draws it with the Manager's
+  goals (g^w outlined blue, g^n a magenta disk; viz.episode_image)."""
+  from rlcv_tf.envs import maze as maze_lib  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.worldgraph import feudal  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.worldgraph import viz  # pylint: disable=g-import-not-at-top
+  env = maze_lib.BatchMaze(1, trainer.policies.layout, cfg.task, seeds=[seed])
+  runner = feudal.Runner(trainer.policies, env, lambda step, stream: feudal.stateless_seed(seed, 5, step, stream))
+  frames, goals, last = [runner.obs[0].copy()], [], None
+  for _ in range(env.max_steps + 1):
+    out = runner.step(feudal.Recorder(1, store=False))
+    wide = getattr(runner, 'wide_cell', None)
+    if wide is not None:
+      pair = (tuple(int(v) for v in runner.wide_cell[0]), tuple(int(v) for v in runner.narrow_cell[0]))
+      if pair != last:
+        goals.append((len(frames) - 1, pair[0], pair[1]))
+        last = pair
+    if out['terminated'][0] or out['truncated'][0]:
+      frames.append(out['info']['final_obs'][0])
+      break
+    frames.append(runner.obs[0].copy())
+  return viz.save_episode(path, trainer.policies.layout.walls, np.stack(frames), goals=goals)
+
+
 def train_feudal(cfg, logdir: str, print_fn: Callable[[str], None] = print,
                  max_iterations: Optional[int] = None) -> Dict[str, object]:
   """Trains phase 2 (`cfg`: config.FeudalConfig) into `logdir`, or resumes it; validates every `eval_every`
@@ -429,6 +453,10 @@ def train_feudal(cfg, logdir: str, print_fn: Callable[[str], None] = print,
           f'{cfg.num_test_seeds} seeds (best validation weights) vs ' +
           ', '.join(f'{name} {value:.3f} +- {err:.3f}' for _, name, value, err in verdicts) +
           ' (want each gap > 2 standard errors)')
+  try:
+    save_episode_picture(trainer, cfg, os.path.join(logdir, 'episode.png'), feudal.validation_seeds(cfg)[0])
+  except Exception as e:  # pylint: disable=broad-except  (a picture must not cost the run its results)
+    print_fn(f'{FEUDAL_PREFIX}episode picture not written: {type(e).__name__}: {e}')
   agent_dir = os.path.join(logdir, 'agent')
   config = dict(cfg_dict, horizon=cfg.horizon)
   if cfg.model == 'a2c':
@@ -448,6 +476,6 @@ def train_feudal(cfg, logdir: str, print_fn: Callable[[str], None] = print,
     tf.summary.scalar('test/random_score', baseline)
   writer.flush()
   print_fn(f'{FEUDAL_PREFIX}{line}')
-  print_fn(f'{FEUDAL_PREFIX}done: iteration {it:,}; eval.json, agent {agent_dir} (python -m launchers.feudal_eval '
+  print_fn(f'{FEUDAL_PREFIX}done: iteration {it:,}; eval.json, episode.png, agent {agent_dir} (python -m launchers.feudal_eval '
            f'--agent={agent_dir})')
   return result
