@@ -438,7 +438,8 @@ def train_feudal(cfg, logdir: str, print_fn: Callable[[str], None] = print,
   ckpt.save(it)
   if os.path.exists(os.path.join(best_dir, 'ckpt.index')):
     best_ckpt.read(os.path.join(best_dir, 'ckpt')).assert_existing_objects_matched()
-  test = feudal.evaluate(trainer, feudal.test_seeds(cfg), sample_seed=10_000)
+  with quiet.filtered_native_stderr(quiet.NATIVE_NOISE_AT_FIRST_STEP):   # first graphs of a session that trained none
+    test = feudal.evaluate(trainer, feudal.test_seeds(cfg), sample_seed=10_000)
   score, error = _score_and_error(test, cfg.task)
   baseline, baseline_error = random_policy_score(cfg, feudal.test_seeds(cfg))
   start_score, start_error = float(initial_score.numpy()), float(initial_error.numpy())
