@@ -435,19 +435,26 @@ class BatchMaze:
 
   def observe(self, env_ids=None) -> np.ndarray:
     """uint8 [n, H, W, 9]: the observations of `env_ids` (default all), planes as in PLANES."""
-    ids = self._rows if env_ids is None else self._check_ids(env_ids)
-    n = len(ids)
+    if env_ids is None:                  # all envs: read the state arrays in place (no fancy-index copies)
+      n, pick = self.num_envs, slice(None)
+    else:
+      ids = self._check_ids(env_ids)
+      n, pick = len(ids), ids
     obs = np.zeros((n,) + self._hw + (NUM_PLANES,), np.uint8)
-    obs[..., WALL_PLANE] = self._walls[ids]
-    obs[np.arange(n), self._agent[ids, 0], self._agent[ids, 1], AGENT_PLANE] = 1
-    obs[..., BALL_PLANE] = self._balls[ids]
+    # Booleans are written through a uint8 view of the same bytes (no conversion pass).
+    obs[..., WALL_PLANE] = self._walls[pick].view(np.uint8)
+    agent = self._agent[pick]
+    obs[np.arange(n), agent[:, 0], agent[:, 1], AGENT_PLANE] = 1
+    obs[..., BALL_PLANE] = self._balls[pick].view(np.uint8)
     if self._task != 'goalreach':
       obs[:, self._exit[0], self._exit[1], EXIT_PLANE] = 1
-    obs[..., LAVA_PLANE] = self._lava[ids]
-    obs[..., KEY_PLANE] = self._key[ids]
-    obs[..., LOCKED_PLANE] = self._locked[ids]
-    obs[..., OPEN_PLANE] = self._open[ids]
-    obs[..., CARRY_PLANE] = self._carrying[ids, None, None]
+    if self._task == 'multigoal_stochastic':
+      obs[..., LAVA_PLANE] = self._lava[pick].view(np.uint8)
+    if self._task == 'doorkey':
+      obs[..., KEY_PLANE] = self._key[pick].view(np.uint8)
+      obs[..., LOCKED_PLANE] = self._locked[pick].view(np.uint8)
+      obs[..., OPEN_PLANE] = self._open[pick].view(np.uint8)
+      obs[..., CARRY_PLANE] = self._carrying[pick, None, None]
     return obs
 
   def text(self, env_id: int = 0) -> str:
