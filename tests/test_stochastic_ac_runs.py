@@ -95,7 +95,9 @@ def test_a_few_hundred_agent_steps_on_real_atari(model, runtime, tmp_path):
   if model == 'sa3c':
     assert result.last_logs['value/variance_5_samples'] > 0
   else:
-    assert result.last_logs['value/variance_5_samples'] == 0
+    # No stochastic units: the 5 passes are the same network on the same input. Exactly 0 in exact arithmetic; one CI
+    # run measured 4e-21 (the passes' last bits can differ under multithreaded CPU kernels), so: zero to 1e-12.
+    assert result.last_logs['value/variance_5_samples'] == pytest.approx(0.0, abs=1e-12)
   assert [v['frames'] for v in result.validations] == [60, 100]   # the first multiple of 20 past 50, the end
   assert os.path.exists(os.path.join(logdir, 'best', 'best.json'))
   with open(os.path.join(logdir, 'config.json')) as f:
