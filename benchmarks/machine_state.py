@@ -1,6 +1,7 @@
 """What a benchmark records about the machine it ran on, so that its numbers can be read: the load average, the
 other processes that shared the cores, the code's git state and the TensorFlow / device set-up. Also the one-line
-`error:` exit of the benchmark scripts' flag checks. Used by the Chapter 2 benchmarks."""
+`error:` exit of the benchmark scripts' flag checks, the goal lines they print, and how they save their rows
+(OUT.jsonl, OUT.md). Used by the Chapter 2 and Chapter 3 benchmarks."""
 
 import datetime
 import os
@@ -75,3 +76,26 @@ def machine_info(tf) -> dict:
   return dict(date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
               host=platform.node(), processor=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
               device=f'GPU ({len(gpus)})' if gpus else 'CPU only', tf_version=tf.__version__, code=git_state())
+
+
+def print_goals(goals) -> None:
+  """One line per goal row ({'goal', 'value', 'met', 'fastest_round_value', 'met_fastest_round'}): the verdict by
+  the medians and by the fastest rounds."""
+  for g in goals:
+    print(f'{g["goal"]}: {g["value"]:.3f} medians ({"met" if g["met"] else "not met"}), '
+          f'{g["fastest_round_value"]:.3f} fastest rounds ({"met" if g["met_fastest_round"] else "not met"})')
+
+
+def save_report(out: str, row: dict, benchmark: str, markdown) -> None:
+  """Appends `row` to OUT.jsonl and rewrites OUT.md as `markdown(rows)` over every row of `benchmark` in the file
+  (lines of other benchmarks stay in the file but are not reported)."""
+  import json  # pylint: disable=g-import-not-at-top
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  with open(out + '.jsonl', 'a') as f:
+    f.write(json.dumps(row) + '\n')
+  with open(out + '.jsonl') as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  rows = [r for r in rows if r.get('benchmark') == benchmark]
+  with open(out + '.md', 'w') as f:
+    f.write(markdown(rows))
+  print(f'\n[bench] appended to {out}.jsonl, wrote {out}.md')

@@ -38,7 +38,6 @@ every run of OUT.jsonl in a table. The thesis gives no timings for these; the go
   python benchmarks/maze_throughput.py --parts=env --batch_sizes=1,16,128,512 --env_rounds=7
 """
 
-import json
 import math
 import os
 import sys
@@ -692,20 +691,9 @@ def main(argv):
     print()
   for line in ratio_lines(row):
     print(line)
-  for g in row['goals']:
-    print(f'{g["goal"]}: {g["value"]:.3f} medians ({"met" if g["met"] else "not met"}), '
-          f'{g["fastest_round_value"]:.3f} fastest rounds ({"met" if g["met_fastest_round"] else "not met"})')
+  machine_state.print_goals(row['goals'])
   if FLAGS.out:
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-    with open(FLAGS.out + '.jsonl', 'a') as f:
-      f.write(json.dumps(row) + '\n')
-    with open(FLAGS.out + '.jsonl') as f:
-      rows = [json.loads(line) for line in f if line.strip()]
-    # Lines that are not this benchmark's rows stay in the file but are not reported.
-    rows = [r for r in rows if r.get('benchmark') == 'maze_throughput']
-    with open(FLAGS.out + '.md', 'w') as f:
-      f.write(markdown(rows))
-    print(f'\n[bench] appended to {FLAGS.out}.jsonl, wrote {FLAGS.out}.md')
+    machine_state.save_report(FLAGS.out, row, 'maze_throughput', markdown)
 
 
 if __name__ == '__main__':

@@ -31,7 +31,6 @@ On a shared machine every number moves with the other work; the load average bef
 """
 
 import dataclasses
-import json
 import os
 import sys
 import tempfile
@@ -480,16 +479,7 @@ def main(argv):
   print()
   print(table(row))
   if FLAGS.out:
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-    with open(FLAGS.out + '.jsonl', 'a') as f:
-      f.write(json.dumps(row) + '\n')
-    with open(FLAGS.out + '.jsonl') as f:
-      rows = [json.loads(line) for line in f if line.strip()]
-    # Lines that are not this benchmark's rows stay in the file but are not reported.
-    rows = [r for r in rows if r.get('benchmark') == 'stochastic_ac_throughput']
-    with open(FLAGS.out + '.md', 'w') as f:
-      f.write(markdown(rows))
-    print(f'\n[bench] appended to {FLAGS.out}.jsonl, wrote {FLAGS.out}.md')
+    machine_state.save_report(FLAGS.out, row, 'stochastic_ac_throughput', markdown)
 
 
 if __name__ == '__main__':
