@@ -73,17 +73,14 @@ def main(argv):
                   f'{default}), or --graph_from=<phase-1 logdir>; the baselines run without: --model=fn or a2c')
     cfg.graph_from = default
     print(f'[feudal] --graph_from={default} (phase 1\'s default logdir)', flush=True)
-  from rlcv_tf.envs import maze_layouts  # pylint: disable=g-import-not-at-top
-  if cfg.maze not in maze_layouts.SIZES and not os.path.isfile(cfg.maze):
-    common.fail(f'--maze={cfg.maze}: not one of {", ".join(maze_layouts.SIZES)} and not a maze file')
-  if cfg.graph_from:
-    from rlcv_tf.worldgraph import exploration  # pylint: disable=g-import-not-at-top  (NumPy maze parsing)
-    from rlcv_tf.worldgraph import graph as graph_lib  # pylint: disable=g-import-not-at-top
-    try:
-      walls = exploration.load_layout(cfg.maze).walls
+  from rlcv_tf.envs import maze_layouts  # pylint: disable=g-import-not-at-top  (NumPy only)
+  try:
+    walls = maze_layouts.load_maze(cfg.maze).walls
+    if cfg.graph_from:
+      from rlcv_tf.worldgraph import graph as graph_lib  # pylint: disable=g-import-not-at-top
       graph_lib.WorldGraph.load(cfg.graph_from, expect_maze=walls, flag='--graph_from')
-    except ValueError as e:
-      common.fail(str(e))
+  except ValueError as e:
+    common.fail(str(e))
   name = os.path.splitext(os.path.basename(cfg.maze))[0]
   logdir = FLAGS.logdir or os.path.join('runs', 'feudal', f'{name}_{cfg.task}_{cfg.model}')
   from rlcv_tf.core import runs  # pylint: disable=g-import-not-at-top

@@ -65,17 +65,10 @@ def _check_maze_and_waypoints(cfg):
   """The maze and a waypoint file, checked before TensorFlow loads (NumPy only)."""
   from rlcv_tf.envs import maze_layouts  # pylint: disable=g-import-not-at-top
   from rlcv_tf.worldgraph import graph as graph_lib  # pylint: disable=g-import-not-at-top
-  if cfg.maze in maze_layouts.SIZES:
-    walls = maze_layouts.get_layout(cfg.maze).walls
-  else:
-    if not os.path.isfile(cfg.maze):
-      common.fail(f'--maze={cfg.maze}: not one of {", ".join(maze_layouts.SIZES)} and not a file; a maze file has '
-                  'rows of # (wall) and . (floor)')
-    with open(cfg.maze) as f:
-      try:
-        walls = maze_layouts.parse_layout(f.read(), name=cfg.maze).walls
-      except ValueError as e:
-        common.fail(f'--maze={cfg.maze}: {e}')
+  try:
+    walls = maze_layouts.load_maze(cfg.maze).walls
+  except ValueError as e:
+    common.fail(str(e))
   mode, path = graph_lib.parse_waypoints_flag(cfg.waypoints)
   if mode == 'file':
     try:

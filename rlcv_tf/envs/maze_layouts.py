@@ -252,6 +252,23 @@ def get_layout(size: str) -> Layout:
   return _CACHE[size]
 
 
+def load_maze(maze: str) -> Layout:
+  """A shipped size ('tiny', 'small', 'medium', 'large') or a maze text file checked by `parse_layout`; a name that
+  is neither, or an unreadable file, is one ValueError naming --maze."""
+  if maze in SIZES:
+    return get_layout(maze)
+  try:
+    with open(maze) as f:
+      text = f.read()
+  except OSError as e:
+    raise ValueError(f'--maze={maze}: not one of {", ".join(SIZES)} and not a readable maze file '
+                     f'({e.strerror}); a maze file has rows of # (wall) and . (floor)') from None
+  try:
+    return parse_layout(text, name=maze)
+  except ValueError as e:
+    raise ValueError(f'--maze={maze}: {e}') from None
+
+
 def as_layout(maze, name: Optional[str] = None) -> Layout:
   """A `Layout` from a size name, maze text (with at least one newline) or a `Layout` (returned as is)."""
   if isinstance(maze, Layout):

@@ -41,19 +41,6 @@ from rlcv_tf.worldgraph import vae as vae_lib
 from rlcv_tf.worldgraph import waypoints as waypoints_lib
 
 
-def load_layout(maze: str) -> maze_layouts.Layout:
-  """A named layout (tiny, small, medium, large) or a maze text file, checked by `maze_layouts.parse_layout`."""
-  if maze in maze_layouts.SIZES:
-    return maze_layouts.get_layout(maze)
-  try:
-    with open(maze) as f:
-      text = f.read()
-  except OSError as e:
-    raise ValueError(f'--maze={maze}: not one of {", ".join(maze_layouts.SIZES)} and not a readable maze file '
-                     f'({e.strerror}); a maze file has rows of # (wall) and . (floor)') from None
-  return maze_layouts.parse_layout(text, name=maze)
-
-
 def vae_config(cfg: config_lib.WorldGraphConfig, layout: maze_layouts.Layout) -> vae_lib.VAEConfig:
   h, w = layout.walls.shape
   return vae_lib.VAEConfig(height=h, width=w, num_actions=4, horizon=cfg.horizon, mu0=cfg.mu0,
@@ -84,7 +71,7 @@ class Explorer:
 
   def __init__(self, cfg: config_lib.WorldGraphConfig, fixed_waypoints: Optional[np.ndarray] = None):
     self.cfg = cfg
-    self.layout = load_layout(cfg.maze)
+    self.layout = maze_layouts.load_maze(cfg.maze)
     self.walls = self.layout.walls
     self.grid_shape = self.walls.shape
     self.num_free = int((~self.walls).sum())

@@ -174,12 +174,6 @@ def stateless_seed(*parts) -> tf.Tensor:
   return tf.constant((words >> 1).astype(np.int32))
 
 
-def load_layout(maze: str) -> maze_layouts.Layout:
-  """A named layout (tiny, small, medium, large) or a maze text file."""
-  from rlcv_tf.worldgraph import exploration  # pylint: disable=g-import-not-at-top  (shared loader)
-  return exploration.load_layout(maze)
-
-
 def manager_targets(rewards, terminated, truncated, truncation_values, gamma: float) -> Tuple[np.ndarray, np.ndarray]:
   """(rewards, done) for `manager_loss` [T, B]: a time-limit truncation at step t becomes done_t with reward
   r_t + gamma V_m(last observation of that episode); terminations stay done with r_t; other steps pass through."""
@@ -598,7 +592,7 @@ class HRLTrainer:
                pi_g: Optional[networks.GoalPolicy] = None):
     cfg.validate()
     self.cfg = cfg
-    self.layout = load_layout(cfg.maze)
+    self.layout = maze_layouts.load_maze(cfg.maze)
     self.env = maze_lib.BatchMaze(cfg.num_envs, self.layout, cfg.task,
                                   seeds=cfg.train_seed_base + 10_000 * cfg.seed)
     self.policies = Policies(cfg, self.layout, self.env.num_actions, graph, pi_g)

@@ -28,6 +28,7 @@ from rlcv_tf.core import checkpointing
 from rlcv_tf.core import progress
 from rlcv_tf.core import quiet
 from rlcv_tf.core import runs
+from rlcv_tf.envs import maze_layouts
 from rlcv_tf.worldgraph import config as config_lib
 from rlcv_tf.worldgraph import exploration
 from rlcv_tf.worldgraph import graph as graph_lib
@@ -150,7 +151,7 @@ def train_world_graph(cfg: config_lib.WorldGraphConfig, logdir: str, print_fn: C
   cfg_dict = dataclasses.asdict(cfg)
   cfg_dict['filters'] = list(cfg.filters)
   runs.check_same_settings(logdir, runs.load_config(logdir), cfg_dict, config_lib.ARCHITECTURE_FIELDS)
-  layout = exploration.load_layout(cfg.maze)
+  layout = maze_layouts.load_maze(cfg.maze)
   fixed = fixed_waypoints(cfg, layout.walls)
   explorer = exploration.Explorer(cfg, fixed_waypoints=fixed)
   ckpt = checkpointing.RunCheckpointer(tf.train.Checkpoint(**explorer.checkpoint_objects()), logdir,
@@ -283,7 +284,7 @@ def random_policy_score(cfg, seeds) -> Tuple[float, float]:
   """(score, its standard error) of uniformly random actions on the given env seeds, one episode each: the mean
   return (success rate on Door-Key) and std / sqrt(n)."""
   from rlcv_tf.envs import maze as maze_lib  # pylint: disable=g-import-not-at-top
-  env = maze_lib.BatchMaze(len(seeds), exploration.load_layout(cfg.maze), cfg.task, seeds=list(seeds))
+  env = maze_lib.BatchMaze(len(seeds), maze_layouts.load_maze(cfg.maze), cfg.task, seeds=list(seeds))
   rng = np.random.default_rng(runs.derived_seed(cfg.seed, 77))
   done = np.zeros(len(seeds), bool)
   returns, successes = np.zeros(len(seeds)), np.zeros(len(seeds))
@@ -339,7 +340,7 @@ def train_feudal(cfg, logdir: str, print_fn: Callable[[str], None] = print,
   cfg_dict = dataclasses.asdict(cfg)
   cfg_dict['filters'] = list(cfg.filters)
   runs.check_same_settings(logdir, runs.load_config(logdir), cfg_dict, config_lib.FEUDAL_ARCHITECTURE_FIELDS)
-  layout = exploration.load_layout(cfg.maze)
+  layout = maze_layouts.load_maze(cfg.maze)
   graph, pi_g = None, None
   if cfg.graph_from:
     graph, pi_g = load_phase1(cfg.graph_from, layout.walls, need_pi_g=cfg.pig_init or cfg.traversal,
