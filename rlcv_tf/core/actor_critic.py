@@ -86,6 +86,17 @@ def reduce_steps(per_step, weights, reduction: str = 'sum_time') -> tf.Tensor:
   return tf.reduce_sum(per_step * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
 
 
+def loss_terms(targets, values, log_probs, advantages, entropies, weights, *, value_weight: float,
+               entropy_weight: float, reduction: str = 'sum_time'):
+  """(value, policy, entropy, total) loss of the module docstring's L from its per-step pieces [T, B]:
+  lambda_v (targets - V)^2, -log pi(a) A (A gradient-free as given), -beta H, each reduced over the `weights`
+  (the counted steps). Shared with Chapter 3's Manager loss (worldgraph/feudal.manager_loss)."""
+  value_loss = value_weight * reduce_steps(tf.square(targets - values), weights, reduction)
+  policy_loss = -reduce_steps(log_probs * advantages, weights, reduction)
+  entropy_loss = -entropy_weight * reduce_steps(entropies, weights, reduction)
+  return value_loss, policy_loss, entropy_loss, value_loss + policy_loss + entropy_loss
+
+
 def _check_shapes(logits, values, actions, rewards, done, bootstrap_value, bootstrap_only, mask):
   if values.shape.rank is None or values.shape.rank < 2:
     raise ValueError(f'values must be time-major [T, B], got shape {values.shape}')
@@ -145,10 +156,9 @@ def actor_critic_loss(logits, values, actions, rewards, done, bootstrap_value, *
   log_prob = dist.log_prob(tf.cast(actions, tf.int32))
   entropy = dist.entropy()
 
-  value_loss = value_weight * reduce_steps(tf.square(n_step - values), weights, reduction)
-  policy_loss = -reduce_steps(log_prob * advantages, weights, reduction)
-  entropy_loss = -entropy_weight * reduce_steps(entropy, weights, reduction)
-  total = value_loss + policy_loss + entropy_loss
+  value_loss, policy_loss, entropy_loss, total = loss_terms(
+      n_step, values, log_prob, advantages, entropy, weights, value_weight=value_weight,
+      entropy_weight=entropy_weight, reduction=reduction)
   count = tf.maximum(tf.reduce_sum(weights), 1.0)
   logs = {
       'loss/value': value_loss,

@@ -134,10 +134,9 @@ def manager_loss(rewards, done, decision_mask, log_probs, entropies, values_at_d
   advantages = tf.stop_gradient(tf.where(weights > 0, big_r - values, tf.zeros_like(values)))
   log_probs = tf.cast(log_probs, dtype)
   entropies = tf.cast(entropies, dtype)
-  value_loss = value_weight * actor_critic.reduce_steps(tf.square(big_r - values), weights, reduction)
-  policy_loss = -actor_critic.reduce_steps(log_probs * advantages, weights, reduction)
-  entropy_loss = -entropy_weight * actor_critic.reduce_steps(entropies, weights, reduction)
-  total = value_loss + policy_loss + entropy_loss
+  value_loss, policy_loss, entropy_loss, total = actor_critic.loss_terms(
+      big_r, values, log_probs, advantages, entropies, weights, value_weight=value_weight,
+      entropy_weight=entropy_weight, reduction=reduction)
   count = tf.maximum(tf.reduce_sum(weights), 1.0)
   logs = {
       'manager/loss/value': value_loss,
