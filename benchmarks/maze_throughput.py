@@ -331,7 +331,6 @@ def run_part(name, setup, env_steps: int, act_calls: int):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  (loaded by the Explorer)
   from rlcv_tf.worldgraph import graph as graph_lib  # pylint: disable=g-import-not-at-top
   from rlcv_tf.worldgraph import networks  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.worldgraph import vae as vae_lib  # pylint: disable=g-import-not-at-top
   cfg, explorer, s, rng = setup['cfg'], setup['explorer'], setup['stored'], setup['rng']
   b, horizon = cfg.num_envs, cfg.horizon
   ro = s['rollouts']

@@ -7,21 +7,11 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from launcher_test_helpers import ROOT, one_error_line, run_module
 
 
 def run_launcher(*args, timeout=300):
-  return subprocess.run([sys.executable, '-m', 'launchers.crvae', *args], cwd=ROOT, capture_output=True,
-                        text=True, timeout=timeout)
-
-
-def one_error_line(proc):
-  assert proc.returncode == 2, proc.stdout + proc.stderr
-  assert 'Traceback' not in proc.stderr
-  lines = [l for l in proc.stderr.splitlines() if l.strip() and not l.startswith(('WARNING: All log', 'I0000'))]
-  assert len(lines) == 1, proc.stderr
-  assert lines[0].startswith('error: ')
-  return lines[0]
+  return run_module('launchers.crvae', *args, timeout=timeout)
 
 
 @pytest.mark.parametrize('args,needles', [

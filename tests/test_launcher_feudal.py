@@ -3,29 +3,18 @@ tiny maze with a phase-1 graph leaves its files, and the exported agent plays fr
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from launcher_test_helpers import one_error_line, run_module
+
 PHASE1 = ['--maze=tiny', '--num_envs=4', '--horizon=8', '--mu0=2', '--edge_walks=8', '--edge_walk_length=12',
           '--iterations=2', '--log_interval_s=0']
 PHASE2 = ['--maze=tiny', '--num_envs=4', '--iterations=2', '--eval_every=1', '--log_interval_s=0']
 
 
 def run(module, *args, timeout=600):
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT, capture_output=True, text=True,
-                        timeout=timeout)
-
-
-def one_error_line(proc):
-  assert proc.returncode == 2, proc.stdout + proc.stderr
-  assert 'Traceback' not in proc.stderr
-  lines = [l for l in proc.stderr.splitlines() if l.strip() and not l.startswith(('WARNING: All log', 'I0000'))]
-  assert len(lines) == 1, proc.stderr
-  assert lines[0].startswith('error: ')
-  return lines[0]
+  return run_module(module, *args, timeout=timeout)
 
 
 @pytest.fixture(scope='module')

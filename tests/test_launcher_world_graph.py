@@ -11,23 +11,14 @@ import time
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from launcher_test_helpers import ROOT, one_error_line, run_module
+
 SMALL_NETS = ['--maze=tiny', '--num_envs=4', '--horizon=8', '--mu0=2', '--edge_walks=8', '--edge_walk_length=12',
               '--log_interval_s=0']
 
 
 def run_launcher(*args, timeout=300):
-  return subprocess.run([sys.executable, '-m', 'launchers.world_graph', *args], cwd=ROOT, capture_output=True,
-                        text=True, timeout=timeout)
-
-
-def one_error_line(proc):
-  assert proc.returncode == 2, proc.stdout + proc.stderr
-  assert 'Traceback' not in proc.stderr
-  lines = [l for l in proc.stderr.splitlines() if l.strip() and not l.startswith(('WARNING: All log', 'I0000'))]
-  assert len(lines) == 1, proc.stderr
-  assert lines[0].startswith('error: ')
-  return lines[0]
+  return run_module('launchers.world_graph', *args, timeout=timeout)
 
 
 @pytest.fixture(scope='module')

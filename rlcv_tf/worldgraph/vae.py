@@ -36,7 +36,6 @@ import dataclasses
 from typing import Dict, Optional, Tuple
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from rlcv_tf.core import hardkuma
