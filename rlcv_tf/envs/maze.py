@@ -62,6 +62,7 @@ Info (a dict of (B,) arrays; for an env whose episode ended this step they descr
 `maze_{tiny,small,medium,large}_{task}`; `maze_gym` wraps the engine for gymnasium.
 """
 
+import json
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import dm_env
@@ -303,6 +304,46 @@ class BatchMaze:
       if not isinstance(g, np.random.Generator):
         raise ValueError(f'env {i}: expected a numpy.random.Generator, got {type(g).__name__}')
       self._rngs[i] = g
+
+  # ------------------------------------------------------------------------------------------------ state
+
+  # The arrays that make up the engine's state between steps (with the generators' states): `get_state` /
+  # `set_state` keys, also the checkpoint names a trainer stores them under.
+  STATE_ARRAYS = ('agent', 'goal', 'walls', 'balls', 'lava', 'key', 'locked', 'open', 'carrying', 't', 'return',
+                  'collected', 'door_opened', 'ended')
+
+  def get_state(self) -> Dict[str, Any]:
+    """A copy of the whole engine state: {name: array} for `STATE_ARRAYS` and 'rngs', a JSON string of the B
+    generators' bit-generator states. `set_state` of it makes the engine continue exactly as this one would."""
+    state = {name: getattr(self, f'_{name}').copy() for name in self.STATE_ARRAYS}
+    state['rngs'] = json.dumps([g.bit_generator.state for g in self._rngs])
+    return state
+
+  def set_state(self, state: Dict[str, Any]) -> None:
+    """Restores a `get_state` result (of an engine with the same B, maze and task).
+
+    Raises:
+      ValueError: a missing or unknown key, or an array whose shape or dtype differs from this engine's.
+    """
+    keys = set(self.STATE_ARRAYS) | {'rngs'}
+    missing, unknown = sorted(keys - set(state)), sorted(set(state) - keys)
+    if missing or unknown:
+      raise ValueError(f'BatchMaze.set_state: missing keys {missing}, unknown keys {unknown}; a state comes from '
+                       f'get_state() and has keys {sorted(keys)}')
+    arrays = {}
+    for name in self.STATE_ARRAYS:
+      own, new = getattr(self, f'_{name}'), np.asarray(state[name])
+      if new.shape != own.shape or new.dtype != own.dtype:
+        raise ValueError(f'BatchMaze.set_state: {name!r} is {new.dtype}{list(new.shape)}, this engine needs '
+                         f'{own.dtype}{list(own.shape)} (a state of an engine with the same num_envs, maze and task)')
+      arrays[name] = new.copy()
+    rng_states = json.loads(state['rngs'])
+    if len(rng_states) != self._b:
+      raise ValueError(f'BatchMaze.set_state: {len(rng_states)} generator states for {self._b} envs')
+    for name, value in arrays.items():
+      setattr(self, f'_{name}', value)
+    for g, s in zip(self._rngs, rng_states):
+      g.bit_generator.state = s
 
   # ------------------------------------------------------------------------------------------------ reset / moves
 

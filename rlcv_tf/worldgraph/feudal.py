@@ -74,7 +74,6 @@ Reduction, as `core/actor_critic` ('sum_time': summed over the decision steps of
 envs, Alg. 7's "loss +=" per env; 'mean': averaged over all decisions in the batch).
 """
 
-import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import keras
@@ -574,10 +573,6 @@ def scatter_to_env_time(times, valid, shape):
   return to_env_time
 
 
-ENV_ARRAYS = ('_agent', '_goal', '_walls', '_balls', '_lava', '_key', '_locked', '_open', '_carrying', '_t',
-              '_return', '_collected', '_door_opened', '_ended')
-
-
 class HRLTrainer:
   """Phase 2's training state and its iteration (module docstring).
 
@@ -646,13 +641,10 @@ class HRLTrainer:
     for net, state in states.items():
       for part in ('h', 'c'):
         out[f'{net}_{part}'] = tf.Variable(state[part], trainable=False, name=f'{net}_{part}')
-    for name in ENV_ARRAYS:
-      out[f'env{name}'] = tf.Variable(getattr(env, name), trainable=False, name=f'env{name}')
-    out['env_rngs'] = tf.Variable(self._rng_json(), dtype=tf.string, trainable=False, name='env_rngs')
+    for name, value in env.get_state().items():     # checkpoint names env_agent, ..., env_rngs
+      dtype = tf.string if name == 'rngs' else None
+      out[f'env_{name}'] = tf.Variable(value, dtype=dtype, trainable=False, name=f'env_{name}')
     return out
-
-  def _rng_json(self) -> str:
-    return json.dumps([g.bit_generator.state for g in self.env.rngs])
 
   def _store_state(self) -> None:
     """The run state (between iterations) -> the checkpointed variables."""
@@ -663,25 +655,20 @@ class HRLTrainer:
       if state is not None:
         v[f'{net}_h'].assign(state['h'])
         v[f'{net}_c'].assign(state['c'])
-    for name in ENV_ARRAYS:
-      v[f'env{name}'].assign(getattr(self.env, name))
-    v['env_rngs'].assign(self._rng_json())
+    for name, value in self.env.get_state().items():
+      v[f'env_{name}'].assign(value)
 
   def _load_state(self) -> None:
-    """The checkpointed variables -> the run state (so a restore between iterations takes effect).
-
-    The BatchMaze state is written into its (private) arrays and generators: envs/maze.py has no state API.
-    """
+    """The checkpointed variables -> the run state (so a restore between iterations takes effect)."""
     r, v, env = self.runner, self._state_vars, self.env
     for name in Runner.STATE_ARRAYS:
       setattr(r, name, v[f'runner_{name}'].numpy().copy())
     r.worker_state = {'h': tf.identity(v['worker_h']), 'c': tf.identity(v['worker_c'])}
     if r.manager_state is not None:
       r.manager_state = {'h': tf.identity(v['manager_h']), 'c': tf.identity(v['manager_c'])}
-    for name in ENV_ARRAYS:
-      setattr(env, name, v[f'env{name}'].numpy().copy())
-    for g, state in zip(env.rngs, json.loads(v['env_rngs'].numpy().decode())):
-      g.bit_generator.state = state
+    state = {name: v[f'env_{name}'].numpy() for name in env.STATE_ARRAYS}
+    state['rngs'] = v['env_rngs'].numpy().decode()
+    env.set_state(state)
     r.open = [None] * r.b
     r.obs = env.observe()
 
