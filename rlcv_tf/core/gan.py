@@ -9,6 +9,13 @@ Used by Chapter 5 (crVAE-GAN, thesis Sec. 5.3-5.4; spec ch5 A3.1-A3.2), Chapter 
   The mix is data (`MinibatchMix`: named sources, their labels, and a periodic pattern of sources over positions);
   `THESIS_MIX` is this 2:1:1 instance and `mix_pattern` / `mix_batch` are its shorthands. `MinibatchMix.mix` also
   returns each position's source index, so a caller can gather per-position conditions (`MinibatchMix.gather`).
+* Conditional D minibatch (Chapter 6: the cGAN game T:L5765-5771, Eq. 6.1 T:L5800-5810, T:L5996-5999; spec ch5_6
+  Part B3, §8-A6): D sees (image, attribute vector) pairs of three kinds: real pairs (x_i, a_i) labelled 1,
+  mismatched pairs (x_i, a(x')) labelled 0, where a(x') is the vector of another example of the batch that differs
+  from a_i (`mismatched_attributes`), and generated pairs (x~_i, a_i) labelled 0 (reconstructions and prior samples,
+  both decoded with a_i). `COND_THIRDS_MIX` is the thesis' "a third real, a third fake, a third mismatched" (period 6,
+  the fake third alternating reconstruction and prior sample), `COND_QUARTERS_MIX` R6's quarters (period 4);
+  `conditional_mix_batch` builds the images, conditions and labels of either.
 * D gate (T:L5339-5343): when D's accuracy on the mixed batch exceeds 0.9 the D update is skipped entirely: no
   variable and no optimizer slot changes, and `optimizer.iterations` does not advance.
 * D warm-up (R5 `adam_gan.lua`; not in the thesis, spec §8-A24): the D learning rate is LR/50 for its first 10
@@ -196,6 +203,126 @@ def mix_batch(real, recon, prior):
     raise ValueError(f'real {real.shape}, recon {recon.shape} and prior {prior.shape} must have the same shape')
   x_mix, labels, _ = THESIS_MIX.mix({'real': real, 'prior': prior, 'recon': recon})
   return x_mix, labels
+
+
+# ----------------------------------------------------------------------------------- Chapter 6: conditional D batch
+
+CONDITIONAL_SOURCES = ('real', 'mismatched', 'prior', 'recon')
+# Thesis (T:L5997-5999): a third real pairs, a third mismatched pairs, a third generated pairs; the generated third
+# alternates reconstruction and prior sample, so one period is 0-based positions
+#   j % 6:   0     1           2      3     4           5
+#          [real, mismatched, recon, real, mismatched, prior]        labels [1, 0, 0, 1, 0, 0]
+# (the order of the two fakes within a period is our choice; D sees each kind at the same share either way).
+# Batch size % 6 == 0.
+COND_THIRDS_MIX = MinibatchMix(sources=CONDITIONAL_SOURCES, labels=(1.0, 0.0, 0.0, 0.0), pattern=(0, 1, 3, 0, 1, 2))
+# R6 (spec Part B3): 1-based i % 4 == 1 real, 2 mismatched, 3 prior, 0 recon, i.e. 0-based positions
+#   j % 4:   0     1           2      3
+#          [real, mismatched, prior, recon]                           labels [1, 0, 0, 0]
+COND_QUARTERS_MIX = MinibatchMix(sources=CONDITIONAL_SOURCES, labels=(1.0, 0.0, 0.0, 0.0), pattern=(0, 1, 2, 3))
+CONDITIONAL_MIXES = {'thirds': COND_THIRDS_MIX, 'quarters': COND_QUARTERS_MIX}
+
+
+def conditional_mix(mode: str = 'thirds') -> MinibatchMix:
+  """The conditional D minibatch of `mode`: 'thirds' (the thesis, B % 6 == 0) or 'quarters' (R6, B % 4 == 0)."""
+  if mode not in CONDITIONAL_MIXES:
+    raise ValueError(f'd_mix: got {mode!r}; valid values are {tuple(CONDITIONAL_MIXES)} (thirds: the thesis, batch '
+                     'size divisible by 6; quarters: R6, divisible by 4)')
+  return CONDITIONAL_MIXES[mode]
+
+
+def mismatched_attributes(attributes, seed=None):
+  """For every example i of the batch, an attribute vector of another example that differs from a_i.
+
+  Eq. 6.1's mismatched pair (x, a(x')), x != x': row i of the result is a_k for an example k of the same batch
+  with a_k != a_i in at least one attribute, so (x_i, result_i) is never a real pair, even when vectors repeat.
+    * seed None (deterministic): k is the first such example after i in cyclic order (i + 1, i + 2, ..., mod B),
+      the roll-by-one derangement wherever the neighbour differs (spec Part B3 [P]).
+    * seed (int [2], a stateless seed): k is uniform over the examples whose vector differs from a_i.
+  If no example of the batch differs from a_i (every row of the batch equals a_i, e.g. B = 1), row i is a_i with
+  one attribute flipped (negated): attribute i mod N without a seed, else one drawn uniformly from the seed.
+
+  Works eagerly and in tf.function with a dynamic batch size (O(B^2 N) comparisons: 0.7M at B = 128, N = 40).
+
+  Args:
+    attributes: [B, N] attribute vectors in {-1, +1}.
+    seed: None or a stateless seed, int32/int64 [2].
+
+  Returns:
+    [B, N], the dtype of `attributes`.
+  """
+  a = tf.convert_to_tensor(attributes)
+  if not a.dtype.is_floating:
+    a = tf.cast(a, tf.float32)
+  if a.shape.rank != 2:
+    raise ValueError(f'mismatched_attributes: attributes must be [B, N], got shape {a.shape}')
+  batch, num = tf.shape(a)[0], tf.shape(a)[1]
+  differ = tf.reduce_any(tf.not_equal(a[:, None, :], a[None, :, :]), axis=-1)        # [B, B]: a_k != a_i
+  positions = tf.range(batch)
+  if seed is None:
+    # Cyclic distance from i to k (0 for k = i, which never differs); non-candidates score B.
+    distance = (positions[None, :] - positions[:, None]) % tf.maximum(batch, 1)
+    choice = tf.argmin(tf.where(differ, distance, batch), axis=1, output_type=tf.int32)
+    flip = positions % tf.maximum(num, 1)
+  else:
+    seed = tf.convert_to_tensor(seed)
+    pick_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    score = tf.random.stateless_uniform(tf.stack([batch, batch]), pick_seed)          # in [0, 1)
+    choice = tf.argmin(tf.where(differ, score, 2.0), axis=1, output_type=tf.int32)
+    flip = tf.random.stateless_uniform(tf.stack([batch]), flip_seed, minval=0, maxval=tf.maximum(num, 1),
+                                       dtype=tf.int32)
+  flipped = a * (1.0 - 2.0 * tf.one_hot(flip, num, dtype=a.dtype))                      # negate attribute `flip`
+  has_other = tf.reduce_any(differ, axis=1)
+  return tf.where(has_other[:, None], tf.gather(a, choice), flipped)
+
+
+def conditional_mix_batch(real, attributes, recon, prior, mode='thirds', seed=None):
+  """The conditional D minibatch (Eq. 6.1) from equally sized batches.
+
+  Position j takes its image and condition from its source (`conditional_mix(mode)`):
+    real        (x_j,   a_j)                               label 1
+    mismatched  (x_j,   mismatched_attributes(a, seed)_j)  label 0 (a vector of another example, != a_j)
+    recon       (x~q_j, a_j)                               label 0
+    prior       (x~p_j, a_j)                               label 0
+  For B = 12 in 'thirds': [real, mismatched, recon, real, mismatched, prior] twice, labels [1, 0, 0] x 4; in
+  'quarters': [real, mismatched, prior, recon] three times, labels [1, 0, 0, 0] x 3.
+
+  Args:
+    real: x, [B, ...].
+    attributes: a, [B, N] in {-1, +1}; the condition of x_j, and the one recon_j and prior_j were decoded with.
+    recon: reconstructions x~_q [B, ...] (callers pass them gradient-stopped for the D step).
+    prior: prior samples x~_p [B, ...] decoded with `attributes`.
+    mode: 'thirds' | 'quarters', or a `MinibatchMix` over CONDITIONAL_SOURCES.
+    seed: passed to `mismatched_attributes` (None: the deterministic choice).
+
+  Returns:
+    (images [B, ...], conditions [B, N], labels float32 [B], source_index int32 [B] into CONDITIONAL_SOURCES).
+
+  Raises:
+    ValueError: unknown mode, shapes that differ, or a (static) batch size the mix cannot split (the message says
+      the divisor). With a dynamic batch size the divisibility check runs as a graph assertion.
+  """
+  mix = mode if isinstance(mode, MinibatchMix) else conditional_mix(mode)
+  if set(mix.sources) != set(CONDITIONAL_SOURCES):
+    raise ValueError(f'conditional_mix_batch: the mix must have the sources {CONDITIONAL_SOURCES}, got '
+                     f'{mix.sources}')
+  real = tf.convert_to_tensor(real)
+  attributes = tf.convert_to_tensor(attributes)
+  if not attributes.dtype.is_floating:
+    attributes = tf.cast(attributes, tf.float32)
+  if attributes.shape.rank != 2:
+    raise ValueError(f'conditional_mix_batch: attributes must be [B, N], got shape {attributes.shape}')
+  if not real.shape[:1].is_compatible_with(attributes.shape[:1]):
+    raise ValueError(f'conditional_mix_batch: {real.shape[0]} images but {attributes.shape[0]} attribute vectors')
+  checks = []
+  if real.shape[0] is None or attributes.shape[0] is None:
+    checks.append(tf.debugging.assert_equal(tf.shape(real)[0], tf.shape(attributes)[0],
+                                            message='conditional_mix_batch: one attribute vector per image'))
+  with tf.control_dependencies(checks):
+    images, labels, source = mix.mix({'real': real, 'mismatched': real, 'recon': recon, 'prior': prior})
+  mismatched = mismatched_attributes(attributes, seed)
+  conditions = mix.gather(source, {'real': attributes, 'mismatched': mismatched, 'recon': attributes,
+                                   'prior': attributes})
+  return images, conditions, labels, source
 
 
 def accuracy(logits, labels, threshold: float = 0.5):

@@ -106,25 +106,50 @@ def _find(data_dir: str, name: str, subdirs) -> Optional[str]:
   return None
 
 
-def load_records(data_dir: str, split: str) -> records_lib.Records:
-  """The records of one split, with the fixed face ROI as every image's crop window."""
-  if split not in SPLIT_IDS:
-    raise records_lib.DatasetError(f'CelebA split must be one of {list(SPLIT_IDS)}, got {split!r}')
+def _locate(data_dir: str, need_images: bool) -> Tuple[str, str, Optional[str]]:
+  """(attribute file, partition file, image folder or None) under `data_dir`; the unavailable error otherwise."""
   attr_path = _find(data_dir, ATTR_FILE, ('', 'Anno'))
   part_path = _find(data_dir, PARTITION_FILE, ('', 'Eval', 'Anno'))
   image_dir = _find(data_dir, IMAGE_DIR, ('', 'Img'))
-  missing = [n for n, p in ((ATTR_FILE, attr_path), (PARTITION_FILE, part_path), (IMAGE_DIR + '/', image_dir))
-             if p is None]
+  wanted = [(ATTR_FILE, attr_path), (PARTITION_FILE, part_path)]
+  if need_images:
+    wanted.append((IMAGE_DIR + '/', image_dir))
+  missing = [n for n, p in wanted if p is None]
   if not os.path.isdir(data_dir):
     missing = ['the directory itself']
   if missing:
     raise records_lib.unavailable(DISPLAY_NAME, data_dir, 'missing ' + ', '.join(missing), LAYOUT, SOURCE, STAND_IN)
-  files, names, values = read_attributes(attr_path)
+  return attr_path, part_path, image_dir
+
+
+def _split_rows(files: List[str], part_path: str, split: str) -> np.ndarray:
+  """bool [N]: which rows of the attribute file belong to `split` (a checked name) by `list_eval_partition.txt`."""
   partition = read_partition(part_path)
   unknown = [f for f in files if f not in partition]
   if unknown:
     raise records_lib.DatasetError(f'{part_path} has no split for {len(unknown)} images, e.g. {unknown[0]}')
-  keep = np.array([partition[f] == SPLIT_IDS[split] for f in files], bool)
+  return np.array([partition[f] == SPLIT_IDS[split] for f in files], bool)
+
+
+def split_attributes(data_dir: str, split: str) -> Tuple[List[str], Tuple[str, ...], np.ndarray]:
+  """The attributes of one split read from the two annotation files only (no image is opened, and the image
+  folder need not exist): (file names [n], the 40 names in file order, float32 [n, 40] in {-1, +1}), rows in file
+  order, the rows `load_records` lists."""
+  if split not in SPLIT_IDS:
+    raise records_lib.DatasetError(f'CelebA split must be one of {list(SPLIT_IDS)}, got {split!r}')
+  attr_path, part_path, _ = _locate(data_dir, need_images=False)
+  files, names, values = read_attributes(attr_path)
+  keep = _split_rows(files, part_path, split)
+  return [f for f, k in zip(files, keep) if k], names, values[keep].astype(np.float32)
+
+
+def load_records(data_dir: str, split: str) -> records_lib.Records:
+  """The records of one split, with the fixed face ROI as every image's crop window."""
+  if split not in SPLIT_IDS:
+    raise records_lib.DatasetError(f'CelebA split must be one of {list(SPLIT_IDS)}, got {split!r}')
+  attr_path, part_path, image_dir = _locate(data_dir, need_images=True)
+  files, names, values = read_attributes(attr_path)
+  keep = _split_rows(files, part_path, split)
   id_path = _find(data_dir, IDENTITY_FILE, ('', 'Anno'))
   if id_path is not None:
     ids = read_identities(id_path)

@@ -10,7 +10,8 @@ Each element is a dict:
   * 'image': float32 [B, R, R, 3] in [-1, 1] (x / 127.5 - 1, spec §0);
   * 'label': int64 [B] (CUB species, synthetic class / identity; CelebA identity if `identity_CelebA.txt` is
     present, else -1; LSUN 0);
-  * 'attributes': float32 [B, N] in {-1, +1} (celeba: the 40 attributes in file order; synth_faces);
+  * 'attributes': float32 [B, N] in {-1, +1} (celeba: the 40 attributes in file order; synth_faces), or the
+    columns `attributes=` names, in its order;
   * 'hires': float32 [B, H, H, 3] when `hires=H`: the same crop (same random crop and flip) resized to H, the
     aligned (x_64, S(x)_128) pairs Stage 2 needs (T:L5006-5016);
   * 'epoch', 'position': int64 [B], where each example sits in the data stream (epoch number, 0-based place in
@@ -569,6 +570,7 @@ def make_image_dataset(name: str,
                        num_examples: Optional[int] = None,
                        data_seed: int = 0,
                        num_attributes: Optional[int] = None,
+                       attributes: records_lib.AttributeSelection = None,
                        private_threadpool_size: Optional[int] = None,
                        with_info: bool = False):
   """Builds the batched tf.data pipeline for image data set `name` (see the module docstring).
@@ -602,6 +604,9 @@ def make_image_dataset(name: str,
     num_examples: size of a generated split (stand-ins; default SYNTHETIC_SIZES) or a cap on a real one.
     data_seed: content seed of the stand-ins (image i of a split is fixed by (data_seed, split, i)).
     num_attributes: synth_faces only: keep the first N <= 12 attributes.
+    attributes: 'attributes' columns by name: 'all' (file order) or a list of names kept in the order given
+      (any of synth_faces' 12); None keeps the default above. Not together with num_attributes. Also applies to
+      an image cache (selecting among the attributes it holds).
     private_threadpool_size: e.g. 2 on a 2-core machine (spec §A5.1).
     with_info: return (dataset, DatasetInfo) instead of the dataset.
   """
@@ -609,10 +614,10 @@ def make_image_dataset(name: str,
     raise DatasetError(f'split must be one of {SPLITS}, got {split!r}')
   if image_cache.is_cache(data_dir):
     return _from_cache(name, data_dir, split, resolution, batch_size, train, seed, hires, deterministic, epochs,
-                       start_epoch, skip, max_skipped_fraction, private_threadpool_size, with_info)
+                       start_epoch, skip, max_skipped_fraction, private_threadpool_size, with_info, attributes)
   source = registry.open_split(name, data_dir, split, num_examples=num_examples,
                                max_resolution=max([resolution] + ([hires] if hires else [])),
-                               data_seed=data_seed, num_attributes=num_attributes)
+                               data_seed=data_seed, num_attributes=num_attributes, attributes=attributes)
   return build_image_dataset(
       source, name=name, split=split, resolution=resolution, batch_size=batch_size, train=train, seed=seed,
       hires=hires, deterministic=deterministic, epochs=epochs, start_epoch=start_epoch, skip=skip, cache=cache,
@@ -621,25 +626,33 @@ def make_image_dataset(name: str,
 
 
 def _from_cache(name, cache_dir, split, resolution, batch_size, train, seed, hires, deterministic, epochs,
-                start_epoch, skip, max_skipped_fraction, private_threadpool_size, with_info):
+                start_epoch, skip, max_skipped_fraction, private_threadpool_size, with_info, attributes=None):
   """`make_image_dataset` over an image cache written by scripts/make_image_cache.py (`image_cache.py`): the
-  same elements and stream arguments; the file check and the skip limit were applied when the cache was made."""
+  same elements and stream arguments; the file check and the skip limit were applied when the cache was made.
+  `attributes` selects among the attribute columns the cache holds."""
   try:
     manifest = image_cache.read_manifest(cache_dir, split)
     if manifest.dataset != name:
       raise DatasetError(f'the image cache in {cache_dir!r} was made from {manifest.dataset}, not {name}; pass '
                          f'--dataset={manifest.dataset}, or the folder of {name} itself')
+    attribute_names = tuple(manifest.attribute_names)
+    if attributes is not None:
+      attribute_names, columns = records_lib.resolve_attributes(
+          attribute_names, attributes, f'the {name} image cache in {cache_dir!r}')
     ds = image_cache.make_cached_dataset(
         cache_dir, split, batch_size, train, seed, resolution, hires, deterministic, epochs=epochs,
         start_epoch=start_epoch, skip=skip, private_threadpool_size=private_threadpool_size)
   except image_cache.CacheError as e:
     raise DatasetError(str(e)) from None
+  if attributes is not None:
+    columns = tf.constant(columns, tf.int32)
+    ds = ds.map(lambda row: dict(row, attributes=tf.gather(row['attributes'], columns, axis=1)))
   if not with_info:
     return ds
   skipped = [tuple(f) for f in manifest.skipped_files]
   return ds, DatasetInfo(name=name, split=split, resolution=resolution, hires=hires, batch_size=batch_size,
                          num_examples=manifest.num_examples, num_skipped=len(skipped), skipped_files=skipped,
-                         attribute_names=tuple(manifest.attribute_names), num_classes=manifest.num_classes,
+                         attribute_names=attribute_names, num_classes=manifest.num_classes,
                          num_listed=manifest.num_examples + len(skipped),
                          max_skipped_fraction=max_skipped_fraction, start_epoch=start_epoch, skip=skip)
 

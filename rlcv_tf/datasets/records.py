@@ -8,7 +8,7 @@ about a data set; readers never import the pipeline.
 
 import dataclasses
 import os
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -30,6 +30,60 @@ def unavailable(dataset: str, data_dir: Optional[str], problem: str, layout: str
   if stand_in:
     msg += f' For a procedurally generated stand-in ask for {stand_in!r} explicitly.'
   return DatasetUnavailableError(msg)
+
+
+# What an `attributes` argument may be: None (the reader's default), 'all', or attribute names in the order wanted.
+AttributeSelection = Union[None, str, Sequence[str]]
+
+
+def resolve_attributes(available: Sequence[str], attributes: AttributeSelection, dataset: str,
+                       known: Sequence[str] = ()) -> Tuple[Tuple[str, ...], np.ndarray]:
+  """Which attribute columns an `attributes` argument asks for (spec ch5_6 §B5: Chapter 6 conditions on a chosen
+  subset of the CelebA attributes).
+
+  Args:
+    available: the names the data set has, in its column (file) order.
+    attributes: None or 'all' (every available name, in file order), or a list of distinct available names, kept
+      in the order given.
+    dataset: the data set's name, for messages.
+    known: names that exist elsewhere but not here (the 40 CelebA names for a stand-in that renders 12 of them),
+      so the message can say such a name is not rendered rather than unknown.
+
+  Returns:
+    (the selected names, int64 column indices into `available`).
+
+  Raises:
+    ValueError: the data set has no attributes, `attributes` is a bare string other than 'all', empty, or holds an
+      unknown, unrendered or repeated name; the message lists the valid names.
+  """
+  available = tuple(str(a) for a in available)
+  if not available:
+    raise ValueError(f'attributes: {dataset} has no attributes; leave attributes=None for it')
+  if attributes is None or (isinstance(attributes, str) and attributes == 'all'):
+    return available, np.arange(len(available), dtype=np.int64)
+  valid = f"'all' or a list of names from {', '.join(available)}"
+  if isinstance(attributes, str):
+    raise ValueError(f'attributes: got the string {attributes!r}; valid values are {valid} (write [{attributes!r}] '
+                     'for a single attribute)')
+  names = tuple(attributes)
+  if not names:
+    raise ValueError(f'attributes: got an empty list; valid values are {valid}')
+  if any(not isinstance(n, str) for n in names):
+    raise ValueError(f'attributes: names must be strings, got {names!r}; valid values are {valid}')
+  repeated = sorted({n for n in names if names.count(n) > 1})
+  unknown = [n for n in names if n not in available]
+  problems = []
+  unrendered = [n for n in unknown if n in known]
+  if unrendered:
+    problems.append(f'{", ".join(unrendered)} {"is" if len(unrendered) == 1 else "are"} not rendered by {dataset} '
+                    f'(it renders {len(available)} of the {len(known)} known attributes)')
+  if len(unknown) > len(unrendered):
+    problems.append(f'unknown names {", ".join(n for n in unknown if n not in known)}')
+  if repeated:
+    problems.append(f'repeated names {", ".join(repeated)}')
+  if problems:
+    raise ValueError(f'attributes: {"; ".join(problems)} for {dataset}; valid values are {valid}, each at most once')
+  return names, np.array([available.index(n) for n in names], np.int64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +130,12 @@ class Records:
         boxes=None if self.boxes is None else self.boxes[keep],
         attributes=None if self.attributes is None else self.attributes[keep])
 
+  def select_attributes(self, attributes: AttributeSelection, known: Sequence[str] = ()) -> 'Records':
+    """The same rows with only the attribute columns `attributes` asks for, in its order (`resolve_attributes`)."""
+    names, columns = resolve_attributes(self.attribute_names if self.attributes is not None else (), attributes,
+                                        self.display_name or 'this data set', known)
+    return dataclasses.replace(self, attributes=self.attributes[:, columns], attribute_names=names)
+
   @staticmethod
   def concatenate(parts: List['Records'], display_name: str = '') -> 'Records':
     """Rows of several readers one after the other (labels as given: offset them first if they must not clash)."""
@@ -113,6 +173,19 @@ class Generated:
   attribute_names: Tuple[str, ...] = ()
   num_classes: Optional[int] = None
   display_name: str = ''
+
+  def select_attributes(self, attributes: AttributeSelection, known: Sequence[str] = ()) -> 'Generated':
+    """The same split whose rows carry only the attribute columns `attributes` asks for, in its order
+    (`resolve_attributes`)."""
+    names, columns = resolve_attributes(self.attribute_names, attributes, self.display_name or 'this data set', known)
+    inner = self.generate
+
+    def generate(indices):
+      row = dict(inner(indices))
+      row['attributes'] = np.asarray(row['attributes'])[:, columns]
+      return row
+
+    return dataclasses.replace(self, generate=generate, attribute_names=names)
 
 
 def find_root(data_dir: str, nested: str, marker: str) -> str:
