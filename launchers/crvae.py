@@ -260,11 +260,9 @@ def main_stage2():
       common.fail(f'--feature_net={FLAGS.feature_net}: cannot be loaded as a Keras model ({type(e).__name__}: '
                   f'{reason}); pass a .keras / .h5 file saved by Keras, e.g. by evaluation.save_classifier')
     print(f'[crvae] perceptual features: layer {feature_net.layer_name} of {FLAGS.feature_net}', flush=True)
-  try:
-    training.train_stage2(s2cfg, run, stage1_logdir, logdir, feature_net=feature_net,
-                          print_fn=lambda s: print(s, flush=True))
-  except (pipeline.DatasetError, training.ResumeMismatchError, FileNotFoundError, ValueError) as e:
-    common.fail(str(e))
+  common.run_to_the_end(lambda: training.train_stage2(s2cfg, run, stage1_logdir, logdir, feature_net=feature_net,
+                                                      print_fn=lambda s: print(s, flush=True)),
+                        (pipeline.DatasetError, training.ResumeMismatchError, FileNotFoundError, ValueError))
 
 
 def main(argv):
@@ -290,10 +288,8 @@ def main(argv):
   else:
     print('[crvae] thesis scale (Sec. 5.4): --scale=full64 --batch_size=128, 150 epochs of CUB/CelebA/LSUN '
           '(--dataset=cub|celeba|lsun --data_dir=...), on a GPU', flush=True)
-  try:
-    training.train(cfg, run, logdir, print_fn=lambda s: print(s, flush=True))
-  except (pipeline.DatasetError, training.ResumeMismatchError) as e:  # a missing, malformed or too small split
-    common.fail(str(e))
+  common.run_to_the_end(lambda: training.train(cfg, run, logdir, print_fn=lambda s: print(s, flush=True)),
+                        (pipeline.DatasetError, training.ResumeMismatchError))  # a missing, malformed or small split
 
 
 

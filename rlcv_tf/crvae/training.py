@@ -12,7 +12,8 @@
   eval.json              held-out reconstruction error; for MNIST models the importance-sampled NLL (Table 5.B.1);
                          for RGB models the learning check's numbers and its line (learning_check.py)
   saved_model/           generator and encoder as a SavedModel (`rlcv_tf.crvae.export`), with `sample_expost`
-Re-running with the same `logdir` resumes from the latest checkpoint (e.g. with more `steps`).
+Re-running with the same `logdir` resumes from the latest checkpoint (e.g. with more `steps`). Ctrl-C / SIGTERM
+save a checkpoint and the SavedModel before the run stops (`core/train_loop.py`).
 """
 
 import dataclasses
@@ -25,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from rlcv_tf.core import images as images_lib
-from rlcv_tf.core import progress
+from rlcv_tf.core import train_loop
 from rlcv_tf.crvae import evaluation
 from rlcv_tf.crvae import export
 from rlcv_tf.crvae import expost_prior
@@ -38,6 +39,9 @@ from rlcv_tf.crvae import selection
 from rlcv_tf.crvae import train_steps
 
 RunConfig = run_config.RunConfig
+DataPosition = train_loop.DataPosition
+data_start = train_loop.data_start
+PREFIX = '[crvae] '
 
 # Architecture fields: a resumed run must not change them (the checkpoint's variables have these shapes).
 _ARCHITECTURE_FIELDS = ('model', 'resolution', 'channels', 'encoder_layers', 'decoder_layers', 'n_z',
@@ -107,31 +111,8 @@ def make_datasets(cfg: presets.CrVAEConfig, run: RunConfig):
 
 # ------------------------------------------------------------------------------------------------ data stream
 # Issue 9 §1: a resumed run continues the data stream where it stopped (the position of the last batch consumed
-# is saved with every checkpoint), and images skipped as unreadable reach the console, TensorBoard and eval.json.
-
-
-class DataPosition(tf.Module):
-  """The stream position of the last training batch handed out: its epoch and its last example's place in that
-  epoch's order. Saved in every checkpoint as 'data'; `data_start` reads it back."""
-
-  def __init__(self, start=(0, 0)):
-    super().__init__(name='data_position')
-    self.epoch = tf.Variable(int(start[0]), dtype=tf.int64, trainable=False, name='epoch')
-    self.position = tf.Variable(int(start[1]) - 1, dtype=tf.int64, trainable=False, name='position')
-
-
-def data_start(logdir: str):
-  """(start_epoch, skip) that continue the training stream of the run in `logdir` right after the batch of its
-  latest checkpoint; (0, 0) for a new run, or for a checkpoint saved before data positions were."""
-  latest = tf.train.latest_checkpoint(os.path.join(logdir, 'checkpoints'))
-  if not latest:
-    return 0, 0
-  reader = tf.train.load_checkpoint(latest)
-  keys = ('data/epoch/.ATTRIBUTES/VARIABLE_VALUE', 'data/position/.ATTRIBUTES/VARIABLE_VALUE')
-  if not all(reader.has_tensor(k) for k in keys):
-    return 0, 0
-  epoch, position = (int(reader.get_tensor(k)) for k in keys)
-  return epoch, position + 1
+# is saved with every checkpoint), and images skipped as unreadable reach the console, TensorBoard and eval.json
+# (core/train_loop.py: DataPosition, data_start, DataFeed).
 
 
 @dataclasses.dataclass
@@ -150,15 +131,17 @@ class Data:
     return self.train.map(lambda b: b['image'])
 
 
-def make_data(cfg: presets.CrVAEConfig, run: RunConfig, start=(0, 0)) -> Data:
+def make_data(cfg: presets.CrVAEConfig, run: RunConfig, start=(0, 0), attributes=None) -> Data:
   """The run's `Data`; image data sets start the training stream at `start` = (epoch, skip) (see `data_start`),
-  with the run's file check, skip limit, cache and determinism settings."""
+  with the run's file check, skip limit, cache and determinism settings. `attributes` selects attribute columns by
+  name (`registry.open_split`; None keeps the data set's default columns)."""
   if cfg.likelihood == 'bernoulli':
     train, held_images, steps = make_datasets(cfg, run)
     return Data(train.map(lambda x: {'image': x}), {'image': held_images}, steps)
   from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
   data_dir = run.data_dir or None
-  checks = dict(verify=run.verify, max_skipped_fraction=run.max_skipped_fraction, deterministic=run.deterministic)
+  checks = dict(verify=run.verify, max_skipped_fraction=run.max_skipped_fraction, deterministic=run.deterministic,
+                **({'attributes': attributes} if attributes is not None else {}))
   train, info = pipeline.make_image_dataset(
       run.dataset, data_dir, 'train', cfg.resolution, cfg.batch_size, train=True, seed=cfg.seed, epochs=None,
       start_epoch=start[0], skip=start[1], cache=run.cache, with_info=True, **checks)
@@ -168,69 +151,6 @@ def make_data(cfg: presets.CrVAEConfig, run: RunConfig, start=(0, 0)) -> Data:
   held = next(iter(held.unbatch().batch(min(run.num_eval_images, held_info.num_examples)).take(1)))
   held = {k: v.numpy() for k, v in held.items() if k in ('image', 'label', 'attributes')}
   return Data(train, held, info.steps_per_epoch, info, tuple(start))
-
-
-class _DataFeed:
-  """The training loop's batches: `args(batch)` of each batch of `data.train`, and on the way
-  * the stream position of each batch handed out goes into `position` (a checkpoint saved after step k then holds
-    the batch of step k, and `data_start` resumes right after it);
-  * the images skipped so far (file check and decode failures, each file once) are printed when their number
-    changes and written to TensorBoard ('data/skipped_images', 'data/skipped_files'), checked every `every` batches;
-  * a split found incomplete while decoding (past max_skipped_fraction) ends the run with the pipeline's one-message
-    error naming the files, after a checkpoint.
-  """
-
-  def __init__(self, data: Data, args, position: DataPosition, manager, writer, step, print_fn, every: int):
-    self.data, self.args, self.position = data, args, position
-    self.manager, self.writer, self.step, self.print_fn = manager, writer, step, print_fn
-    self.every, self.reported = max(1, int(every)), -1
-
-  def __iter__(self):
-    tracked = 'position' in self.data.train.element_spec
-    iterator = iter(self.data.train if tracked else self.data.train.repeat())
-    count = 0
-    while True:
-      try:
-        batch = next(iterator)
-      except StopIteration:
-        return
-      except tf.errors.InvalidArgumentError:
-        info = self.data.info
-        if info is not None and info.incomplete():
-          self.manager.save(checkpoint_number=int(self.step.numpy()))
-          raise info.incomplete_error() from None
-        raise
-      if tracked:
-        self.position.epoch.assign(tf.reduce_max(batch['epoch']))
-        self.position.position.assign(tf.reduce_max(batch['position']))
-      if count % self.every == 0:
-        self._check_skipped()
-      count += 1
-      yield self.args(batch)
-
-  def _check_skipped(self):
-    info = self.data.info
-    if info is None or info.total_skipped == self.reported:
-      return
-    total, files = info.total_skipped, info.all_skipped_files()
-    with self.writer.as_default(step=int(self.step.numpy())):
-      tf.summary.scalar('data/skipped_images', total)
-      if files:
-        tf.summary.text('data/skipped_files', '\n'.join(f'{p}: {r}' for p, r in files))
-    if total:
-      shown = ', '.join(f'{p} ({r})' for p, r in files[:10]) + (f', ... ({total - 10} more)' if total > 10 else '')
-      self.print_fn(f'[crvae] data: {total} of {info.num_listed} training images skipped so far '
-                    f'({info.num_skipped} by the file check, {info.runtime_skipped()} that do not decode): {shown}')
-    self.reported = total
-
-  def report(self) -> dict:
-    """The skipped images for eval.json ({} when the data set keeps no such record)."""
-    info = self.data.info
-    if info is None:
-      return {}
-    self._check_skipped()
-    return {'data/skipped_images': info.total_skipped,
-            'data/skipped_files': [f'{p}: {r}' for p, r in info.all_skipped_files()]}
 
 
 def _value_range(cfg):
@@ -308,88 +228,6 @@ def learning_check_line(results: Dict[str, float]) -> Optional[str]:
   return learning_check.check(diag)[1]
 
 
-def _restore_or_start(trainer, logdir, print_fn, extra=None):
-  checkpoint = tf.train.Checkpoint(**trainer.checkpoint_objects())
-  manager = tf.train.CheckpointManager(checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=3)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    print_fn(f'[crvae] resumed from {manager.latest_checkpoint} at step {int(trainer.step.numpy()):,}')
-  for name, obj in (extra or {}).items():  # saved from now on (restored by their owners, e.g. data_start)
-    setattr(checkpoint, name, obj)
-  return manager
-
-
-def _train_loop(trainer, batches, run: RunConfig, manager, writer, write_images: Callable[[int], None],
-                learning_rate: Callable[[int], float], batch_size: int, steps_per_epoch: Optional[int],
-                logdir: str, print_fn: Callable[[str], None], on_step: Optional[Callable[[int], None]] = None):
-  """Runs `trainer.train_step(*batch)` up to `run.steps` (counted by `trainer.step`, so a resumed run continues):
-  scalars every `summary_every`, sheets every `image_every`, `on_step(step)` after every step (e.g. model
-  selection), progress lines, interval and final checkpoints. Returns (final step, last metrics, steps/s)."""
-  done = int(trainer.step.numpy())
-  metrics: Dict[str, float] = {}
-  rate = progress.RateMeter()
-  if done >= run.steps:
-    print_fn(f'[crvae] {logdir} already holds {done:,} steps >= steps={run.steps:,}; nothing to train (raise '
-             '--steps to continue)')
-    return done, metrics, 0.0
-  lr = learning_rate(done)
-  trainer.set_learning_rate(lr)
-  last_log = last_ckpt = time.monotonic()
-  rate.update(done)
-  gate_updates = gate_count = 0
-  for batch in (batches.repeat() if isinstance(batches, tf.data.Dataset) else batches):
-    out = trainer.train_step(*batch)
-    done = int(trainer.step.numpy())
-    rate.update(done)
-    if learning_rate(done) != lr:
-      lr = learning_rate(done)
-      trainer.set_learning_rate(lr)
-    for key in ('d/updated', 'd2/updated'):
-      if key in out:
-        gate_updates += int(out[key])
-        gate_count += 1
-    if done % run.summary_every == 0 or done == run.steps:
-      metrics = {k: float(v) for k, v in out.items()}
-      if not all(np.isfinite(v) for v in metrics.values()):
-        bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
-        manager.save(checkpoint_number=done)
-        raise FloatingPointError(f'non-finite losses {bad} at step {done}; the last checkpoint is in {logdir}. '
-                                 'Lower --learning_rate or the loss weights.')
-      with writer.as_default(step=done):
-        for k, v in metrics.items():
-          tf.summary.scalar(k, v)
-        tf.summary.scalar('train/learning_rate', lr)
-        tf.summary.scalar('throughput/steps_per_second', rate.rate)
-        tf.summary.scalar('throughput/images_per_second', rate.rate * batch_size)
-        if gate_count:
-          tf.summary.scalar('d/update_rate', gate_updates / gate_count)
-      gate_updates = gate_count = 0
-    if done % run.image_every == 0 or done == run.steps:
-      write_images(done)
-    if on_step is not None:
-      on_step(done)
-    now = time.monotonic()
-    if now - last_log >= run.log_interval_s or done == run.steps:
-      print_fn(_progress_line(done, run.steps, rate, out, steps_per_epoch))
-      last_log = now
-    if now - last_ckpt >= run.checkpoint_interval_s:
-      manager.save(checkpoint_number=done)
-      last_ckpt = now
-    if done >= run.steps:
-      break
-  manager.save(checkpoint_number=done)
-  return done, metrics, rate.rate
-
-
-def _sheet_writer(logdir, writer, make_grid, tag):
-  def write_images(at_step):
-    grid = make_grid()
-    images_lib.save_png(grid, os.path.join(logdir, 'samples', f'step_{at_step:07d}.png'), scale=2)
-    with writer.as_default(step=at_step):
-      tf.summary.image(tag, grid[None], max_outputs=1)
-  return write_images
-
-
 def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
           print_fn: Callable[[str], None] = print) -> TrainResult:
   """Stage 1: trains the model `cfg` on `run.dataset`, then evaluates and exports it (see the module docstring)."""
@@ -405,10 +243,10 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
   vae, disc = networks.build_models(cfg)
   trainer = train_steps.make_trainer(vae, disc, cfg)
   data_position = DataPosition(data.start)
-  manager = _restore_or_start(trainer, logdir, print_fn, extra={'data': data_position})
+  manager = train_loop.restore_or_start(trainer, logdir, print_fn, extra={'data': data_position}, prefix=PREFIX)
   writer = tf.summary.create_file_writer(logdir)
-  feed = _DataFeed(data, lambda b: (b['image'],), data_position, manager, writer, trainer.step, print_fn,
-                   run.summary_every)
+  feed = train_loop.DataFeed(data.train, data.info, lambda b: (b['image'],), data_position, manager, writer,
+                             trainer.step, print_fn, run.summary_every, prefix=PREFIX)
   sheets = _Sheets(vae, cfg, held_images, run.grid_size, cfg.seed)
   lr_every = run.lr_step_every or (cfg.lr_step_epochs * steps_per_epoch if steps_per_epoch else 0)
 
@@ -417,10 +255,11 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
 
   selector = (selection.mnist_selector(vae, cfg, run, logdir, steps_per_epoch, writer, print_fn)
               if cfg.likelihood == 'bernoulli' else None)
-  done, metrics, steps_per_second = _train_loop(
+  done, metrics, steps_per_second = train_loop.train_loop(
       trainer, feed, run, manager, writer,
-      _sheet_writer(logdir, writer, sheets.grid, 'samples/real_recon_and_prior'), learning_rate, cfg.batch_size,
-      steps_per_epoch, logdir, print_fn, on_step=selector.maybe_score if selector else None)
+      train_loop.sheet_writer(logdir, writer, sheets.grid, 'samples/real_recon_and_prior'), learning_rate,
+      cfg.batch_size, steps_per_epoch, logdir, print_fn, on_step=selector.maybe_score if selector else None,
+      prefix=PREFIX, export_fn=lambda: export.export_vae(vae, os.path.join(logdir, 'saved_model')))
   selected = selection.finish(selector, done, print_fn)   # MNIST: the best validation weights from here on
 
   if vae.num_blocks > 1 and 'cr' in (cfg.inference_head, cfg.generation_head):
@@ -507,10 +346,10 @@ def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature
   generator, discriminator = stage2_lib.build_stage2_models(s2cfg)
   trainer = train_steps.Stage2Trainer(vae, generator, discriminator, s2cfg, feature_net=feature_net)
   data_position = DataPosition(data_begin)
-  manager = _restore_or_start(trainer, logdir, print_fn, extra={'data': data_position})
+  manager = train_loop.restore_or_start(trainer, logdir, print_fn, extra={'data': data_position}, prefix=PREFIX)
   writer = tf.summary.create_file_writer(logdir)
-  feed = _DataFeed(Data(train_ds, {}, info.steps_per_epoch, info, data_begin), lambda b: (b['image'], b['hires']),
-                   data_position, manager, writer, trainer.step, print_fn, run.summary_every)
+  feed = train_loop.DataFeed(train_ds, info, lambda b: (b['image'], b['hires']), data_position, manager, writer,
+                             trainer.step, print_fn, run.summary_every, prefix=PREFIX)
   z = tf.random.stateless_normal((len(held['image']),) + tuple(cfg1.latent_shape), seed=(cfg1.seed, 23))
 
   def grid():
@@ -520,10 +359,11 @@ def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature
     cols = int(np.ceil(np.sqrt(len(high))))
     return images_lib.stack_rows([images_lib.make_grid(up, cols=cols), images_lib.make_grid(high, cols=cols)])
 
-  done, metrics, steps_per_second = _train_loop(
+  done, metrics, steps_per_second = train_loop.train_loop(
       trainer, feed, run, manager, writer,
-      _sheet_writer(logdir, writer, grid, 'samples/stage1_and_stage2'), lambda _: s2cfg.learning_rate,
-      s2cfg.batch_size, info.steps_per_epoch, logdir, print_fn)
+      train_loop.sheet_writer(logdir, writer, grid, 'samples/stage1_and_stage2'), lambda _: s2cfg.learning_rate,
+      s2cfg.batch_size, info.steps_per_epoch, logdir, print_fn, prefix=PREFIX,
+      export_fn=lambda: export.export_two_stage(vae, generator, os.path.join(logdir, 'saved_model')))
 
   mu, _ = vae.encode(held['image'], training=False)
   refined = generator(vae.decode(mu, training=False), training=False)
@@ -535,16 +375,3 @@ def train_stage2(s2cfg, run: RunConfig, stage1_logdir: str, logdir: str, feature
   print_fn(f'[crvae] stage 2 done: step {done:,}; reconstruction_mse {results["eval/stage2_reconstruction_mse"]:.4g}'
            f'; SavedModel {saved_model_dir}; samples {os.path.join(logdir, "samples")}')
   return TrainResult(done, metrics, results, saved_model_dir, time.monotonic() - start, steps_per_second)
-
-
-def _progress_line(done, total, rate, out, steps_per_epoch) -> str:
-  parts = [f'[crvae] step {done:,}/{total:,} ({100.0 * done / total:.0f}%)']
-  if steps_per_epoch:
-    parts.append(f'epoch {done / steps_per_epoch:.2f}')
-  parts.append(f'{rate.rate:.2f} steps/s')
-  for key, label in (('loss/rec', 'rec'), ('loss/kl_total', 'kl'), ('loss/mi', 'mi'), ('loss/d', 'D'),
-                     ('d/accuracy', 'D acc'), ('loss/g2', 'G2'), ('loss/d2', 'D2'), ('d2/accuracy', 'D2 acc')):
-    if key in out:
-      parts.append(f'{label} {float(out[key]):.4g}')
-  parts.append(f'ETA {progress.format_duration(rate.eta(done, total))}')
-  return ' | '.join(parts)
