@@ -228,6 +228,30 @@ def route_gradients(tape, loss_values: Mapping[str, tf.Tensor], routes: Sequence
       contributions.setdefault(route.group, []).append((group_grads, route.gated))
 
 
+def batch_norm_moving_statistics(parts) -> list:
+  """The moving means and variances of every BatchNormalization inside `parts` (layers; None entries skipped)."""
+  found = []
+  for part in parts:
+    if part is None:
+      continue
+    for layer in part._flatten_layers(include_self=True):  # pylint: disable=protected-access
+      if isinstance(layer, keras.layers.BatchNormalization):
+        found += [layer.moving_mean, layer.moving_variance]
+  return found
+
+
+def keeping_moving_statistics(statistics: Sequence, fn):
+  """fn()'s result, with the variables `statistics` (e.g. `batch_norm_moving_statistics`) put back afterwards to
+  the values they had before fn ran: a training-mode pass that normalises with its own batch statistics but leaves
+  the moving statistics to another pass (the prior-sample pass of Chapters 5 and 6)."""
+  saved = [tf.identity(v) for v in statistics]
+  out = fn()
+  with tf.control_dependencies([t for t in tf.nest.flatten(out) if t is not None]):
+    for v, value in zip(statistics, saved):
+      v.assign(value)
+  return out
+
+
 def _kl_metrics(kl_blocks, num_blocks):
   return {f'loss/kl_block_{t}': kl_blocks[t] for t in range(num_blocks)}
 
@@ -285,14 +309,8 @@ class Stage1Losses:
   def generation_bn_statistics(self):
     """Moving means and variances of every batch norm on the generation path (LSTM_gen, FC/conv head, decoder)."""
     if self._generation_bn_statistics is None:
-      found = []
-      for part in (self.vae.transform_path, self.vae.to_trunk, self.vae.decoder_trunk):
-        if part is None:
-          continue
-        for layer in part._flatten_layers(include_self=True):  # pylint: disable=protected-access
-          if isinstance(layer, keras.layers.BatchNormalization):
-            found += [layer.moving_mean, layer.moving_variance]
-      self._generation_bn_statistics = found
+      self._generation_bn_statistics = batch_norm_moving_statistics(
+          (self.vae.transform_path, self.vae.to_trunk, self.vae.decoder_trunk))
     return self._generation_bn_statistics
 
   def generator_phase(self, x):
@@ -310,12 +328,10 @@ class Stage1Losses:
       # mode uses) to the reconstruction pass: with Torch momentum 0.9 they are ~90% the newest batch, and prior
       # samples' statistics made inference-mode reconstructions up to 3x worse than training mode's
       # (docs/crvae_default_diagnosis.md).
-      saved = [tf.identity(v) for v in self.generation_bn_statistics]
-      u_p = vae.transform(z_p, training=True)
-      x_p = vae.output_activation(vae.decode_transformed(u_p, training=True))
-      with tf.control_dependencies([x_p]):
-        for v, value in zip(self.generation_bn_statistics, saved):
-          v.assign(value)
+      def prior_pass():
+        u = vae.transform(z_p, training=True)
+        return u, vae.output_activation(vae.decode_transformed(u, training=True))
+      u_p, x_p = keeping_moving_statistics(self.generation_bn_statistics, prior_pass)
       context['x_p'] = x_p
       # D stays in training mode (dropout active) during the generator update (spec §0).
       f_q = disc.features(x_q, training=True)
