@@ -1,7 +1,7 @@
 r"""Chapter 3 evidence on CPU (issue 11 §7): phase 1 on the small maze, then A2C vs FN vs WN + pi_g-init + traversal
 on small MultiGoal, several training seeds each, against Table 3.2's small MultiGoal row.
 
-  python examples/world_graph_small.py                    # 1 phase-1 run + 3 models x 3 seeds: about 1-1.5 h on 2 cores
+  python examples/world_graph_small.py                    # 1 phase-1 run + 3 models x 3 seeds: about 50 min on 2 cores
   python examples/world_graph_small.py --seeds=0 --feudal_iterations=50 --phase1_iterations=100 --out=/tmp/wg_quick
 
 What it reports (--out, default docs/world_graph_small; <out>.md and <out>.json):
