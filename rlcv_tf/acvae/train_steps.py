@@ -117,9 +117,12 @@ class ConditionalLosses:
   def routes(self) -> Tuple[Route, ...]:
     routes = [Route('g', name) for name in self.gen_group_names]
     if self.disc is not None:
+      # A grown D's newest level (progressive.py, group grow_d) sits before the trunk and is trained like it.
+      d_inputs = ('trunk', 'grow_d') if 'grow_d' in self.disc.variable_groups() else ('trunk',)
       if self.has_mi:
-        routes += [Route('mi', 'q_head'), Route('mi', 'trunk')]
-      routes += [Route('d', 'd_head', gated=True), Route('d', 'trunk', gated=self.cfg.gate_scope == 'head+trunk')]
+        routes += [Route('mi', 'q_head')] + [Route('mi', name) for name in d_inputs]
+      routes += [Route('d', 'd_head', gated=True)]
+      routes += [Route('d', name, gated=self.cfg.gate_scope == 'head+trunk') for name in d_inputs]
     return tuple(routes)
 
   @property
@@ -282,6 +285,8 @@ class AcVAETrainer:
       groups['d_head'] = disc_groups['d_head']
       if self.has_mi:
         groups['q_head'] = disc_groups['q_head']
+      if 'grow_d' in disc_groups:
+        groups['grow_d'] = disc_groups['grow_d']
     self.opt = GroupedAdam([self._param_group(name, variables) for name, variables in groups.items()],
                            cfg.learning_rate)
     self.applier = UpdateApplier(self.opt, cfg.d_gate_threshold)
@@ -295,10 +300,14 @@ class AcVAETrainer:
                        lstm_inf=cfg.resolved_lr_mult_lstm, lstm_gen=cfg.resolved_lr_mult_lstm,
                        prior=cfg.resolved_lr_mult_prior, attention=cfg.lr_mult_attention, trunk=cfg.lr_mult_trunk,
                        d_head=cfg.resolved_lr_mult_dhead, q_head=cfg.lr_mult_qpsi)
+    # A grown model (progressive.py): its pretrained groups x lr_mult_pretrained, the fresh levels at LR (spec B2.1).
+    pretrained = float(getattr(cfg, 'lr_mult_pretrained', 1.0))
+    multipliers = {group: m * pretrained for group, m in multipliers.items()}
+    multipliers.update(grow_enc=1.0, grow_gen=1.0, grow_d=1.0)
     if name not in multipliers:
       raise ValueError(f'parameter group {name!r}: no learning-rate multiplier; valid groups are {tuple(multipliers)}')
     return ParamGroup(name, variables, lr_multiplier=multipliers[name],
-                      beta_1=cfg.resolved_d_adam_beta1 if name in D_GROUPS else cfg.adam_beta1,
+                      beta_1=cfg.resolved_d_adam_beta1 if name in D_GROUPS + ('grow_d',) else cfg.adam_beta1,
                       beta_2=cfg.adam_beta2, epsilon=cfg.adam_epsilon,
                       clip=float(cfg.grad_clip) if name in CLIPPED_GROUPS else 0.0,
                       per_call_lr=name == 'd_head', warmup=name == 'd_head' and bool(cfg.d_warmup))
