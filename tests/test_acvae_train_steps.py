@@ -415,3 +415,25 @@ def test_tiny_acvaegan_learns_synth_faces():
   first, last = np.mean(recs[:10]), np.mean(recs[-10:])
   print(f"loss/rec first 10 steps {first:.4f}, last 10 {last:.4f}")
   assert last < 0.6 * first, (first, last)
+
+
+def test_a_grown_model_trains_its_new_levels_and_keeps_the_rest_routed():
+  # After progressive.grow, one step must move the fresh levels (grow_enc, grow_gen, grow_d) as well as the
+  # pretrained groups: a group left out of the routes would stay at its initial values.
+  from rlcv_tf.acvae import progressive  # pylint: disable=g-import-not-at-top
+  cfg = presets.get_preset('tiny_acvaegan')
+  vae, disc = networks.build_models(cfg)
+  vae2, disc2, cfg2 = progressive.grow(vae, disc, cfg, total_steps=4)
+  progressive.set_alpha(0.5, vae2, disc2)
+  trainer = train_steps.AcVAETrainer(vae2, disc2, cfg2)
+  groups = trainer.opt.groups
+  assert {'grow_enc', 'grow_gen', 'grow_d'} <= set(groups)
+  before = {name: [v.numpy().copy() for v in variables] for name, variables in groups.items()}
+  rng = np.random.default_rng(0)
+  x = rng.uniform(-1, 1, (cfg2.batch_size, cfg2.resolution, cfg2.resolution, 3)).astype(np.float32)
+  a = rng.choice([-1.0, 1.0], (cfg2.batch_size, cfg2.num_attributes)).astype(np.float32)
+  out = trainer.train_step(x, a)
+  assert all(np.isfinite(float(v)) for v in out.values())
+  for name in ('grow_enc', 'grow_gen', 'grow_d', 'enc', 'dec', 'trunk', 'attention'):
+    moved = [not np.array_equal(b, v.numpy()) for b, v in zip(before[name], groups[name])]
+    assert any(moved), name

@@ -114,6 +114,29 @@ def test_celeba_layout_folder_trains_end_to_end(tmp_path):
   with open(logdir / 'config.json') as f:
     assert json.load(f)['model']['attribute_names'] == ['Male', 'Smiling', 'Young']
   assert os.path.exists(logdir / 'saved_model' / 'saved_model.pb')
+  # --grow_from: refused for another model or a resolution that is not twice the run's; then grown 16 -> 32 px.
+  line = one_error_line(run_launcher(f'--grow_from={logdir}', '--model=acvaegan', f'--logdir={tmp_path / "g0"}',
+                                     timeout=120))
+  assert 'cvaegan' in line and '--model=acvaegan' in line
+  line = one_error_line(run_launcher(f'--grow_from={logdir}', '--scale=full64', f'--logdir={tmp_path / "g0"}',
+                                     timeout=120))
+  assert '32px' in line and '--scale=full64' in line
+  assert not os.path.exists(tmp_path / 'g0')
+  grown = tmp_path / 'grown'
+  proc = run_launcher(f'--grow_from={logdir}', f'--data_dir={root}', '--steps=2', '--image_every=2',
+                      '--num_eval_images=8', '--classifier_images=32', '--classifier_epochs=1', '--log_interval_s=0',
+                      f'--logdir={grown}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'grew' in proc.stdout and 'alpha' in proc.stdout
+  with open(grown / 'config.json') as f:
+    model = json.load(f)['model']
+  assert model['resolution'] == 32 and model['base_resolution'] == 16 and model['fade_steps'] == 1.0
+  assert os.path.exists(grown / 'saved_model' / 'saved_model.pb')
+  proc = run_launcher(f'--grow_from={logdir}', f'--data_dir={root}', '--steps=3', '--image_every=3',
+                      '--num_eval_images=8', '--classifier_images=32', '--classifier_epochs=1', '--log_interval_s=0',
+                      f'--logdir={grown}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'resumed from' in proc.stdout and 'step 3/3' in proc.stdout
 
 
 def test_sigint_saves_a_checkpoint_and_the_saved_model_then_exits_130(tmp_path):
