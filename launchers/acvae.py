@@ -53,6 +53,8 @@ flags.DEFINE_string('is_classifier', '', 'A .keras identity classifier for the i
 flags.DEFINE_integer('is_epochs', 0, 'synth_faces without --is_classifier: train an identity classifier (20 '
                      'identities) for this many epochs and report the IS; 0 = no IS.')
 flags.DEFINE_integer('num_eval_images', 500, 'Held-out images for the evaluation.')
+flags.DEFINE_bool('cache', False, 'Decode, crop and resize the training images once and keep them in memory (only when '
+                  'the split fits in RAM).')
 flags.DEFINE_integer('image_every', 250, 'Steps between sample sheets.')
 flags.DEFINE_float('log_interval_s', 10.0, 'Seconds between progress lines.')
 flags.DEFINE_float('checkpoint_interval_s', 600.0, 'Seconds between checkpoints (and one at the end).')
@@ -125,7 +127,8 @@ def _run_config(dataset: str, data_dir: str):
                              checkpoint_interval_s=FLAGS.checkpoint_interval_s,
                              num_eval_images=FLAGS.num_eval_images, classifier=os.path.expanduser(FLAGS.classifier),
                              classifier_images=FLAGS.classifier_images, classifier_epochs=FLAGS.classifier_epochs,
-                             is_classifier=os.path.expanduser(FLAGS.is_classifier), is_epochs=FLAGS.is_epochs)
+                             is_classifier=os.path.expanduser(FLAGS.is_classifier), is_epochs=FLAGS.is_epochs,
+                             cache=FLAGS.cache)
   try:
     return run.validate()
   except ValueError as e:
