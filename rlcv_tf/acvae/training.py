@@ -333,7 +333,9 @@ def train(cfg: presets.AcVAEConfig, run: RunConfig, logdir: str,
     attention_lib.save_mask_png(vae.attention.mask().numpy(), os.path.join(samples, 'attention.png'))
 
   classifier_model, classifier_path = _classifier(cfg, run, logdir, print_fn)
-  majority = classifier_lib.load_metadata(classifier_path).get('majority')
+  # The baseline predicts each attribute's training-split majority (the classifier's sidecar records it); a
+  # classifier saved without it falls back to the held-out split's own majority (a baseline at least as high).
+  majority = classifier_lib.load_metadata(classifier_path).get('train_majority')
   majority = np.asarray(majority, np.float32) if majority is not None else classifier_lib.majority_values(
       held['attributes'])
   results = evaluate(vae, cfg, held, classifier_model, majority, _identity_classifier(cfg, run, logdir, print_fn))
