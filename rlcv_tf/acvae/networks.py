@@ -487,16 +487,19 @@ def build_model(config: presets.AcVAEConfig) -> AttributeVAE:
   return MODEL_CLASSES[config.model](config)
 
 
-def build_models(config: presets.AcVAEConfig, batch_size: int = 4):
-  """Creates and builds (one call on zeros) the generator and, for the adversarial models, the discriminator."""
+def build_models(config: presets.AcVAEConfig, batch_size: int = 4, vae_class=None, disc_class=None):
+  """Creates and builds (one call on zeros) the generator and, for the adversarial models, the discriminator.
+
+  `vae_class` / `disc_class` replace the model's own classes (progressive.build_grown_models passes the grown ones).
+  """
   config.validate()
-  vae = build_model(config)
+  vae = build_model(config) if vae_class is None else vae_class(config)
   images = ops.zeros((batch_size,) + config.image_shape)
   a = ops.zeros((batch_size, config.num_attributes))
   vae(images, a, training=False)
   discriminator = None
   if config.adversarial:
-    discriminator = ConditionalDiscriminator(config)
+    discriminator = (disc_class or ConditionalDiscriminator)(config)
     discriminator(images, a, training=False)
   return vae, discriminator
 

@@ -507,16 +507,8 @@ def build_grown_models(config: GrownConfig, batch_size: int = 4):
   if not isinstance(config, GrownConfig):
     raise ValueError(f'config: build_grown_models takes a GrownConfig (grow_config / config_from_dict), got '
                      f'{type(config).__name__}; use networks.build_models for an ungrown model')
-  config.validate()
-  vae = GROWN_CLASSES[config.model](config)
-  images = ops.zeros((batch_size,) + config.image_shape)
-  a = ops.zeros((batch_size, config.num_attributes))
-  vae(images, a, training=False)
-  disc = None
-  if config.adversarial:
-    disc = GrownDiscriminator(config)
-    disc(images, a, training=False)
-  return vae, disc
+  return networks.build_models(config, batch_size, vae_class=GROWN_CLASSES[config.model],
+                               disc_class=GrownDiscriminator)
 
 
 def set_alpha(alpha, *models) -> None:

@@ -132,11 +132,8 @@ def check_resume(cfg: presets.AcVAEConfig, run: RunConfig, logdir: str) -> None:
   if 'model' not in saved or saved['model'].get('model') not in presets.MODELS:
     raise runs.ResumeMismatchError(f'--logdir={logdir} holds a run of another launcher; use a new --logdir')
   for field in ARCHITECTURE_FIELDS:
-    old, new = saved['model'].get(field), getattr(cfg, field)
-    if isinstance(new, tuple):
-      new = list(new)
-      old = [list(v) if isinstance(v, (list, tuple)) else v for v in old] if isinstance(old, list) else old
-      new = [list(v) if isinstance(v, tuple) else v for v in new]
+    # Compared in their config.json form (tuples are lists there).
+    old, new = saved['model'].get(field), json.loads(json.dumps(getattr(cfg, field)))
     if old != new:
       raise runs.ResumeMismatchError(
           f'--logdir={logdir} holds a run with {field}={old!r}, but this run asks for {field}={new!r}. Use the same '
@@ -327,8 +324,7 @@ def train(cfg: presets.AcVAEConfig, run: RunConfig, logdir: str,
   count = min(8, len(held['images']))
   swap = tools.attribute_swap_grid(vae, held['images'][:count], held['attributes'][:count],
                                    list(cfg.attribute_names))
-  images_lib.save_png(swap[0] if isinstance(swap, tuple) else swap, os.path.join(samples, 'attribute_swap.png'),
-                      scale=2)
+  images_lib.save_png(swap.image, os.path.join(samples, 'attribute_swap.png'), scale=2)
   if vae.attention is not None:
     attention_lib.save_mask_png(vae.attention.mask().numpy(), os.path.join(samples, 'attention.png'))
 

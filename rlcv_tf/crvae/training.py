@@ -131,17 +131,15 @@ class Data:
     return self.train.map(lambda b: b['image'])
 
 
-def make_data(cfg: presets.CrVAEConfig, run: RunConfig, start=(0, 0), attributes=None) -> Data:
+def make_data(cfg: presets.CrVAEConfig, run: RunConfig, start=(0, 0)) -> Data:
   """The run's `Data`; image data sets start the training stream at `start` = (epoch, skip) (see `data_start`),
-  with the run's file check, skip limit, cache and determinism settings. `attributes` selects attribute columns by
-  name (`registry.open_split`; None keeps the data set's default columns)."""
+  with the run's file check, skip limit, cache and determinism settings."""
   if cfg.likelihood == 'bernoulli':
     train, held_images, steps = make_datasets(cfg, run)
     return Data(train.map(lambda x: {'image': x}), {'image': held_images}, steps)
   from rlcv_tf.datasets import pipeline  # pylint: disable=g-import-not-at-top
   data_dir = run.data_dir or None
-  checks = dict(verify=run.verify, max_skipped_fraction=run.max_skipped_fraction, deterministic=run.deterministic,
-                **({'attributes': attributes} if attributes is not None else {}))
+  checks = dict(verify=run.verify, max_skipped_fraction=run.max_skipped_fraction, deterministic=run.deterministic)
   train, info = pipeline.make_image_dataset(
       run.dataset, data_dir, 'train', cfg.resolution, cfg.batch_size, train=True, seed=cfg.seed, epochs=None,
       start_epoch=start[0], skip=start[1], cache=run.cache, with_info=True, **checks)
