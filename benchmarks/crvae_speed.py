@@ -144,7 +144,7 @@ def _time(fn, iters):
 
 
 def run_models(tf, info):
-  from rlcv_tf.crvae import networks  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.core.vaegan import networks  # pylint: disable=g-import-not-at-top
   from rlcv_tf.crvae import presets  # pylint: disable=g-import-not-at-top
   from rlcv_tf.crvae import train_steps  # pylint: disable=g-import-not-at-top
   gpus = tf.config.list_physical_devices('GPU')
@@ -330,7 +330,7 @@ def run_pipeline(tf, info):
 
 def run_fed(tf, info, root, cache_dir, common):
   """crVAE-GAN training steps fed by a constant batch, the uncached and the cached pipeline (same cores)."""
-  from rlcv_tf.crvae import networks  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.core.vaegan import networks  # pylint: disable=g-import-not-at-top
   from rlcv_tf.crvae import presets  # pylint: disable=g-import-not-at-top
   from rlcv_tf.crvae import train_steps  # pylint: disable=g-import-not-at-top
   from rlcv_tf.datasets import image_cache  # pylint: disable=g-import-not-at-top

@@ -154,8 +154,8 @@ def per_image_correct(classifier, images, attributes):
 
 
 def identity_accuracy(model, images, labels):
-  from rlcv_tf.crvae import evaluation as crvae_evaluation  # pylint: disable=g-import-not-at-top
-  return float(np.mean(np.argmax(crvae_evaluation.classifier_probs(model, images), axis=1) == labels))
+  from rlcv_tf.core.vaegan import evaluation as vaegan_evaluation  # pylint: disable=g-import-not-at-top
+  return float(np.mean(np.argmax(vaegan_evaluation.classifier_probs(model, images), axis=1) == labels))
 
 
 def prior_latents(vae, a, seed):
@@ -215,7 +215,7 @@ def main(argv):
   from rlcv_tf.acvae import tools  # pylint: disable=g-import-not-at-top
   from rlcv_tf.acvae import training  # pylint: disable=g-import-not-at-top
   from rlcv_tf.core import images as images_lib  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.crvae import evaluation as crvae_evaluation  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.core.vaegan import evaluation as vaegan_evaluation  # pylint: disable=g-import-not-at-top
   say = lambda s: print(s, flush=True)
 
   # ------------------------------------------------------------------------------------------- training
@@ -253,7 +253,7 @@ def main(argv):
                                           num_examples=FLAGS.num_eval_images)
   attrs = held['attributes']
   classifier = classifier_lib.load_attribute_classifier(attribute_path, expected_names=names)
-  identity = crvae_evaluation.load_classifier(identity_path) if os.path.exists(identity_path) else None
+  identity = vaegan_evaluation.load_classifier(identity_path) if os.path.exists(identity_path) else None
   correct = {'real': per_image_correct(classifier, held['images'], attrs)}
   models, params, generated = {}, {}, {}
   for key in keys:
@@ -312,7 +312,7 @@ def main(argv):
       inception[grown_key].update(shared_32px_classifier_is=mean, shared_32px_classifier_is_std=std,
                                   shared_32px_classifier_real_is=real)
       grown_identity = os.path.join(dirs[grown_key], IDENTITY_CLASSIFIER)
-      identity_val[f'{grown_res}px'] = identity_accuracy(crvae_evaluation.load_classifier(grown_identity),
+      identity_val[f'{grown_res}px'] = identity_accuracy(vaegan_evaluation.load_classifier(grown_identity),
                                                          held_grown['images'], held_grown['labels'])
 
   # Table 6.1 analogue and the attention entropy over training.

@@ -33,7 +33,7 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from rlcv_tf.core import images as images_lib  # pylint: disable=g-import-not-at-top
 from rlcv_tf.core import quiet  # pylint: disable=g-import-not-at-top
-from rlcv_tf.crvae import networks  # pylint: disable=g-import-not-at-top
+from rlcv_tf.core.vaegan import networks  # pylint: disable=g-import-not-at-top
 from rlcv_tf.crvae import presets  # pylint: disable=g-import-not-at-top
 from rlcv_tf.crvae import training  # pylint: disable=g-import-not-at-top
 

@@ -27,7 +27,7 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from rlcv_tf.crvae import evaluation  # pylint: disable=g-import-not-at-top
+from rlcv_tf.core.vaegan import evaluation  # pylint: disable=g-import-not-at-top
 from rlcv_tf.core import quiet  # pylint: disable=g-import-not-at-top
 from rlcv_tf.crvae import presets  # pylint: disable=g-import-not-at-top
 from rlcv_tf.crvae import run_eval  # pylint: disable=g-import-not-at-top

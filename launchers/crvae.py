@@ -224,7 +224,7 @@ def stage2_from_flags():
   if s2cfg.gamma > 0 and not FLAGS.feature_net:
     raise FlagError(f'stage 2 preset {name} uses the perceptual loss (gamma={s2cfg.gamma:g}): pass '
                     '--feature_net=PATH.keras (a local classifier, e.g. one saved by '
-                    'rlcv_tf.crvae.evaluation.save_classifier) or --perceptual_weight=0')
+                    'rlcv_tf.core.vaegan.evaluation.save_classifier) or --perceptual_weight=0')
   if FLAGS.feature_net and not os.path.exists(os.path.expanduser(FLAGS.feature_net)):
     raise FlagError(f'--feature_net={FLAGS.feature_net}: no such file')
   if FLAGS.feature_layer and not FLAGS.feature_net:

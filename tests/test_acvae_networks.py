@@ -15,7 +15,7 @@ import keras
 
 from rlcv_tf.acvae import networks
 from rlcv_tf.acvae import presets
-from rlcv_tf.crvae import layers as crvae_layers
+from rlcv_tf.core.vaegan import layers as vaegan_layers
 
 MODELS = presets.MODELS
 
@@ -100,7 +100,7 @@ def test_shapes_of_every_model(scale, model):
   y = f
   for layer in disc.d_head.layers:
     y = layer(y)
-    if isinstance(layer, crvae_layers.MinibatchDiscrimination):
+    if isinstance(layer, vaegan_layers.MinibatchDiscrimination):
       assert tuple(y.shape) == (b, config.d_dense + config.mbd_kernels)
 
 

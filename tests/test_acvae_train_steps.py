@@ -145,9 +145,9 @@ def test_trainer_argument_errors():
   config_cvae, vae_cvae, _ = build('cvae')
   with pytest.raises(ValueError, match='disc: .*has no discriminator'):
     train_steps.AcVAETrainer(vae_cvae, disc, config_cvae)
-  from rlcv_tf.crvae import presets as crvae_presets  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.core.vaegan import config as vaegan_config  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match='cfg: .*AcVAEConfig'):
-    train_steps.AcVAETrainer(vae, disc, crvae_presets.get_preset('tiny'))
+    train_steps.AcVAETrainer(vae, disc, vaegan_config.CrVAEConfig())
 
 
 # ------------------------------------------------------------------------------------ L_G by hand (NumPy)

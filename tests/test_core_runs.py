@@ -125,3 +125,18 @@ def test_save_and_stop_saves_says_where_and_raises(tmp_path):
     ckpt.save_and_stop(13, None, stop, lines.append, '[job] ')
   assert e.value.exit_code == 128 + signal.SIGTERM and str(e.value) == 'stopped by SIGTERM at 13 frames'
   assert lines[-1].startswith('[job] stopped by SIGTERM: saved checkpoint') and ckpt.latest.endswith('ckpt-13')
+
+
+def test_config_record_round_trips_json_and_refuses_unknown_fields():
+  import dataclasses
+
+  @dataclasses.dataclass(frozen=True)
+  class Example(runs.ConfigRecord):
+    widths: tuple = (1, 2)
+    rate: float = 0.5
+
+  config = Example().replace(widths=[3, [4, 5]])
+  assert config.widths == (3, (4, 5))  # lists from JSON or flags come back as tuples, so configs compare equal
+  assert Example.from_json(config.to_json()) == config
+  with pytest.raises(ValueError, match=r'^wdiths: unknown Example field'):
+    Example().replace(wdiths=(1,))

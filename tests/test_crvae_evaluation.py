@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rlcv_tf.crvae import evaluation
-from rlcv_tf.crvae import losses
+from rlcv_tf.core.vaegan import evaluation
+from rlcv_tf.core.vaegan import losses
 
 # ----------------------------------------------------------------------------------------- 7.3-14: IS-NLL
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from rlcv_tf.crvae import export
-from rlcv_tf.crvae import networks
+from rlcv_tf.core.vaegan import networks
 
 LATENT, IMAGE, N = (2, 2, 4), (4, 4, 3), 3
 

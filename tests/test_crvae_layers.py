@@ -8,8 +8,8 @@ import tensorflow as tf
 
 import keras
 
-from rlcv_tf.crvae import blocks
-from rlcv_tf.crvae import layers
+from rlcv_tf.core.vaegan import blocks
+from rlcv_tf.core.vaegan import layers
 
 
 def test_crelu_doubles_channels_and_matches_definition():

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from rlcv_tf.crvae import losses
+from rlcv_tf.core.vaegan import losses
 
 tfd = tfp.distributions
 

@@ -6,6 +6,7 @@ Keras' LSTM formula and a hand count of the spec tables), preset values and conf
 unknown batch and a SavedModel round trip. full64 is built once per module (about 20 M parameters each).
 """
 
+import dataclasses
 import json
 
 import numpy as np
@@ -14,7 +15,8 @@ import tensorflow as tf
 
 import keras
 
-from rlcv_tf.crvae import networks
+from rlcv_tf.core.vaegan import config as vaegan_config
+from rlcv_tf.core.vaegan import networks
 from rlcv_tf.crvae import presets
 
 
@@ -556,8 +558,8 @@ def test_discriminator_per_block_condition():
 
 
 def test_config_sub_configs_partition_the_fields_and_round_trip():
-  fields = [f.name for f in presets.dataclasses.fields(presets.CrVAEConfig)]
-  groups = (presets.IDENTITY_FIELDS, presets.ARCHITECTURE_FIELDS, presets.LOSS_FIELDS, presets.OPTIMISATION_FIELDS)
+  fields = [f.name for f in dataclasses.fields(presets.CrVAEConfig)]
+  groups = (vaegan_config.IDENTITY_FIELDS, vaegan_config.ARCHITECTURE_FIELDS, vaegan_config.LOSS_FIELDS, vaegan_config.OPTIMISATION_FIELDS)
   assert sorted(f for group in groups for f in group) == sorted(fields)      # each field in exactly one group
   for name in presets.preset_names():
     cfg = presets.get_preset(name)
@@ -566,8 +568,8 @@ def test_config_sub_configs_partition_the_fields_and_round_trip():
   cfg = presets.get_preset('small32')
   assert (cfg.loss_weights.alpha1, cfg.optimisation.batch_size, cfg.architecture.n_z) == (cfg.alpha1, cfg.batch_size,
                                                                                           cfg.n_z)
-  with pytest.raises(presets.dataclasses.FrozenInstanceError):
+  with pytest.raises(dataclasses.FrozenInstanceError):
     cfg.loss_weights.alpha1 = 1.0
   # Defaults of a part are the flat defaults.
   assert presets.CrVAEConfig.from_parts() == presets.CrVAEConfig()
-  assert presets.LossWeights() == presets.CrVAEConfig().loss_weights
+  assert vaegan_config.LossWeights() == presets.CrVAEConfig().loss_weights

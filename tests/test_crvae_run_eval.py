@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rlcv_tf.crvae import evaluation
+from rlcv_tf.core.vaegan import evaluation
 from rlcv_tf.crvae import presets
 from rlcv_tf.crvae import run_eval
 from rlcv_tf.crvae import training

@@ -8,9 +8,9 @@ import tensorflow as tf
 
 import keras
 
-from rlcv_tf.crvae import classifier as classifier_lib
-from rlcv_tf.crvae import evaluation
-from rlcv_tf.crvae import networks
+from rlcv_tf.core.vaegan import classifier as classifier_lib
+from rlcv_tf.core.vaegan import evaluation
+from rlcv_tf.core.vaegan import networks
 from rlcv_tf.crvae import presets
 from rlcv_tf.crvae import stage2
 from rlcv_tf.crvae import train_steps

@@ -12,9 +12,10 @@ import tensorflow as tf
 
 import keras
 
-from rlcv_tf.crvae import networks
+from rlcv_tf.core.vaegan import networks
 from rlcv_tf.crvae import presets
 from rlcv_tf.crvae import train_steps
+from rlcv_tf.core.vaegan import optim
 
 
 PLAIN, ORACLE, ALL_REAL = 0, 1, 2
@@ -307,8 +308,8 @@ def np_adam(grads, lr, beta_1, beta_2, epsilon, start):
 
 def test_param_groups_use_their_own_adam_settings():
   a, b = tf.Variable([0.5, -1.0]), tf.Variable([2.0])
-  opt = train_steps.GroupedAdam([train_steps.ParamGroup('a', [a], lr_multiplier=1.0),
-                                 train_steps.ParamGroup('b', [b], lr_multiplier=0.5, beta_1=0.5, beta_2=0.99,
+  opt = optim.GroupedAdam([optim.ParamGroup('a', [a], lr_multiplier=1.0),
+                                 optim.ParamGroup('b', [b], lr_multiplier=0.5, beta_1=0.5, beta_2=0.99,
                                                         epsilon=1e-3, clip=1.0)], learning_rate=0.1)
   grads_a = [np.array([0.3, -0.2]), np.array([0.1, 0.4]), np.array([-0.5, 0.2])]
   grads_b = [np.array([3.0]), np.array([-0.2]), np.array([0.7])]
@@ -322,8 +323,8 @@ def test_param_groups_use_their_own_adam_settings():
 
 def _applier(per_call=False, warmup=False):
   v = tf.Variable([1.0, 2.0])
-  opt = train_steps.GroupedAdam([train_steps.ParamGroup('g', [v], per_call_lr=per_call, warmup=warmup)], 0.01)
-  return v, train_steps.UpdateApplier(opt, gate_threshold=0.9)
+  opt = optim.GroupedAdam([optim.ParamGroup('g', [v], per_call_lr=per_call, warmup=warmup)], 0.01)
+  return v, optim.UpdateApplier(opt, gate_threshold=0.9)
 
 
 def test_update_applier_gates_only_the_gated_contributions():
@@ -362,7 +363,7 @@ def test_update_applier_warmup_rates_per_call():
   out = applier.apply({'g': [([tf.constant([0.1, 0.1])], True)]}, gate_accuracy=0.5)
   assert float(out['learning_rate']['g']) == pytest.approx(0.02 / 5, rel=1e-6)
   with pytest.raises(ValueError, match='per_call_lr'):
-    train_steps.ParamGroup('x', [], warmup=True)
+    optim.ParamGroup('x', [], warmup=True)
 
 
 @pytest.mark.parametrize('preset,overrides,expected', [

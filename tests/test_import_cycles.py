@@ -94,3 +94,42 @@ def test_no_import_cycles_in_rlcv_tf():
   cycle = find_cycle(import_graph())
   assert cycle is None, ('import circle among rlcv_tf modules: ' + ' -> '.join(cycle or [])
                          + '; move what both sides need into a module that neither imports back')
+
+
+# The house's layers (README "Layout"): shared packages first; each chapter package sits on them and on nothing else.
+SHARED_PACKAGES = ('core', 'envs', 'datasets', 'runtime')
+# What each shared package may import besides itself (core is the bottom; runtime's actors carry no TensorFlow).
+SHARED_MAY_IMPORT = {'core': (), 'datasets': ('core',), 'envs': ('core',), 'runtime': ('core', 'envs')}
+
+
+def _package_of(module: str) -> str:
+  parts = module.split('.')
+  return parts[1] if len(parts) > 1 else ''
+
+
+def layering_violations(graph: Dict[str, Set[str]]) -> List[str]:
+  """'a -> b' for every import that crosses the layers: a chapter package importing another chapter package, or a
+  shared package importing a chapter package (or a shared package above it)."""
+  out = []
+  for module, imports in sorted(graph.items()):
+    own = _package_of(module)
+    if not own:
+      continue
+    allowed = ({own} | set(SHARED_MAY_IMPORT[own])) if own in SHARED_PACKAGES else ({own} | set(SHARED_PACKAGES))
+    for target in sorted(imports):
+      if _package_of(target) and _package_of(target) not in allowed:
+        out.append(f'{module} -> {target}')
+  return out
+
+
+def test_layering_finder_flags_a_chapter_importing_a_chapter():
+  p = PACKAGE   # (spelled out, test_build_file would read the names as imports)
+  graph = {f'{p}.acvae.x': {f'{p}.crvae.y', f'{p}.core.z'}, f'{p}.core.z': {f'{p}.marl.w'},
+           f'{p}.crvae.y': {f'{p}.datasets.d'}, f'{p}.datasets.d': {f'{p}.core.z'}}
+  assert layering_violations(graph) == [f'{p}.acvae.x -> {p}.crvae.y', f'{p}.core.z -> {p}.marl.w']
+
+
+def test_chapter_packages_never_import_each_other():
+  violations = layering_violations(import_graph())
+  assert not violations, ('imports across the package layers (chapter packages use core / envs / datasets / runtime '
+                          'only; move what two chapters share into rlcv_tf/core):\n  ' + '\n  '.join(violations))

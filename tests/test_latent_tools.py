@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rlcv_tf.crvae import latent_tools
+from rlcv_tf.core.vaegan import latent_tools
 
 
 class LinearVAE(keras.Model):
@@ -221,7 +221,7 @@ def test_complete_objective_uses_discriminator_in_inference_mode():
 def test_an_image_completes_the_same_whatever_its_batch_mates():
   """Review finding 8: the Chapter 5 D ends in minibatch discrimination, so a batched D term coupled the images of
   a completion batch. An image completed alone and completed beside other images must give the same result."""
-  from rlcv_tf.crvae import networks  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.core.vaegan import networks  # pylint: disable=g-import-not-at-top
   from rlcv_tf.crvae import presets  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(0)
   config = presets.get_preset('tiny')                  # crVAE-GAN: D with minibatch discrimination

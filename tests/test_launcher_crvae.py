@@ -124,7 +124,7 @@ def _fake_stage1_run(root):
 def feature_nets(tmp_path_factory):
   """A classifier saved by evaluation.save_classifier and a saved net without any pooling layer."""
   import keras  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.crvae import evaluation  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.core.vaegan import evaluation  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp('feature_nets')
   clf = evaluation.save_classifier(evaluation.build_classifier((32, 32, 3), 4, width=4), str(root / 'clf.keras'))
   inputs = keras.Input((32, 32, 3), name='images')

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from rlcv_tf.core import tracking
-from rlcv_tf.crvae import networks
+from rlcv_tf.core.vaegan import networks
 from rlcv_tf.crvae import presets
 from rlcv_tf.crvae import stage2
 

@@ -8,19 +8,19 @@ saved `.keras` archive loads without this package's custom objects:
 
   x [B, R, R, 3] in [-1, 1] -> CReLU (6 ch) -> from-RGB Conv 1x1 -> c_0, BN, ReLU
     -> (R = 128 only: Conv 3x3 stride 2 -> c_0, BN, ReLU, i.e. one extra stride-2 conv first, spec B3)
-    -> the Chapter 5 encoder table of the resolution (`crvae.presets.ENCODER_16/32/64`; rows ZeroPad, Conv k/s, BN,
+    -> the Chapter 5 encoder table of the resolution (`core.vaegan.config.ENCODER_16/32/64`; rows ZeroPad, Conv k/s, BN,
        CReLU | LeakyReLU(0.1)) -> 4x4xC -> Flatten -> Dense(N) logits, one per attribute in the run's order.
 
-CReLU(h) = [ReLU(h) || ReLU(-h)] (as `crvae.layers.CReLU`), built from Rescaling(-1), Concatenate and ReLU. BN uses
+CReLU(h) = [ReLU(h) || ReLU(-h)] (as `core.vaegan.layers.CReLU`), built from Rescaling(-1), Concatenate and ReLU. BN uses
 Keras momentum 0.9 so short runs get usable inference statistics.
 
 Training (`train_attribute_classifier`): sigmoid cross-entropy of each logit against (a + 1) / 2, Adam 1e-3, by
-Chapter 5's `crvae.evaluation.train_classifier(multi_label=True)` (one training loop for both chapters); after
+Chapter 5's `core.vaegan.evaluation.train_classifier(multi_label=True)` (one training loop for both chapters); after
 every epoch the mean accuracy on the validation split is measured and the best epoch's weights are kept (model
 selection on val, spec B3; `BestEpoch`).
 
 Accuracy (`attribute_accuracy`, `report`): the mean over images and attributes of 1[sign(logit) = a] with
-a in {-1, +1}, sign(0) counted as -1 (a logit > 0 predicts +1, as `crvae.evaluation.classifier_accuracy`). The
+a in {-1, +1}, sign(0) counted as -1 (a logit > 0 predicts +1, as `core.vaegan.evaluation.classifier_accuracy`). The
 majority baseline (`majority_values`, `majority_baseline`) predicts, per attribute, the value more frequent in the
 TRAIN split (ties: -1) for every test image; its accuracy on the test split is the chance level the classifier is
 read against.
@@ -40,15 +40,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlcv_tf.crvae import evaluation as crvae_evaluation
-from rlcv_tf.crvae import presets as crvae_presets
+from rlcv_tf.core.vaegan import evaluation as vaegan_evaluation
+from rlcv_tf.core.vaegan import config as vaegan_config
 from rlcv_tf.datasets import pipeline
 
 FILE_NAME = 'attribute_classifier.keras'
 SIDECAR_SUFFIX = '.json'
 SIDECAR_FORMAT = 'rlcv_tf.acvae.attribute_classifier/1'
 # The encoder table per input side (Chapter 5's, spec A2.2 / B2); 128 = one stride-2 conv, then the 64 table.
-ENCODER_TABLES = {16: crvae_presets.ENCODER_16, 32: crvae_presets.ENCODER_32, 64: crvae_presets.ENCODER_64}
+ENCODER_TABLES = {16: vaegan_config.ENCODER_16, 32: vaegan_config.ENCODER_32, 64: vaegan_config.ENCODER_64}
 RESOLUTIONS = (16, 32, 64, 128)
 LRELU_SLOPE = 0.1
 BN_MOMENTUM = 0.9
@@ -79,7 +79,7 @@ def build_attribute_classifier(resolution: int, num_attributes: int,
   Args:
     resolution: R, one of RESOLUTIONS (128 adds one stride-2 conv in front of the 64 table).
     num_attributes: N, the number of logits.
-    encoder_layers: a `crvae.presets` encoder table ((kernel, stride, filters, 'crelu' | 'lrelu', pad), ...) to use
+    encoder_layers: a `core.vaegan.config` encoder table ((kernel, stride, filters, 'crelu' | 'lrelu', pad), ...) to use
       instead of the resolution's.
   """
   if resolution not in RESOLUTIONS:
@@ -203,14 +203,14 @@ def _check_model_names(model, names: Sequence[str], what: str = 'names'):
 def report(model, test_images, test_attributes, names: Sequence[str], baseline: Optional[np.ndarray] = None,
            batch_size: int = 100) -> AttributeReport:
   """Per-attribute and mean accuracy of `model` on (test_images, test_attributes) (columns in `names`' order), by
-  `crvae.evaluation.classifier_accuracy(multi_label=True)`; `baseline` (e.g. `majority_baseline(train, test)`) is
+  `core.vaegan.evaluation.classifier_accuracy(multi_label=True)`; `baseline` (e.g. `majority_baseline(train, test)`) is
   carried beside it."""
   a = _check_attributes(test_attributes, 'test_attributes')
   names = tuple(names)
   if a.shape[1] != len(names):
     raise ValueError(f'names: {len(names)} names for {a.shape[1]} attribute columns')
   _check_model_names(model, names)
-  accuracy = crvae_evaluation.classifier_accuracy(model, (np.asarray(test_images, np.float32), a), multi_label=True,
+  accuracy = vaegan_evaluation.classifier_accuracy(model, (np.asarray(test_images, np.float32), a), multi_label=True,
                                                   batch_size=batch_size)
   if baseline is not None:
     baseline = np.asarray(baseline, np.float64)
@@ -237,7 +237,7 @@ class BestEpoch(keras.callbacks.Callback):
     self.best_epoch, self.best_accuracy, self._best_weights = 0, -1.0, None
 
   def on_epoch_end(self, epoch, logs=None):
-    accuracy = float(np.mean(crvae_evaluation.classifier_accuracy(self.model, self.validation, self.multi_label,
+    accuracy = float(np.mean(vaegan_evaluation.classifier_accuracy(self.model, self.validation, self.multi_label,
                                                                   self.batch_size)))
     self.accuracies.append(accuracy)
     if logs is not None:
@@ -311,7 +311,7 @@ def train_attribute_classifier(train_data, val_data, names: Sequence[str], epoch
   keras.utils.set_random_seed(seed)
   model = build_attribute_classifier(int(shape[0]), len(names), encoder_layers)
   selection = BestEpoch(val_data, multi_label=True, batch_size=max(batch_size, 100))
-  val_accuracy = crvae_evaluation.train_classifier(
+  val_accuracy = vaegan_evaluation.train_classifier(
       model, train_data, epochs=int(epochs), validation=val_data, learning_rate=learning_rate, batch_size=batch_size,
       seed=seed, verbose=verbose, multi_label=True, callbacks=[selection] + list(callbacks or []))
   return TrainedClassifier(model, names, majority_values(train_attributes), selection.accuracies,
@@ -329,7 +329,7 @@ def save_attribute_classifier(model, path: str, names: Sequence[str], metadata: 
   """Saves `model` as a .keras archive and the attribute names (logit order) and `metadata` in `path`.json."""
   names = [str(n) for n in names]
   _check_model_names(model, names)
-  crvae_evaluation.save_classifier(model, path)
+  vaegan_evaluation.save_classifier(model, path)
   record = dict(metadata or {}, format=SIDECAR_FORMAT, attribute_names=names, resolution=int(model.input_shape[1]))
   with open(sidecar_path(path), 'w') as f:
     json.dump(record, f, indent=1)
@@ -365,7 +365,7 @@ def load_attribute_classifier(path: str, expected_names: Optional[Sequence[str]]
       raise ValueError(f'attribute classifier {path!r}: its logits are {list(saved)}, this run uses {list(expected)}: '
                        f'{problem}. Run with the classifier\'s attributes in its order, or train a classifier for '
                        'this run\'s attributes')
-  model = crvae_evaluation.load_classifier(path)
+  model = vaegan_evaluation.load_classifier(path)
   _check_model_names(model, saved, f'{sidecar_path(path)} attribute_names')
   return model
 

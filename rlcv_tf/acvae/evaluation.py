@@ -8,10 +8,10 @@
   attributes they were conditioned on; per attribute and mean, with the majority baseline beside them. The thesis'
   numbers were an image and are not in the text (spec B6): there is nothing to match, only the ordering to read.
 * `identity_inception_score`: IS = exp(E_x KL(p(y|x) || p(y))) with an identity classifier over 10 random splits,
-  mean +- std (Table 6.2; Chapter 5's `crvae.evaluation.inception_score`). The thesis uses a VGG11 trained on CASIA
+  mean +- std (Table 6.2; Chapter 5's `core.vaegan.evaluation.inception_score`). The thesis uses a VGG11 trained on CASIA
   faces at 128 px, which cannot be obtained here (spec §8-A15): on synth_faces `train_identity_classifier` trains
   Chapter 5's in-house VGG11 on the 20 identities; for CelebA the user supplies one (`--is_classifier=PATH`,
-  `crvae.evaluation.load_classifier`). Scores rank models against each other; they are not the thesis' numbers.
+  `core.vaegan.evaluation.load_classifier`). Scores rank models against each other; they are not the thesis' numbers.
 """
 
 import dataclasses
@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from rlcv_tf.acvae import classifier as classifier_lib
-from rlcv_tf.crvae import evaluation as crvae_evaluation
+from rlcv_tf.core.vaegan import evaluation as vaegan_evaluation
 from rlcv_tf.datasets import synthetic
 
 REAL = 'real'
@@ -143,17 +143,17 @@ def identity_inception_score(identity_classifier, images, splits: int = IS_SPLIT
 
   The thesis divides the generations "randomly" into 10 subsets: the rows are permuted with `shuffle_seed` first
   (None keeps contiguous splits). Images of another size are resized to the classifier's input
-  (`crvae.evaluation.classifier_probs`).
+  (`core.vaegan.evaluation.classifier_probs`).
   """
-  probs = crvae_evaluation.classifier_probs(identity_classifier, np.asarray(images, np.float32),
+  probs = vaegan_evaluation.classifier_probs(identity_classifier, np.asarray(images, np.float32),
                                             batch_size=batch_size)
-  return crvae_evaluation.inception_score(probs, num_splits=splits, shuffle_seed=shuffle_seed)
+  return vaegan_evaluation.inception_score(probs, num_splits=splits, shuffle_seed=shuffle_seed)
 
 
 def train_identity_classifier(train_data, val_data=None, num_classes: int = synthetic.NUM_FACE_IDENTITIES,
                               epochs: int = 10, width: int = 16, learning_rate: float = 1e-3, batch_size: int = 64,
                               seed: int = 0, verbose: int = 0, callbacks=None):
-  """Chapter 5's in-house VGG11 (`crvae.evaluation.build_classifier`) trained on identity labels (synth_faces: the
+  """Chapter 5's in-house VGG11 (`core.vaegan.evaluation.build_classifier`) trained on identity labels (synth_faces: the
   20 identities, 'labels' of `classifier.load_split_arrays`); with `val_data`, the best epoch on it is kept.
 
   Args:
@@ -167,11 +167,11 @@ def train_identity_classifier(train_data, val_data=None, num_classes: int = synt
   shape = (tuple(train_data.element_spec[0].shape[1:]) if isinstance(train_data, tf.data.Dataset)
            else tuple(np.shape(train_data[0])[1:]))
   keras.utils.set_random_seed(seed)
-  model = crvae_evaluation.build_classifier(shape, int(num_classes), width=width, name='identity_classifier')
+  model = vaegan_evaluation.build_classifier(shape, int(num_classes), width=width, name='identity_classifier')
   extra = list(callbacks or [])
   if val_data is not None:
     extra.insert(0, classifier_lib.BestEpoch(val_data, multi_label=False, batch_size=max(batch_size, 100)))
-  accuracy = crvae_evaluation.train_classifier(model, train_data, epochs=int(epochs), validation=val_data,
+  accuracy = vaegan_evaluation.train_classifier(model, train_data, epochs=int(epochs), validation=val_data,
                                                learning_rate=learning_rate, batch_size=batch_size, seed=seed,
                                                verbose=verbose, callbacks=extra)
   return model, accuracy

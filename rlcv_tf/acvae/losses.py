@@ -1,8 +1,8 @@
 """Chapter 6 generator objective: the conditional KL per latent block and the L_G assembly (thesis Eq. 6.1; spec B3).
 
 The conditional VAE bound (T:L5704-5752) has KL(q(z|x,a) || p(z|a)) between two learned diagonal Gaussians. Its
-per-block form uses the channel-block layout of Chapter 5 (`rlcv_tf.crvae.blocks`: block t holds channels
-[t*C/T, (t+1)*C/T)) and the elementwise `crvae.losses.gaussian_kl`, which floors the prior variance at 1e-5 (R6
+per-block form uses the channel-block layout of Chapter 5 (`rlcv_tf.core.vaegan.blocks`: block t holds channels
+[t*C/T, (t+1)*C/T)) and the elementwise `core.vaegan.losses.gaussian_kl`, which floors the prior variance at 1e-5 (R6
 GKLDCriterion; see its docstring for how the floor is applied):
 
   KL_t = (1/B) sum_b sum_{i in block t} KL(N(mu_q,i, e^{lv_q,i}) || N(mu_p,i, max(e^{lv_p,i}, 1e-5)))
@@ -16,7 +16,7 @@ Generator loss (Eq. 6.1 read as spec §8-A19: the thesis's D(z, a) is D(G(z, a),
   L_attn = lambda_ent (1/N) sum_n H(M[:, n]) + lambda_ds sum_t (sum_n M[t, n] - N/T)^2      (acVAE only)
 
 kappa is 0 for cVAE-GAN (no MI head) and L_attn is 0 for cVAE-GAN and conditional crVAE-GAN (no attention). The
-weights alpha, beta, kappa follow the Chapter 5 normalisation (`crvae.losses` module docstring).
+weights alpha, beta, kappa follow the Chapter 5 normalisation (`core.vaegan.losses` module docstring).
 """
 
 from typing import Dict
@@ -25,16 +25,16 @@ import tensorflow as tf
 
 from rlcv_tf.acvae import attention
 from rlcv_tf.core import gan
-from rlcv_tf.crvae import blocks
-from rlcv_tf.crvae import losses as crvae_losses
+from rlcv_tf.core.vaegan import blocks
+from rlcv_tf.core.vaegan import losses as vaegan_losses
 
 # Re-exported so Chapter 6 code needs one losses module (the objects are Chapter 5's, not copies).
-PRIOR_VARIANCE_FLOOR = crvae_losses.PRIOR_VARIANCE_FLOOR
-gaussian_kl = crvae_losses.gaussian_kl
-block_kl_weights = crvae_losses.block_kl_weights
-weighted_kl = crvae_losses.weighted_kl
-reconstruction_mse = crvae_losses.reconstruction_mse
-mi_loss = crvae_losses.mi_loss
+PRIOR_VARIANCE_FLOOR = vaegan_losses.PRIOR_VARIANCE_FLOOR
+gaussian_kl = vaegan_losses.gaussian_kl
+block_kl_weights = vaegan_losses.block_kl_weights
+weighted_kl = vaegan_losses.weighted_kl
+reconstruction_mse = vaegan_losses.reconstruction_mse
+mi_loss = vaegan_losses.mi_loss
 
 
 def _as_nhwc(x, name: str):

@@ -2,7 +2,7 @@
 (thesis Sec. 6.3-6.4.2, T:L5700-5897, Fig. 6.2; spec ch5_6 Part B2 tables, B3, §8-A16, A19, A20).
 
 Every model conditions on an attribute vector a in {-1, +1}^N and is built from the Chapter 5 pieces of
-`crvae.networks` (imported, not copied): `EncoderTrunk` with the from-RGB stem (input CReLU -> Conv 1x1 -> b, BN,
+`core.vaegan.networks` (imported, not copied): `EncoderTrunk` with the from-RGB stem (input CReLU -> Conv 1x1 -> b, BN,
 ReLU), `DecoderTrunk` with the 1x1 to-RGB head, `ChannelRecurrentPath` (LSTM_inf; LSTM_gen with a side input),
 `PerBlockCondition`, `CausalLSTMPrior` and the `Discriminator` with a from-RGB stem and a condition. Widths at full64
 (spec B2; `presets` derives them for the other scales):
@@ -59,15 +59,15 @@ import tensorflow as tf
 
 from rlcv_tf.acvae import attention as attention_lib
 from rlcv_tf.acvae import presets
-from rlcv_tf.crvae import layers as crvae_layers
-from rlcv_tf.crvae import networks as crvae_networks
+from rlcv_tf.core.vaegan import layers as vaegan_layers
+from rlcv_tf.core.vaegan import networks as vaegan_networks
 
 # Chapter 5's layer helpers (the authors' Torch initialisers, zero biases, Torch BN), shared rather than copied.
-_dense = crvae_networks._dense  # pylint: disable=protected-access
-_conv = crvae_networks._conv  # pylint: disable=protected-access
-_latent_conv_head = crvae_networks._latent_conv_head  # pylint: disable=protected-access
-_trainable = crvae_networks._trainable  # pylint: disable=protected-access
-count_params = crvae_networks.count_params
+_dense = vaegan_networks._dense  # pylint: disable=protected-access
+_conv = vaegan_networks._conv  # pylint: disable=protected-access
+_latent_conv_head = vaegan_networks._latent_conv_head  # pylint: disable=protected-access
+_trainable = vaegan_networks._trainable  # pylint: disable=protected-access
+count_params = vaegan_networks.count_params
 
 
 def _prod(shape) -> int:
@@ -115,7 +115,7 @@ class AttributeEmbedding(keras.layers.Layer):
 class FlatCondition(keras.layers.Layer):
   """cVAE-GAN's D conditioning (spec B2): [LReLU(Dense(a -> attr_units)) || ReLU(Dense(Flatten(F) -> image_units))]
   ([B, attr_units + image_units], the attribute part first); the D head's Dense follows. Interface of
-  `crvae.networks.PerBlockCondition`: call(features [B, H, W, C], condition [B, N])."""
+  `core.vaegan.networks.PerBlockCondition`: call(features [B, H, W, C], condition [B, N])."""
 
   def __init__(self, image_units: int, attr_units: int, slope: float = 0.1, **kwargs):
     super().__init__(**kwargs)
@@ -130,7 +130,7 @@ class FlatCondition(keras.layers.Layer):
     return ops.concatenate([self.attribute(condition), image], axis=-1)
 
 
-class FCPrior(crvae_networks.GaussianPriorMixin, keras.layers.Layer):
+class FCPrior(vaegan_networks.GaussianPriorMixin, keras.layers.Layer):
   """The FC prior p(z|a) of cVAE-GAN and crVAE-GAN (spec B2): h = LReLU(Dense(a -> hidden)); mu_p, logvar_p =
   Dense(h -> H*W*n_z) each, reshaped to the latent grid. `params(a)` / `call(a)` -> (mu_p, logvar_p); `sample`,
   `kl_per_block`, `log_prob` as every prior (`GaussianPriorMixin`).
@@ -169,7 +169,7 @@ class FCPrior(crvae_networks.GaussianPriorMixin, keras.layers.Layer):
 
 
 # --------------------------------------------------------------------------------------------- the VAEs
-class AttributeVAE(keras.Model):
+class AttributeVAE(vaegan_networks.ConfiguredModel):
   """The shared part and the uniform API of the Chapter 6 generators (module docstring); subclasses add the heads.
 
   Encoder trunk: input CReLU -> from-RGB stem (Conv 1x1 -> b, BN, ReLU; `encoder.from_rgb`) -> the E table -> h.
@@ -181,28 +181,14 @@ class AttributeVAE(keras.Model):
     super().__init__(**kwargs)
     config.validate()
     self._config = config
-    stem = crvae_networks.from_rgb_stem(config.base_channels, config, name='from_rgb')
-    self.encoder_trunk = crvae_networks.EncoderTrunk(config, from_rgb=stem, name='encoder')
-    self.decoder_trunk = crvae_networks.DecoderTrunk(config, to_rgb=crvae_networks.to_rgb_conv(config.channels),
+    stem = vaegan_networks.from_rgb_stem(config.base_channels, config, name='from_rgb')
+    self.encoder_trunk = vaegan_networks.EncoderTrunk(config, from_rgb=stem, name='encoder')
+    self.decoder_trunk = vaegan_networks.DecoderTrunk(config, to_rgb=vaegan_networks.to_rgb_conv(config.channels),
                                                      name='decoder')
 
+  config_class = presets.AcVAEConfig
+
   # ------------------------------------------------------------------------------------ properties
-  @property
-  def config(self) -> presets.AcVAEConfig:
-    return self._config
-
-  @property
-  def latent_shape(self):
-    return self._config.latent_shape
-
-  @property
-  def image_shape(self):
-    return self._config.image_shape
-
-  @property
-  def num_blocks(self) -> int:
-    return self._config.num_blocks
-
   @property
   def num_attributes(self) -> int:
     return self._config.num_attributes
@@ -216,14 +202,6 @@ class AttributeVAE(keras.Model):
   def prior(self):
     """The prior component p(z|a) (`FCPrior` or `CausalLSTMPrior`)."""
     return self._prior
-
-  def get_config(self):
-    return dict(super().get_config(), config=self._config.to_dict())
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    return cls(presets.AcVAEConfig.from_dict(config.pop('config')), name=config.get('name'))
 
   # ------------------------------------------------------------------------------------ attributes
   def check_attributes(self, a, per_step: bool = False):
@@ -255,10 +233,7 @@ class AttributeVAE(keras.Model):
     u, logits = self.decode_logits(z, a, training=training)
     return u, ops.tanh(logits)
 
-  @staticmethod
-  def reparameterize(mu, logvar):
-    """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I)."""
-    return crvae_networks.ImageVAE.reparameterize(mu, logvar)
+  reparameterize = staticmethod(vaegan_networks.reparameterize)
 
   def sample_prior(self, a, training=False):
     mu_p, logvar_p = self.prior_params(a, training=training)
@@ -349,13 +324,13 @@ class CrVAEGAN(AttributeVAE):
       raise ValueError(f'model: CrVAEGAN builds crvaegan / acvaegan, got {config.model!r}; use build_model')
     t, n_z, slope = config.num_blocks, config.n_z, config.lrelu_slope
     hidden = config.resolved_lstm_hidden
-    self.enc_attr = crvae_networks.PerBlockCondition(t, config.latent_block_channels, slope, name='enc_attr')
+    self.enc_attr = vaegan_networks.PerBlockCondition(t, config.latent_block_channels, slope, name='enc_attr')
     self.mu_head = keras.Sequential([keras.layers.ZeroPadding2D(1, name='pad'), _conv(n_z, 3, 'conv'),
-                                     crvae_layers.AddBias(config.latent_shape, name='add_bias')], name='mu_cr')
-    self.logvar_path = crvae_networks.ChannelRecurrentPath(t, n_z, hidden, config.lstm_layers, config.variance_bn,
+                                     vaegan_layers.AddBias(config.latent_shape, name='add_bias')], name='mu_cr')
+    self.logvar_path = vaegan_networks.ChannelRecurrentPath(t, n_z, hidden, config.lstm_layers, config.variance_bn,
                                                            config, name='lstm_inf')
     self.gen_attr = AttributeEmbedding(config.latent_block_dim, slope, name='gen_attr')
-    self.transform_path = crvae_networks.ChannelRecurrentPath(t, n_z, hidden, config.lstm_layers, False, config,
+    self.transform_path = vaegan_networks.ChannelRecurrentPath(t, n_z, hidden, config.lstm_layers, False, config,
                                                               side_input=True, name='lstm_gen')
     self.to_trunk = _latent_conv_head(config.hidden_channels, 'gen_cr', config, batch_norm=True,
                                       add_bias_shape=config.latent_shape)
@@ -416,7 +391,7 @@ class AcVAEGAN(CrVAEGAN):
     self._attention = attention_lib.AttributeAttention(config.num_blocks, config.num_attributes, name='attention')
 
   def _build_prior(self, config):
-    return crvae_networks.CausalLSTMPrior(config.latent_shape, config.num_blocks, config.resolved_prior_lstm_hidden,
+    return vaegan_networks.CausalLSTMPrior(config.latent_shape, config.num_blocks, config.resolved_prior_lstm_hidden,
                                           num_layers=config.lstm_layers, unroll=config.lstm_unroll, name='prior')
 
   @property
@@ -442,8 +417,8 @@ class AcVAEGAN(CrVAEGAN):
 
 
 # -------------------------------------------------------------------------------------- discriminator
-class ConditionalDiscriminator(crvae_networks.Discriminator):
-  """The Chapter 6 D (module docstring): `crvae.networks.Discriminator` with the from-RGB stem (Conv 1x1 -> b_D +
+class ConditionalDiscriminator(vaegan_networks.Discriminator):
+  """The Chapter 6 D (module docstring): `core.vaegan.networks.Discriminator` with the from-RGB stem (Conv 1x1 -> b_D +
   ReLU) and the attribute condition (`FlatCondition` for cVAE-GAN, `PerBlockCondition` for crVAE-GAN / acVAE-GAN),
   MI head on the recurrent models. It sees the raw attribute vector a [B, N] only.
 
@@ -455,19 +430,16 @@ class ConditionalDiscriminator(crvae_networks.Discriminator):
     config.validate()
     if not config.adversarial:
       raise ValueError(f'model: {config.model!r} has no discriminator; valid values are {presets.ADVERSARIAL_MODELS}')
-    from_rgb = crvae_networks.from_rgb_stem(config.d_channels[0], config, name='from_rgb', batch_norm=False)
+    from_rgb = vaegan_networks.from_rgb_stem(config.d_channels[0], config, name='from_rgb', batch_norm=False)
     if config.recurrent:
-      condition = crvae_networks.PerBlockCondition(config.num_blocks, config.latent_block_channels,
+      condition = vaegan_networks.PerBlockCondition(config.num_blocks, config.latent_block_channels,
                                                    config.lrelu_slope, name='condition')
     else:
       condition = FlatCondition(config.d_dense, config.d_attribute_dim, config.lrelu_slope, name='condition')
     super().__init__(config, from_rgb=from_rgb, condition=condition, **kwargs)
     self.num_attributes = config.num_attributes
 
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    return cls(presets.AcVAEConfig.from_dict(config.pop('config')), name=config.get('name'))
+  config_class = presets.AcVAEConfig
 
   def features(self, x, condition=None, training=False):
     a = ops.convert_to_tensor(condition, dtype='float32') if condition is not None else None

@@ -11,8 +11,8 @@ Four models, one `AcVAEConfig` each:
   acvaegan   acVAE-GAN (Sec. 6.4.2): the attended attributes a_t = a * M[t] instead of a at every step, and a causal
              LSTM prior over a_1..a_T; D and MI head as crVAE-GAN.
 
-`AcVAEConfig` extends Chapter 5's `crvae.presets.CrVAEConfig` (the layer tables, LSTM, D, optimiser and schedule
-fields keep their meaning, so the shared trunks and the D of `crvae.networks` read it directly) with the Chapter 6
+`AcVAEConfig` extends Chapter 5's `core.vaegan.config.CrVAEConfig` (the layer tables, LSTM, D, optimiser and schedule
+fields keep their meaning, so the shared trunks and the D of `core.vaegan.networks` read it directly) with the Chapter 6
 fields: the attributes (N, their names), the attention regularisers, the D minibatch mix, the D-side Adam beta1, the
 LSTM prior's width, the FC prior's init and the epoch size. Everything else is derived from the spec B2 tables,
 which are written in R6's terms (b = `base_channels`, w = 4, per-block latent H*W*n_z/T):
@@ -47,7 +47,7 @@ Scales:
 import dataclasses
 from typing import Dict, Optional, Tuple
 
-from rlcv_tf.crvae import presets as crvae_presets
+from rlcv_tf.core.vaegan import config as vaegan_config
 from rlcv_tf.datasets import celeba
 from rlcv_tf.datasets import synthetic
 
@@ -74,7 +74,7 @@ SEED = 196                     # R6 script.md
 
 
 @dataclasses.dataclass(frozen=True)
-class AcVAEConfig(crvae_presets.CrVAEConfig):
+class AcVAEConfig(vaegan_config.CrVAEConfig):
   """All choices of one Chapter 6 model and its training (see the module docstring for the derived widths).
 
   The Chapter 5 fields keep their meaning; the defaults here are full64 acVAE-GAN. New fields:
@@ -193,12 +193,12 @@ class AcVAEConfig(crvae_presets.CrVAEConfig):
     return self.alpha1
 
   # ---------------------------------------------------------------------------------------- checks
-  def chapter5_view(self) -> crvae_presets.CrVAEConfig:
+  def chapter5_view(self) -> vaegan_config.CrVAEConfig:
     """The shared fields as a Chapter 5 config of the kind with the same heads (CHAPTER5_KINDS), for its checks."""
-    shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(crvae_presets.CrVAEConfig)}
+    shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(vaegan_config.CrVAEConfig)}
     # The D minibatch period is checked here (d_mix), not by Chapter 5's 2:1:1 rule.
     shared.update(model=CHAPTER5_KINDS.get(self.model, 'crvaegan'), batch_size=4)
-    return crvae_presets.CrVAEConfig(**shared)
+    return vaegan_config.CrVAEConfig(**shared)
 
   def validate(self) -> 'AcVAEConfig':
     """Raises ValueError('field: problem; valid values ...') on the first inconsistency; returns self."""
@@ -248,16 +248,16 @@ class AcVAEConfig(crvae_presets.CrVAEConfig):
 
 # ------------------------------------------------------------------------------------------------ presets
 _SCALES = {
-    'tiny': dict(dataset='synth_faces', resolution=16, base_channels=4, encoder_layers=crvae_presets.ENCODER_16,
-                 decoder_layers=crvae_presets.DECODER_16, n_z=8, num_blocks=4, num_attributes=5, d_channels=(4, 8),
+    'tiny': dict(dataset='synth_faces', resolution=16, base_channels=4, encoder_layers=vaegan_config.ENCODER_16,
+                 decoder_layers=vaegan_config.DECODER_16, n_z=8, num_blocks=4, num_attributes=5, d_channels=(4, 8),
                  d_kernels=(5, 3), d_dense=64, mbd_kernels=10, mbd_dims=3, mi_channels=(8, 8), batch_size=12,
                  lstm_unroll=True),
-    'small32': dict(dataset='synth_faces', resolution=32, base_channels=16, encoder_layers=crvae_presets.ENCODER_32,
-                    decoder_layers=crvae_presets.DECODER_32, n_z=32, num_blocks=4, num_attributes=8,
+    'small32': dict(dataset='synth_faces', resolution=32, base_channels=16, encoder_layers=vaegan_config.ENCODER_32,
+                    decoder_layers=vaegan_config.DECODER_32, n_z=32, num_blocks=4, num_attributes=8,
                     d_channels=(16, 32, 64), d_kernels=(5, 5, 3), d_dense=256, mbd_kernels=100, mbd_dims=5,
                     mi_channels=(32, 32), batch_size=60, lstm_unroll=True, epochs=20, examples_per_epoch=10_000),
-    'full64': dict(dataset='celeba', resolution=64, base_channels=32, encoder_layers=crvae_presets.ENCODER_64,
-                   decoder_layers=crvae_presets.DECODER_64, n_z=64, num_blocks=8, num_attributes=40,
+    'full64': dict(dataset='celeba', resolution=64, base_channels=32, encoder_layers=vaegan_config.ENCODER_64,
+                   decoder_layers=vaegan_config.DECODER_64, n_z=64, num_blocks=8, num_attributes=40,
                    d_channels=(32, 64, 128, 256), d_kernels=(5, 5, 5, 3), d_dense=512, mbd_kernels=100, mbd_dims=5,
                    mi_channels=(64, 64), batch_size=120, epochs=150),
 }
@@ -279,7 +279,7 @@ def loss_weights(model: str, resolution: int) -> Dict[str, float]:
   if model not in MODELS:
     raise ValueError(f'model: got {model!r}; valid values are {MODELS}')
   lr, alpha1, alpha2, beta, kappa = THESIS_HPARAMS[model]
-  rescale = crvae_presets.FULL_PIXELS / (3 * resolution ** 2)
+  rescale = vaegan_config.FULL_PIXELS / (3 * resolution ** 2)
   return dict(learning_rate=lr, alpha1=alpha1 * rescale, alpha2=alpha2 * rescale, beta=beta * rescale,
               kappa=kappa * rescale)
 

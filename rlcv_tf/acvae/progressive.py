@@ -67,12 +67,12 @@ import tensorflow as tf
 from rlcv_tf.acvae import networks
 from rlcv_tf.acvae import presets
 from rlcv_tf.core import tracking
-from rlcv_tf.crvae import layers as crvae_layers
-from rlcv_tf.crvae import networks as crvae_networks
+from rlcv_tf.core.vaegan import layers as vaegan_layers
+from rlcv_tf.core.vaegan import networks as vaegan_networks
 
-_conv = crvae_networks._conv  # pylint: disable=protected-access
-_bn = crvae_networks._bn  # pylint: disable=protected-access
-_trainable = crvae_networks._trainable  # pylint: disable=protected-access
+_conv = vaegan_networks._conv  # pylint: disable=protected-access
+_bn = vaegan_networks._bn  # pylint: disable=protected-access
+_trainable = vaegan_networks._trainable  # pylint: disable=protected-access
 
 GROW_GROUPS = ('grow_enc', 'grow_gen', 'grow_d')
 FADE_FRACTION = 0.5        # the fade-in lasts the first half of the stage (T:L5999-6000: 75 of 150 epochs)
@@ -309,21 +309,21 @@ class _GrownParts:
     raise NotImplementedError
 
 
-class GrownEncoderTrunk(_GrownParts, crvae_networks.EncoderTrunk):
+class GrownEncoderTrunk(_GrownParts, vaegan_networks.EncoderTrunk):
   """E at 2R (module docstring): blend(AvgPool -> CReLU -> from-RGB copy, CReLU -> from-RGB -> newest level) ->
-  the completed levels (the crvae `growth` hook, newest first) -> the table of base_resolution."""
+  the completed levels (the `core.vaegan.networks` trunks' `growth` hook, newest first) -> the table of base_resolution."""
 
   def __init__(self, config: GrownConfig, **kwargs):
     completed = {name: _encoder_level(config, name) for name in reversed(config.completed_levels)}
-    stem = crvae_networks.from_rgb_stem(config.base_channels, config, name='from_rgb')
+    stem = vaegan_networks.from_rgb_stem(config.base_channels, config, name='from_rgb')
     super().__init__(config, from_rgb=stem, growth=completed, **kwargs)
     self._grown_config = config
     newest = config.newest_level
     tracking.track_named(self, 'grow', {newest: _encoder_level(config, newest)})
     old = [keras.layers.AveragePooling2D(2, name='pool')]
     if config.input_crelu:
-      old.append(crvae_layers.CReLU(name='input_crelu'))
-    old.append(crvae_networks.from_rgb_stem(config.base_channels, config, name='from_rgb'))
+      old.append(vaegan_layers.CReLU(name='input_crelu'))
+    old.append(vaegan_networks.from_rgb_stem(config.base_channels, config, name='from_rgb'))
     setattr(self, f'{_FADE_PREFIX}{newest}', FadeIn(keras.Sequential(old, name='old'), name=f'fade_{newest}'))
 
   def completed(self):
@@ -344,18 +344,18 @@ class GrownEncoderTrunk(_GrownParts, crvae_networks.EncoderTrunk):
     return y
 
 
-class GrownDecoderTrunk(_GrownParts, crvae_networks.DecoderTrunk):
-  """Dec at 2R (module docstring): the table -> the completed levels (the crvae `growth` hook) -> h; output
+class GrownDecoderTrunk(_GrownParts, vaegan_networks.DecoderTrunk):
+  """Dec at 2R (module docstring): the table -> the completed levels (the `core.vaegan.networks` trunks' `growth` hook) -> h; output
   blend(nearest x2 -> to-RGB copy, to-RGB(newest level(h))). `features` is h (the map before the newest level)."""
 
   def __init__(self, config: GrownConfig, **kwargs):
     completed = {name: _decoder_level(config, name) for name in config.completed_levels}
-    super().__init__(config, to_rgb=crvae_networks.to_rgb_conv(config.channels), growth=completed, **kwargs)
+    super().__init__(config, to_rgb=vaegan_networks.to_rgb_conv(config.channels), growth=completed, **kwargs)
     self._grown_config = config
     newest = config.newest_level
     tracking.track_named(self, 'grow', {newest: _decoder_level(config, newest)})
     old = keras.Sequential([keras.layers.UpSampling2D(2, interpolation='nearest', name='up'),
-                            crvae_networks.to_rgb_conv(config.channels)], name='old')
+                            vaegan_networks.to_rgb_conv(config.channels)], name='old')
     setattr(self, f'{_FADE_PREFIX}{newest}', FadeIn(old, name=f'fade_{newest}'))
 
   def completed(self):
@@ -453,7 +453,7 @@ class GrownDiscriminator(_GrownParts, networks.ConditionalDiscriminator):
     levels = config.completed_levels + (config.newest_level,)
     tracking.track_named(self, 'grow', {name: _discriminator_level(config, name) for name in levels})
     old = keras.Sequential([keras.layers.AveragePooling2D(2, name='pool'),
-                            crvae_networks.from_rgb_stem(config.d_channels[0], config, name='from_rgb',
+                            vaegan_networks.from_rgb_stem(config.d_channels[0], config, name='from_rgb',
                                                          batch_norm=False)], name='old')
     newest = config.newest_level
     setattr(self, f'{_FADE_PREFIX}{newest}', FadeIn(old, name=f'fade_{newest}'))

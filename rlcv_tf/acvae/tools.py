@@ -6,7 +6,7 @@ The models are `networks.AttributeVAE`s: `encode(x, a) -> (mu, logvar)`, `prior_
 `decode(z, a) -> (u, x)` with per-step attributes [B, T, N] accepted by the recurrent models, `per_step(a)`,
 `num_blocks`, `config`. Images are float32 in [-1, 1], attribute vectors +-1 [B, N], latents [B, H, W, n_z] cut into T
 channel blocks **numbered t = 1..T as in the thesis** (block t = channels [(t-1) n_z/T, t n_z/T), the convention of
-`crvae.latent_tools`, whose block helpers are used here). Every network call is in inference mode.
+`core.vaegan.latent_tools`, whose block helpers are used here). Every network call is in inference mode.
 
 * Attribute swap (Sec. 6.5, the `edit` endpoint of `export`): `attribute_swap_grid` encodes real faces and decodes the
   posterior mean under the attribute vector with one attribute flipped (a_n -> -a_n) per column; `prior_swap_grid`
@@ -46,7 +46,7 @@ import tensorflow as tf
 
 from rlcv_tf.acvae import attention as attention_lib
 from rlcv_tf.core import images as images_lib
-from rlcv_tf.crvae import latent_tools
+from rlcv_tf.core.vaegan import latent_tools
 
 # The 2-stage tool's automatic block choice: the smallest change that is at least this fraction of the largest.
 MIN_CHANGE_FRACTION = 0.25

@@ -38,10 +38,10 @@ Randomness: eps, eps', the mismatched choice and the D's dropout masks are state
 (`ConditionalLosses.noise`; the dropout layers' seed generators, which Keras does not checkpoint, are reseeded at
 every step), so a restored run replays the same step. The prior-sample pass normalises with its own batch
 statistics but leaves the generation path's batch-norm moving statistics to the reconstruction pass
-(`crvae.train_steps.keeping_moving_statistics`).
+(`core.vaegan.optim.keeping_moving_statistics`).
 """
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -50,13 +50,8 @@ from rlcv_tf.acvae import attention as attention_lib
 from rlcv_tf.acvae import losses
 from rlcv_tf.acvae import presets
 from rlcv_tf.core import gan
-from rlcv_tf.crvae import train_steps as crvae_steps
-
-ParamGroup = crvae_steps.ParamGroup
-GroupedAdam = crvae_steps.GroupedAdam
-Route = crvae_steps.Route
-UpdateApplier = crvae_steps.UpdateApplier
-route_gradients = crvae_steps.route_gradients
+from rlcv_tf.core.vaegan import optim
+from rlcv_tf.core.vaegan.optim import GroupedAdam, GroupedTrainer, ParamGroup, Route, UpdateApplier, route_gradients
 
 # Groups clipped element-wise at +-grad_clip (spec B4).
 CLIPPED_GROUPS = ('lstm_inf', 'lstm_gen', 'prior')
@@ -129,7 +124,7 @@ class ConditionalLosses:
   def generation_bn_statistics(self):
     """Moving means and variances of every batch norm on the path z -> x~ (the conv head and Dec)."""
     if self._generation_bn_statistics is None:
-      self._generation_bn_statistics = crvae_steps.batch_norm_moving_statistics(
+      self._generation_bn_statistics = optim.batch_norm_moving_statistics(
           [getattr(self.vae, name, None) for name in _GENERATION_PARTS])
     return self._generation_bn_statistics
 
@@ -198,7 +193,7 @@ class ConditionalLosses:
         u, logits = vae.decode_logits(z_p, a, training=True)
         return u, tf.tanh(logits)
 
-      u_p, x_p = crvae_steps.keeping_moving_statistics(self.generation_bn_statistics, prior_pass)
+      u_p, x_p = optim.keeping_moving_statistics(self.generation_bn_statistics, prior_pass)
       context['x_p'] = x_p
       # D in training mode (dropout active) for the generator update, as in Chapter 5 (spec §0); the raw a.
       f_q = disc.features(x_q, a, training=True)
@@ -238,7 +233,7 @@ class ConditionalLosses:
 
 
 # ------------------------------------------------------------------------------------------------ trainer
-class AcVAETrainer:
+class AcVAETrainer(GroupedTrainer):
   """Training of the four Chapter 6 models: `ConditionalLosses` + `UpdateApplier` (module docstring).
 
   Args:
@@ -311,25 +306,6 @@ class AcVAETrainer:
                       beta_2=cfg.adam_beta2, epsilon=cfg.adam_epsilon,
                       clip=float(cfg.grad_clip) if name in CLIPPED_GROUPS else 0.0,
                       per_call_lr=name == 'd_head', warmup=name == 'd_head' and bool(cfg.d_warmup))
-
-  # ---------------------------------------------------------------------------------------- public
-  @property
-  def optimizers(self) -> Dict[str, object]:
-    return self.opt.optimizers
-
-  def train_step(self, x, a) -> Dict[str, tf.Tensor]:
-    return self._compiled_step(tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(a, tf.float32))
-
-  def set_learning_rate(self, learning_rate: float):
-    """Sets the base LR (step decay); every group keeps its multiplier, the D head also its warm-up."""
-    self.opt.set_learning_rate(learning_rate)
-
-  def checkpoint_objects(self) -> Dict[str, object]:
-    objects = dict(vae=self.vae, step=self.step, d_calls=self.d_calls, base_learning_rate=self.opt.base_learning_rate)
-    if self.disc is not None:
-      objects['discriminator'] = self.disc
-    objects.update({f'optimizer_{name}': optimizer for name, optimizer in self.optimizers.items()})
-    return objects
 
   # ---------------------------------------------------------------------------------------- the step
   def _train_step(self, x, a):

@@ -210,14 +210,14 @@ def _classifier(cfg, run, logdir, print_fn):
 
 def _identity_classifier(cfg, run, logdir, print_fn):
   """The identity classifier of the IS (run.is_classifier, or trained here on synth_faces), or None."""
-  from rlcv_tf.crvae import evaluation as crvae_evaluation  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.core.vaegan import evaluation as vaegan_evaluation  # pylint: disable=g-import-not-at-top
   if run.is_classifier:
-    return crvae_evaluation.load_classifier(run.is_classifier)
+    return vaegan_evaluation.load_classifier(run.is_classifier)
   if run.dataset != 'synth_faces' or not run.is_epochs:
     return None
   path = os.path.join(logdir, 'identity_classifier.keras')
   if os.path.exists(path):
-    return crvae_evaluation.load_classifier(path)
+    return vaegan_evaluation.load_classifier(path)
   print_fn(f'{PREFIX}training the identity classifier of the inception score (synth_faces: 20 identities)')
   data_dir = run.data_dir or None
   train = classifier_lib.load_split_arrays(run.dataset, data_dir, 'train', cfg.resolution,
@@ -226,7 +226,7 @@ def _identity_classifier(cfg, run, logdir, print_fn):
   model, accuracy = evaluation.train_identity_classifier((train['images'], train['labels']),
                                                          (val['images'], val['labels']), epochs=run.is_epochs,
                                                          seed=cfg.seed)
-  crvae_evaluation.save_classifier(model, path)
+  vaegan_evaluation.save_classifier(model, path)
   print_fn(f'{PREFIX}identity classifier: {100 * accuracy:.1f}% on val (20 classes)')
   return model
 

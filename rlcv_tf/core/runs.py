@@ -13,6 +13,8 @@
   print it as their one `error:` line and exit 2).
 * `derived_seed`: seeds for the random streams of a (re)started run from (seed, step at start, ...), so a resumed
   run does not replay the first run's streams.
+* `ConfigRecord`: the JSON round trip of the frozen config dataclasses (`replace` that refuses unknown fields and
+  turns lists into tuples, `to_dict`/`to_json`/`from_dict`/`from_json`), shared by the chapters' configs.
 * `write_saved_model`: writes a SavedModel to a temporary sibling directory and swaps it in, so an interrupted
   export never leaves a half-written model where a complete one was.
 
@@ -20,6 +22,7 @@ No TensorFlow here (except inside `write_saved_model`'s caller-supplied function
 before TensorFlow loads.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -31,6 +34,39 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 _SIGNAL_NAMES = {signal.SIGINT: 'SIGINT', signal.SIGTERM: 'SIGTERM'}
+
+
+def tuplify(value):
+  """Lists (from JSON or flags) as tuples, recursively, so frozen configs stay hashable and compare equal."""
+  if isinstance(value, (list, tuple)):
+    return tuple(tuplify(v) for v in value)
+  return value
+
+
+class ConfigRecord:
+  """Mixin for frozen config dataclasses whose defaults build a valid config: JSON round trip and checked replace."""
+
+  def replace(self, **overrides):
+    """A copy with `overrides` (lists become tuples); an unknown field raises one ValueError. Not validated."""
+    names = [f.name for f in dataclasses.fields(self)]
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+      raise ValueError(f'{unknown[0]}: unknown {type(self).__name__} field; valid values are {names}')
+    return dataclasses.replace(self, **{k: tuplify(v) for k, v in overrides.items()})
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, values: dict):
+    return cls().replace(**values)
+
+  @classmethod
+  def from_json(cls, text: str):
+    return cls.from_dict(json.loads(text))
 
 
 class Interrupted(Exception):

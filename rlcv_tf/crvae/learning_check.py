@@ -32,7 +32,7 @@ from typing import Dict, Tuple
 import numpy as np
 import tensorflow as tf
 
-from rlcv_tf.crvae import losses
+from rlcv_tf.core.vaegan import losses
 
 GREY_BIN = 12                       # the colour histogram's last bin: unsaturated (grey, white, black) subjects
 

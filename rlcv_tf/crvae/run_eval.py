@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlcv_tf.crvae import evaluation
+from rlcv_tf.core.vaegan import evaluation
 from rlcv_tf.crvae import presets
 from rlcv_tf.crvae import selection
 from rlcv_tf.crvae import training

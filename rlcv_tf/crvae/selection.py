@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from rlcv_tf.crvae import evaluation
+from rlcv_tf.core.vaegan import evaluation
 
 BEST_DIR = 'best'
 RECORD_FILE = 'selection.json'

@@ -28,7 +28,7 @@ import keras
 from keras import ops
 
 from rlcv_tf.core import tracking
-from rlcv_tf.crvae import layers as crvae_layers
+from rlcv_tf.core.vaegan import layers as vaegan_layers
 
 UPSAMPLE_KINDS = ('nearest', 'convT')
 # [P] feature layers (spec A2.4): VGG11-A after its 4th block; ResNet50's conv4 stage.
@@ -151,12 +151,12 @@ def get_stage2_preset(name: str, **overrides) -> Stage2Config:
 
 
 def _bn(config, name):
-  return crvae_layers.torch_bn(config.bn_epsilon, config.bn_momentum_torch, name=name)
+  return vaegan_layers.torch_bn(config.bn_epsilon, config.bn_momentum_torch, name=name)
 
 
 def _conv(filters, kernel, name, strides=1):
   return keras.layers.Conv2D(filters, kernel, strides=strides, padding='valid',
-                             kernel_initializer=crvae_layers.conv_initializer(), name=name)
+                             kernel_initializer=vaegan_layers.conv_initializer(), name=name)
 
 
 class ResidualBlock(keras.layers.Layer):
@@ -196,7 +196,7 @@ class Stage2Generator(keras.Model):
                 keras.layers.ZeroPadding2D(1, name=f'up{i}_pad'), _conv(channels, 3, f'up{i}_conv')]
       else:
         ops_ = [keras.layers.Conv2DTranspose(channels, 4, strides=2, padding='valid', name=f'up{i}_convt',
-                                             kernel_initializer=crvae_layers.conv_transpose_initializer()),
+                                             kernel_initializer=vaegan_layers.conv_transpose_initializer()),
                 keras.layers.Cropping2D(1, name=f'up{i}_crop')]
       self.ups.append((ops_, _bn(config, f'up{i}_bn')))
     self.out_conv = _conv(config.channels, 3, 'out_conv')

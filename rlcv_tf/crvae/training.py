@@ -27,12 +27,12 @@ import tensorflow as tf
 
 from rlcv_tf.core import images as images_lib
 from rlcv_tf.core import train_loop
-from rlcv_tf.crvae import evaluation
+from rlcv_tf.core.vaegan import evaluation
 from rlcv_tf.crvae import export
 from rlcv_tf.crvae import expost_prior
-from rlcv_tf.crvae import latent_tools
+from rlcv_tf.core.vaegan import latent_tools
 from rlcv_tf.crvae import learning_check
-from rlcv_tf.crvae import networks
+from rlcv_tf.core.vaegan import networks
 from rlcv_tf.crvae import presets
 from rlcv_tf.crvae import run_config
 from rlcv_tf.crvae import selection

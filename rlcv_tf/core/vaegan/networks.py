@@ -2,7 +2,7 @@
 App. 5.A, 5.B; spec ch5 §A2.2, §A2.3, §A2.6).
 
 The thesis leaves the Stage-1 architecture to the authors' repository (T:L5290-5292); the layer tables come from
-spec §A2.2/§A2.3 and are data in `presets.CrVAEConfig`. Every model shares the latent layout z in R^{4 x 4 x n_z}
+spec §A2.2/§A2.3 and are data in `CrVAEConfig`. Every model shares the latent layout z in R^{4 x 4 x n_z}
 (1024-d at full64, MNIST included), cut along channels into T blocks (`blocks.split_blocks`):
 
   ImageVAE
@@ -55,14 +55,14 @@ from keras import ops
 import tensorflow as tf
 
 from rlcv_tf.core import tracking
-from rlcv_tf.crvae import blocks
-from rlcv_tf.crvae import layers as crvae_layers
-from rlcv_tf.crvae import losses
-from rlcv_tf.crvae import presets
+from rlcv_tf.core.vaegan import blocks
+from rlcv_tf.core.vaegan import layers as vaegan_layers
+from rlcv_tf.core.vaegan import losses
+from rlcv_tf.core.vaegan.config import CrVAEConfig
 
-_conv_init = crvae_layers.conv_initializer
-_convt_init = crvae_layers.conv_transpose_initializer
-_dense_init = crvae_layers.dense_initializer
+_conv_init = vaegan_layers.conv_initializer
+_convt_init = vaegan_layers.conv_transpose_initializer
+_dense_init = vaegan_layers.dense_initializer
 
 
 def _conv(filters, kernel, name, strides=1, padding='valid'):
@@ -74,8 +74,8 @@ def _dense(units, name):
   return keras.layers.Dense(units, kernel_initializer=_dense_init(), bias_initializer='zeros', name=name)
 
 
-def _bn(config: presets.CrVAEConfig, name):
-  return crvae_layers.torch_bn(config.bn_epsilon, config.bn_momentum_torch, name=name)
+def _bn(config: CrVAEConfig, name):
+  return vaegan_layers.torch_bn(config.bn_epsilon, config.bn_momentum_torch, name=name)
 
 
 def _run_stages(stages, x, training):
@@ -85,7 +85,7 @@ def _run_stages(stages, x, training):
 
 
 # ------------------------------------------------------------------------------------ stems and heads
-def from_rgb_stem(filters: int, config: presets.CrVAEConfig, name: str = 'from_rgb', batch_norm: bool = True,
+def from_rgb_stem(filters: int, config: CrVAEConfig, name: str = 'from_rgb', batch_norm: bool = True,
                   activation: str = 'relu') -> keras.Sequential:
   """A from-RGB stage: Conv 1x1 -> filters, [BN], ReLU (spec B2: the encoder's Conv 1x1 -> 32, BN, ReLU after the
   input CReLU; the discriminator's Conv 1x1 3 -> 32 + ReLU without BN). Pass it as `from_rgb` to EncoderTrunk or
@@ -125,14 +125,14 @@ class EncoderTrunk(keras.layers.Layer):
       other stages; the table's keys (`stages_<i>`) do not change when growth stages are added.
   """
 
-  def __init__(self, config: presets.CrVAEConfig, from_rgb: Optional[keras.layers.Layer] = None,
+  def __init__(self, config: CrVAEConfig, from_rgb: Optional[keras.layers.Layer] = None,
                growth: Optional[Mapping[str, keras.layers.Layer]] = None, **kwargs):
     super().__init__(**kwargs)
-    self.input_crelu = crvae_layers.CReLU(name='input_crelu') if config.input_crelu else None
+    self.input_crelu = vaegan_layers.CReLU(name='input_crelu') if config.input_crelu else None
     self.stages = []
     for i, (kernel, stride, filters, activation, pad) in enumerate(config.encoder_layers):
       padding = keras.layers.ZeroPadding2D(pad, name=f'pad{i}') if pad else None
-      act = (crvae_layers.CReLU(name=f'crelu{i}') if activation == 'crelu' else
+      act = (vaegan_layers.CReLU(name=f'crelu{i}') if activation == 'crelu' else
              keras.layers.LeakyReLU(config.lrelu_slope, name=f'lrelu{i}'))
       self.stages.append((padding, _conv(filters, kernel, f'conv{i}', strides=stride), _bn(config, f'bn{i}'), act))
     tracking.track_containers(self)   # so tf.train.Checkpoint saves the BN moving statistics too
@@ -173,7 +173,7 @@ class DecoderTrunk(keras.layers.Layer):
       growing: each maps an R map to 2R). Checkpoint keys `grow_<name>[_<i>]`; the table's keys do not change.
   """
 
-  def __init__(self, config: presets.CrVAEConfig, to_rgb: Optional[keras.layers.Layer] = None,
+  def __init__(self, config: CrVAEConfig, to_rgb: Optional[keras.layers.Layer] = None,
                growth: Optional[Mapping[str, keras.layers.Layer]] = None, **kwargs):
     super().__init__(**kwargs)
     self.stages = []
@@ -255,7 +255,7 @@ class BlockLSTM(keras.layers.Layer):
     self.side_input = bool(side_input)
     self.lstms = [keras.layers.LSTM(hidden, return_sequences=True, unit_forget_bias=True, unroll=unroll,
                                     name=f'lstm{i}') for i in range(num_layers)]
-    self.bn = crvae_layers.torch_bn(bn_epsilon, bn_momentum_torch, name='bn') if batch_norm else None
+    self.bn = vaegan_layers.torch_bn(bn_epsilon, bn_momentum_torch, name='bn') if batch_norm else None
     self.dense = None if out_dim is None else _dense(int(out_dim), 'dense')
     tracking.track_containers(self)
 
@@ -310,7 +310,7 @@ class ChannelRecurrentPath(BlockLSTM):
   """
 
   def __init__(self, num_blocks: int, out_channels: int, hidden: int, num_layers: int, batch_norm: bool,
-               config: presets.CrVAEConfig, side_input: bool = False, **kwargs):
+               config: CrVAEConfig, side_input: bool = False, **kwargs):
     blocks.check_divisible(int(out_channels), int(num_blocks))
     super().__init__(num_blocks, hidden, num_layers, batch_norm=batch_norm, out_dim=None, side_input=side_input,
                      bn_epsilon=config.bn_epsilon, bn_momentum_torch=config.bn_momentum_torch,
@@ -500,7 +500,7 @@ def _latent_conv_head(filters, name, config=None, batch_norm=False, add_bias_sha
   """[AddBias] -> pad 1 -> conv3x3 -> [BN]."""
   stages = []
   if add_bias_shape is not None:
-    stages.append(crvae_layers.AddBias(add_bias_shape, name='add_bias'))
+    stages.append(vaegan_layers.AddBias(add_bias_shape, name='add_bias'))
   stages += [keras.layers.ZeroPadding2D(1, name='pad'), _conv(filters, 3, 'conv')]
   if batch_norm:
     stages.append(_bn(config, 'bn'))
@@ -508,12 +508,32 @@ def _latent_conv_head(filters, name, config=None, batch_norm=False, add_bias_sha
 
 
 # --------------------------------------------------------------------------------------------- the VAEs
-class _ConfiguredModel(keras.Model):
-  """A model built from one CrVAEConfig, which its Keras config carries (for get_config / from_config)."""
+def reparameterize(mu, logvar):
+  """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I) (Sampler.lua; spec §0)."""
+  return mu + tf.exp(0.5 * logvar) * tf.random.normal(tf.shape(mu), dtype=mu.dtype)
+
+
+class ConfiguredModel(keras.Model):
+  """A model built from one config record (`config_class`, CrVAEConfig or a subclass), which its Keras config carries
+  (get_config / from_config), with the shapes every VAE of the family exposes."""
+
+  config_class = CrVAEConfig
 
   @property
-  def config(self) -> presets.CrVAEConfig:
+  def config(self) -> CrVAEConfig:
     return self._config
+
+  @property
+  def latent_shape(self):
+    return self._config.latent_shape
+
+  @property
+  def image_shape(self):
+    return self._config.image_shape
+
+  @property
+  def num_blocks(self) -> int:
+    return self._config.num_blocks
 
   def get_config(self):
     return dict(super().get_config(), config=self._config.to_dict())
@@ -521,11 +541,11 @@ class _ConfiguredModel(keras.Model):
   @classmethod
   def from_config(cls, config):
     config = dict(config)
-    model_config = presets.CrVAEConfig.from_dict(config.pop('config'))
+    model_config = cls.config_class.from_dict(config.pop('config'))
     return cls(model_config, name=config.get('name'))
 
 
-class ImageVAE(_ConfiguredModel):
+class ImageVAE(ConfiguredModel):
   """The Stage-1 generator of every Chapter 5 model (VAE-GAN, cVAE, crVAE(-GAN), MNIST VAE/cVAE/crVAE variants).
 
   Interface (used by the training loop, evaluation, latent tools and export):
@@ -538,7 +558,7 @@ class ImageVAE(_ConfiguredModel):
     call(x, training=False) -> dict(mu, logvar, z, u, logits, x_tilde), z = mu + exp(logvar / 2) * eps
   """
 
-  def __init__(self, config: presets.CrVAEConfig, **kwargs):
+  def __init__(self, config: CrVAEConfig, **kwargs):
     kwargs.setdefault('name', f'{config.model}_vae')
     super().__init__(**kwargs)
     config.validate()
@@ -556,7 +576,7 @@ class ImageVAE(_ConfiguredModel):
       self.logvar_head = _latent_conv_head(n_z, 'logvar_conv')
     else:
       mean = (_latent_conv_head(n_z, 'mu_conv') if config.mean_path == 'conv' else _latent_dense_head(config, 'mu_fc'))
-      self.mu_head = keras.Sequential([mean, crvae_layers.AddBias(config.latent_shape, name='add_bias')],
+      self.mu_head = keras.Sequential([mean, vaegan_layers.AddBias(config.latent_shape, name='add_bias')],
                                       name='mu_cr')
       self.logvar_head = None
       self.logvar_path = ChannelRecurrentPath(t, n_z, config.resolved_lstm_hidden, config.lstm_layers,
@@ -579,18 +599,6 @@ class ImageVAE(_ConfiguredModel):
 
   # ------------------------------------------------------------------------------------ properties
   @property
-  def latent_shape(self):
-    return self._config.latent_shape
-
-  @property
-  def image_shape(self):
-    return self._config.image_shape
-
-  @property
-  def num_blocks(self) -> int:
-    return self._config.num_blocks
-
-  @property
   def likelihood(self) -> str:
     return self._config.likelihood
 
@@ -609,10 +617,7 @@ class ImageVAE(_ConfiguredModel):
       logvar = self.logvar_head(h, training=training)
     return mu, logvar
 
-  @staticmethod
-  def reparameterize(mu, logvar):
-    """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I) (Sampler.lua; spec §0)."""
-    return mu + tf.exp(0.5 * logvar) * tf.random.normal(tf.shape(mu), dtype=mu.dtype)
+  reparameterize = staticmethod(reparameterize)
 
   def transform(self, z, training=False):
     if self.transform_path is None:
@@ -655,7 +660,7 @@ class ImageVAE(_ConfiguredModel):
 
 
 # -------------------------------------------------------------------------------------- discriminator
-class Discriminator(_ConfiguredModel):
+class Discriminator(ConfiguredModel):
   """F + D head (+ q_psi for crVAE-GAN with MI) of spec A2.2.
 
     features(x, condition=None, training=False) -> F(x) [B, R/16, R/16, C_F]
@@ -671,7 +676,7 @@ class Discriminator(_ConfiguredModel):
   Both belong to the 'trunk' optimiser group (they compute F's features).
   """
 
-  def __init__(self, config: presets.CrVAEConfig, from_rgb: Optional[keras.layers.Layer] = None,
+  def __init__(self, config: CrVAEConfig, from_rgb: Optional[keras.layers.Layer] = None,
                condition: Optional[PerBlockCondition] = None, **kwargs):
     kwargs.setdefault('name', f'{config.model}_discriminator')
     super().__init__(**kwargs)
@@ -684,9 +689,9 @@ class Discriminator(_ConfiguredModel):
                 keras.layers.ReLU(name=f'relu{i}'), keras.layers.SpatialDropout2D(config.d_dropout, name=f'drop{i}')]
     self.trunk = keras.Sequential(trunk, name='trunk')
     self.d_head = keras.Sequential([
-        keras.layers.Flatten(name='flatten'), _dense(config.d_dense, 'dense'), crvae_layers.L2Normalize(name='l2norm'),
+        keras.layers.Flatten(name='flatten'), _dense(config.d_dense, 'dense'), vaegan_layers.L2Normalize(name='l2norm'),
         keras.layers.Dropout(config.d_dropout, name='dropout'), keras.layers.ReLU(name='relu'),
-        crvae_layers.MinibatchDiscrimination(config.mbd_kernels, config.mbd_dims, name='mbd'),
+        vaegan_layers.MinibatchDiscrimination(config.mbd_kernels, config.mbd_dims, name='mbd'),
         _dense(1, 'logit')], name='d_head')
     self.q_head = None
     if config.has_mi:
@@ -696,7 +701,7 @@ class Discriminator(_ConfiguredModel):
           keras.layers.LeakyReLU(0.2, name='lrelu1'), _conv(c2, 1, 'conv1x1'), _bn(config, 'bn2'),
           keras.layers.LeakyReLU(0.1, name='lrelu2'), keras.layers.Flatten(name='flatten'),
           _dense(config.latent_dim, 'dense'), keras.layers.Reshape(config.latent_shape, name='reshape'),
-          crvae_layers.AddBias(config.latent_shape, name='add_bias')], name='q_head')
+          vaegan_layers.AddBias(config.latent_shape, name='add_bias')], name='q_head')
     self.condition = condition
 
   @property
@@ -740,7 +745,7 @@ class Discriminator(_ConfiguredModel):
     return {name: variables for name, variables in groups.items() if variables}
 
 
-def build_models(config: presets.CrVAEConfig, batch_size: int = 4):
+def build_models(config: CrVAEConfig, batch_size: int = 4):
   """Creates and builds (one call on zeros) the VAE and, for the adversarial kinds, the discriminator."""
   config.validate()
   vae = ImageVAE(config)

@@ -13,7 +13,7 @@ as direct multipliers (spec §8-A2). n_early is 3 of 8 steps (T:L5366-5369), 2 o
 spec proposes round(3T/8).
 
 Every distribution is a `tfp.distributions` object (shared/README.md). Latents use the channel-block convention of
-`rlcv_tf.crvae.blocks`: block t holds channels [t*C/T, (t+1)*C/T).
+`rlcv_tf.core.vaegan.blocks`: block t holds channels [t*C/T, (t+1)*C/T).
 """
 
 import math
@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from rlcv_tf.crvae import blocks
+from rlcv_tf.core.vaegan import blocks
 
 tfd = tfp.distributions
 

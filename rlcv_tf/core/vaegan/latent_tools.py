@@ -1,7 +1,7 @@
 """Latent-space tools of thesis Sec. 5.4.4-5.4.6: progressive generation, block interpolation / resampling, completion.
 
 Spec ch5 A2.5 and A3.4. Latents are [B, H, W, C] (4 x 4 x n_z for the crVAE models) cut into T channel blocks
-(`rlcv_tf.crvae.blocks`). **Blocks are numbered t = 1..T here, as in the thesis** (z_t, Fig. 5.8-5.10): block t holds
+(`rlcv_tf.core.vaegan.blocks`). **Blocks are numbered t = 1..T here, as in the thesis** (z_t, Fig. 5.8-5.10): block t holds
 channels [(t-1)*C/T, t*C/T). Every function checks 1 <= t <= T.
 
 * Progressive generation (Fig. 5.8, T:L5069-5080): start from all zeros and fill blocks 1..t, then decode.
@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlcv_tf.crvae import blocks
+from rlcv_tf.core.vaegan import blocks
 
 # Completion masks on 64x64 aligned crops [P, spec A3.4]: (rows, cols) occluded, 0-based, end exclusive.
 _MASK_BOXES_64 = {

@@ -25,8 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlcv_tf.crvae import classifier as classifier_lib
-from rlcv_tf.crvae import losses
+from rlcv_tf.core.vaegan import classifier as classifier_lib
+from rlcv_tf.core.vaegan import losses
 
 
 # ----------------------------------------------------------------------------------------- importance-sampled NLL
@@ -346,7 +346,7 @@ def held_out_elbo(vae, images, num_blocks: int, sigma=None, num_samples: int = 1
       ELBO(x) = E_{q(z|x)} [log p(x|z)] - sum_t KL_t(x),   KL_t(x) = KL(q(z_t|x) || N(0, I)) over block t's units,
 
   E_q estimated with `num_samples` reparameterised draws per image (seeded, inference mode). Blocks are the channel
-  blocks of `rlcv_tf.crvae.blocks` (block t = channels [t*C/T, (t+1)*C/T)), so KL_1..KL_T show how the
+  blocks of `rlcv_tf.core.vaegan.blocks` (block t = channels [t*C/T, (t+1)*C/T)), so KL_1..KL_T show how the
   information is spread over the sequence (thesis: the early blocks, weighted alpha1 > alpha2, carry less).
 
   Args:
