@@ -70,15 +70,32 @@ class FlagError(ValueError):
 
 
 def _celeba_header(data_dir: str):
-  """The attribute names of CelebA's list_attr_celeba.txt (its second line), read without TensorFlow."""
+  """CelebA's attribute names, read without TensorFlow: from an image cache's manifest (scripts/make_image_cache.py)
+  when `data_dir` is one, else from list_attr_celeba.txt's second line."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
   from rlcv_tf.datasets import celeba  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+  manifests = sorted(glob.glob(os.path.join(data_dir, '*.manifest.json')),
+                     key=lambda p: not p.endswith('train.manifest.json'))
+  if manifests:
+    try:
+      with open(manifests[0]) as f:
+        manifest = json.load(f)
+    except (OSError, ValueError) as e:
+      raise FlagError(f'--data_dir={data_dir}: cannot read the image cache manifest {manifests[0]} ({e}); '
+                      're-make the cache with scripts/make_image_cache.py') from None
+    if manifest.get('dataset') != 'celeba':
+      raise FlagError(f'--data_dir={data_dir} is an image cache of {manifest.get("dataset")!r}, not celeba; '
+                      'point --data_dir at a CelebA folder or a cache made with --dataset=celeba')
+    return tuple(manifest.get('attribute_names', ()))
   for sub in ('', 'Anno'):
     path = os.path.join(data_dir, sub, celeba.ATTR_FILE)
     if os.path.exists(path):
       with open(path) as f:
         f.readline()
         return tuple(f.readline().split())
-  raise FlagError(f'--data_dir={data_dir}: no {celeba.ATTR_FILE} there (CelebA layout: {celeba.LAYOUT})')
+  raise FlagError(f'--data_dir={data_dir}: no {celeba.ATTR_FILE} there (CelebA layout: {celeba.LAYOUT}) and no '
+                  'image cache (scripts/make_image_cache.py)')
 
 
 def _grow_base():

@@ -83,6 +83,23 @@ def test_a_celeba_attribute_missing_from_the_header_is_refused(tmp_path):
   assert 'Wearing_Cape' in line and '5_o_Clock_Shadow' in line
 
 
+def test_an_image_cache_is_read_for_the_attribute_names(tmp_path):
+  """--data_dir may be a CelebA image cache (scripts/make_image_cache.py): its manifest gives the names."""
+  cache = tmp_path / 'cache'
+  os.makedirs(cache)
+  with open(cache / 'train.manifest.json', 'w') as f:
+    json.dump({'dataset': 'celeba', 'attribute_names': ['Smiling', 'Male']}, f)
+  line = one_error_line(run_launcher('--dataset=celeba', f'--data_dir={cache}', '--attributes=Male,Bald',
+                                     f'--logdir={tmp_path / "run"}', timeout=120))
+  assert 'Bald' in line and 'Smiling' in line and 'list_attr' not in line
+  with open(cache / 'train.manifest.json', 'w') as f:
+    json.dump({'dataset': 'cub', 'attribute_names': []}, f)
+  line = one_error_line(run_launcher('--dataset=celeba', f'--data_dir={cache}', f'--logdir={tmp_path / "run"}',
+                                     timeout=120))
+  assert "'cub'" in line and 'not celeba' in line
+  assert not os.path.exists(tmp_path / 'run')
+
+
 def test_default_command_runs_resumes_and_exports(tmp_path):
   logdir = tmp_path / 'run'
   proc = run_launcher(*FAST, '--steps=3', '--image_every=3', f'--logdir={logdir}')
