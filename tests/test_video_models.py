@@ -9,6 +9,7 @@ parameter count against the Res3D-18 closed form.
 
 import itertools
 import json
+import os
 
 import numpy as np
 import pytest
@@ -371,3 +372,23 @@ def test_checkpoint_holds_every_weight(tmp_path, built_tiny):
     path = tf.train.Checkpoint(model=model).write(str(tmp_path / model.name))
     stored = [n for n, _ in tf.train.list_variables(path) if n.endswith('VARIABLE_VALUE')]
     assert len(stored) == len(model.weights), model.name
+
+
+def test_frame_encoder_gradient_at_64_pixels_runs_on_the_cpu():
+  """TF 2.21's oneDNN filter gradient of a strided 1x1 conv corrupts the heap at 64x64 (segfault or glibc abort);
+  the blocks stride their shortcut by slicing instead. Run in a subprocess so a crash fails this test only."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  code = '\n'.join([
+      'import numpy as np, tensorflow as tf',
+      'from rlcv_tf.video import models, presets',
+      "ae = models.FrameAutoencoder(presets.get_preset('mmnist', 'tiny', image_size=64))",
+      'x = tf.constant(np.random.default_rng(0).random((2, 64, 64, 1), np.float32))',
+      'with tf.GradientTape() as tape:',
+      '  loss = tf.reduce_mean(ae.encode(x, training=True) ** 2)',
+      'grads = tape.gradient(loss, ae.trainable_variables)',
+      "print('ok', all(bool(tf.reduce_all(tf.math.is_finite(g))) for g in grads))",
+  ])
+  proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=240,
+                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  assert proc.returncode == 0 and 'ok True' in proc.stdout, proc.stderr[-2000:]

@@ -70,7 +70,10 @@ class _BasicBlock(keras.layers.Layer):
   def build(self, input_shape):
     if input_shape[-1] != self.filters or any(s != 1 for s in self.strides):
       conv = conv2d if self.rank == 2 else conv3d
-      self.shortcut_conv = conv(self.filters, 1, self.strides, name='shortcut_conv')
+      # Stride by slicing, then a stride-1 1x1 conv: the same function as a strided 'same' 1x1 conv (which reads
+      # input i * s for output i at every size), but TF 2.21's oneDNN CPU kernel for the strided version's filter
+      # gradient corrupts the heap at 64x64 (4 -> 8 and 8 -> 16 channels segfault; tests/test_video_models.py).
+      self.shortcut_conv = conv(self.filters, 1, 1, name='shortcut_conv')
       self.shortcut_bn = batch_norm(self.bn_momentum, self.bn_epsilon, 'shortcut_bn')
     self.built = True
 
@@ -79,7 +82,8 @@ class _BasicBlock(keras.layers.Layer):
     y = self.bn2(self.conv2(y), training=training)
     shortcut = x
     if self.shortcut_conv is not None:
-      shortcut = self.shortcut_bn(self.shortcut_conv(x), training=training)
+      strided = x[(slice(None),) + tuple(slice(None, None, st) for st in self.strides)]
+      shortcut = self.shortcut_bn(self.shortcut_conv(strided), training=training)
     return keras.ops.relu(y + shortcut)
 
   def compute_output_shape(self, input_shape):
