@@ -162,14 +162,16 @@ def train_loop(trainer, batches, run, manager, writer, write_images: Callable[[i
                logdir: str, print_fn: Callable[[str], None], on_step: Optional[Callable[[int], None]] = None,
                prefix: str = '', export_fn: Optional[Callable[[], str]] = None,
                line_metrics: Sequence[Tuple[str, str]] = DEFAULT_LINE_METRICS,
-               stop: Optional[runs.StopOnSignal] = None) -> Tuple[int, Dict[str, float], float]:
+               stop: Optional[runs.StopOnSignal] = None,
+               throughput_unit: str = 'images') -> Tuple[int, Dict[str, float], float]:
   """Runs `trainer.train_step(*batch)` up to `run.steps` (counted by `trainer.step`, so a resumed run continues):
   scalars every `summary_every`, sheets every `image_every`, `on_step(step)` after every step (e.g. model
   selection), progress lines, interval and final checkpoints. Returns (final step, last metrics, steps/s).
 
   On SIGINT / SIGTERM (or `stop.request()`) the step in flight finishes, then a checkpoint is saved and, given
   `export_fn` (returns the SavedModel's path), the SavedModel is written; one line says where, and
-  `runs.Interrupted` is raised."""
+  `runs.Interrupted` is raised. `throughput_unit` names what a batch holds (TensorBoard 'throughput/<unit>_per_second',
+  e.g. 'clips')."""
   done = int(trainer.step.numpy())
   metrics: Dict[str, float] = {}
   rate = progress.RateMeter()
@@ -207,7 +209,7 @@ def train_loop(trainer, batches, run, manager, writer, write_images: Callable[[i
             tf.summary.scalar(k, v)
           tf.summary.scalar('train/learning_rate', lr)
           tf.summary.scalar('throughput/steps_per_second', rate.rate)
-          tf.summary.scalar('throughput/images_per_second', rate.rate * batch_size)
+          tf.summary.scalar(f'throughput/{throughput_unit}_per_second', rate.rate * batch_size)
           if gate_count:
             tf.summary.scalar('d/update_rate', gate_updates / gate_count)
         gate_updates = gate_count = 0
