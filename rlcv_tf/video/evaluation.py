@@ -22,12 +22,26 @@ Linear probe: "a simple linear classifier directly on S" (T:L6584-6586): softmax
 the weights. No randomness: the same inputs give the same probe. The per-frame baseline "aggregate[s] votes from each
 frame" (T:L6611) and RAVDESS "all sequences within a video vote together" (T:L6819): `vote` and `group_vote` take
 the mean of logits (default), the mean of softmax probabilities (spec A14), or a majority of per-frame argmaxes.
+`frame_probe_votes` is the per-frame s_t baseline of 7.4.4 (T:L6605-6612): one probe on every frame, then votes.
+
+Retrieval protocol (issue 13 §4 [proposal]): `retrieval_report` scores top-1 Euclidean retrieval by the mean keypoint
+displacement distance (the sum over the T-1 steps, and the per-step mean, i.e. divided by T-1) and by top-1 label
+agreement (`digit_pair_agreement`); `random_retrieval_report` gives the same numbers for a uniformly random database
+row, the floor every feature should beat. `controlled_swap_rates` is Fig. 7.1 as a number: per query the database
+holds one clip with the query's trajectories but other digits and one with its digits but other trajectories; the
+rate is the fraction of queries whose same-trajectory clip is nearer (ties count half, chance 50 %). Features
+carrying motion (P) should score near 1, features carrying appearance (S) near 0.
+
+Cross-validation folds: Weizmann is leave-one-actor-out (T:L6760; `leave_one_actor_out_folds`); RAVDESS uses 5
+splits (T:L6820) whose composition is not stated: `identity_folds` splits the *people* into k seeded, near-equal
+groups, so no person is in both the training and the test part of a fold, and every person is tested exactly once
+(spec A17).
 """
 
 import dataclasses
 import itertools
 import math
-from typing import Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import optimize
@@ -267,3 +281,174 @@ def group_vote(clip_outputs, group_ids, method: str = 'mean_logits',
     raise ValueError(f'expected [n, C] logits or [n] integer predictions, got {x.dtype} {x.shape}')
   unique = np.unique(ids)
   return unique, np.array([_vote_rows(x[ids == g], method, num_classes) for g in unique], np.int64)
+
+
+def frame_probe_votes(train_frames, train_labels, test_frames, test_labels, num_classes: int,
+                      methods: Sequence[str] = VOTE_METHODS, **fit_kwargs) -> Dict[str, float]:
+  """The per-frame baseline: one linear probe fitted on every frame feature, then the frames of a clip vote.
+
+  Args:
+    train_frames, test_frames: [n, T, ...] per-frame features (s_t); every frame is a probe example labelled with
+      its clip's label.
+    train_labels, test_labels: [n] clip labels.
+    num_classes: probe classes.
+    methods: the `vote` methods to report.
+    fit_kwargs: `fit_linear_probe` options.
+
+  Returns:
+    {'frame_accuracy': per-frame test accuracy, 'vote_<method>': clip accuracy of each vote method}.
+  """
+  for name, frames, labels in (('train', train_frames, train_labels), ('test', test_frames, test_labels)):
+    if np.ndim(frames) < 3 or np.shape(frames)[0] != np.size(labels):
+      raise ValueError(f'{name}_frames must be [n, T, ...] with one label per clip, got {np.shape(frames)} and '
+                       f'{np.size(labels)} labels')
+  train = np.asarray(train_frames, np.float64)
+  test = np.asarray(test_frames, np.float64)
+  n, t = train.shape[:2]
+  m, t_test = test.shape[:2]
+  train_y = np.repeat(np.asarray(train_labels).reshape(-1), t)
+  test_y = np.asarray(test_labels).reshape(-1).astype(np.int64)
+  probe = fit_linear_probe(train.reshape(n * t, -1), train_y, num_classes, **fit_kwargs)
+  logits = probe.logits(test.reshape(m * t_test, -1)).reshape(m, t_test, -1)
+  report = {'frame_accuracy': float(np.mean(np.argmax(logits, axis=-1) == test_y[:, np.newaxis]))}
+  for method in methods:
+    report[f'vote_{method}'] = float(np.mean(vote(logits, method) == test_y))
+  return report
+
+
+# ------------------------------------------------------------------------------------------------ retrieval protocol
+
+
+def controlled_swap_rates(query_feats, same_trajectory_feats, same_digits_feats) -> float:
+  """Fraction of queries whose same-trajectory / other-digits clip is nearer (Euclidean) than their same-digits /
+  other-trajectory clip; rows i of the three [q, d] arrays belong together. Ties count 1/2 (chance: 0.5)."""
+  q = np.asarray(query_feats, np.float64)
+  traj = np.asarray(same_trajectory_feats, np.float64)
+  digits = np.asarray(same_digits_feats, np.float64)
+  if q.ndim != 2 or q.shape[0] == 0 or traj.shape != q.shape or digits.shape != q.shape:
+    raise ValueError(f'expected three equal [q, d] feature arrays with q >= 1, got {q.shape}, {traj.shape} and '
+                     f'{digits.shape}')
+  d_traj = np.sqrt(((q - traj) ** 2).sum(axis=1))
+  d_digits = np.sqrt(((q - digits) ** 2).sum(axis=1))
+  return float(np.mean((d_traj < d_digits) + 0.5 * (d_traj == d_digits)))
+
+
+def _canonical_labels(labels) -> np.ndarray:
+  """[n] labels, or [n, k] label sets (e.g. the two digits of a clip) compared as unordered multisets."""
+  x = np.asarray(labels)
+  if x.ndim == 1:
+    return x[:, np.newaxis]
+  if x.ndim == 2:
+    return np.sort(x, axis=1)
+  raise ValueError(f'labels must be [n] or [n, k], got shape {x.shape}')
+
+
+def digit_pair_agreement(query_labels, retrieved_labels) -> float:
+  """Fraction of queries whose retrieved clip has the same label: [n] labels (e.g. MMNIST pair labels) compare
+  exactly, [n, k] digit sets as unordered multisets ((3, 7) agrees with (7, 3))."""
+  q = _canonical_labels(query_labels)
+  r = _canonical_labels(retrieved_labels)
+  if q.shape != r.shape or q.shape[0] == 0:
+    raise ValueError(f'query and retrieved labels must have the same non-empty shape, got {np.shape(query_labels)} '
+                     f'and {np.shape(retrieved_labels)}')
+  return float(np.mean(np.all(q == r, axis=1)))
+
+
+def _score_retrieval(indices, query_keypoints, db_keypoints, query_labels, db_labels,
+                     match_permutations: bool) -> Dict[str, object]:
+  qk = np.asarray(query_keypoints, np.float64)
+  dk = np.asarray(db_keypoints, np.float64)
+  if qk.ndim != 4 or dk.ndim != 4 or qk.shape[1:] != dk.shape[1:]:
+    raise ValueError(f'keypoints must be [n, T, M, 2] with the same T, M for queries and database, got {qk.shape} '
+                     f'and {dk.shape}')
+  if qk.shape[0] != len(indices):
+    raise ValueError(f'{len(indices)} queries but {qk.shape[0]} query keypoint tracks')
+  distances = keypoint_displacement_distances(qk, dk[indices], match_permutations)
+  report = {'indices': np.asarray(indices, np.int64),
+            'keypoint_distances': distances,
+            'keypoint_distance': float(distances.mean()),
+            'keypoint_distance_per_step': float(distances.mean() / (qk.shape[1] - 1)),
+            'label_agreement': None,
+            'num_queries': int(qk.shape[0])}
+  if query_labels is not None and db_labels is not None:
+    report['label_agreement'] = digit_pair_agreement(query_labels, np.asarray(db_labels)[indices])
+  return report
+
+
+def retrieval_report(query_feats, db_feats, query_keypoints, db_keypoints, query_labels=None, db_labels=None,
+                     match_permutations: bool = True, exclude_self: bool = False) -> Dict[str, object]:
+  """Top-1 Euclidean retrieval scored against keypoints and labels (Table 7.1 protocol).
+
+  Args:
+    query_feats [q, d], db_feats [n, d]: features (P, S flattened, a baseline's feature, ...).
+    query_keypoints [q, T, M, 2], db_keypoints [n, T, M, 2]: keypoint tracks in model-input pixels.
+    query_labels, db_labels: optional [q] / [n] labels or [q, k] / [n, k] digit sets (`digit_pair_agreement`).
+    match_permutations: minimise over keypoint correspondences (MMNIST digits) or not (landmarks, joints).
+    exclude_self: the queries are the database (leave-one-out).
+
+  Returns:
+    {'indices' [q], 'keypoint_distances' [q], 'keypoint_distance' (mean over queries of the sum over the T-1
+    steps), 'keypoint_distance_per_step' (the same / (T-1)), 'label_agreement' (None without labels),
+    'num_queries'}.
+  """
+  indices = nearest_neighbours(query_feats, db_feats, k=1, exclude_self=exclude_self)[:, 0]
+  return _score_retrieval(indices, query_keypoints, db_keypoints, query_labels, db_labels, match_permutations)
+
+
+def random_retrieval_report(query_keypoints, db_keypoints, query_labels=None, db_labels=None,
+                            match_permutations: bool = True, seed: int = 0,
+                            exclude_self: bool = False) -> Dict[str, object]:
+  """`retrieval_report`'s numbers for a database row drawn uniformly at random per query (seeded)."""
+  q = np.shape(query_keypoints)[0]
+  n = np.shape(db_keypoints)[0]
+  if n < (2 if exclude_self else 1):
+    raise ValueError(f'the database needs at least {2 if exclude_self else 1} rows, got {n}')
+  rng = np.random.default_rng(seed)
+  if exclude_self:
+    if q != n:
+      raise ValueError(f'exclude_self needs the queries to be the database, got {q} queries and {n} rows')
+    draw = rng.integers(0, n - 1, size=q)
+    indices = draw + (draw >= np.arange(q))  # skip row i for query i
+  else:
+    indices = rng.integers(0, n, size=q)
+  return _score_retrieval(indices, query_keypoints, db_keypoints, query_labels, db_labels, match_permutations)
+
+
+# ------------------------------------------------------------------------------------------------ folds
+
+
+class Fold(NamedTuple):
+  """One cross-validation fold: the people held out, and the example indices of its two parts."""
+  test_people: Tuple
+  train: np.ndarray
+  test: np.ndarray
+
+
+def _people(actors) -> Tuple[np.ndarray, np.ndarray]:
+  a = np.asarray(actors)
+  if a.ndim != 1 or a.size == 0:
+    raise ValueError(f'actors must be a non-empty [n] array of person ids (one per example), got shape {a.shape}')
+  return a, np.unique(a)
+
+
+def _fold(a: np.ndarray, held_out) -> Fold:
+  mask = np.isin(a, held_out)
+  return Fold(tuple(held_out.tolist()), np.flatnonzero(~mask), np.flatnonzero(mask))
+
+
+def leave_one_actor_out_folds(actors) -> List[Fold]:
+  """One fold per person (sorted ids): test = that person's examples, train = everyone else's (Weizmann)."""
+  a, people = _people(actors)
+  if people.size < 2:
+    raise ValueError(f'leave-one-actor-out needs at least 2 people, got {people.size}')
+  return [_fold(a, people[i:i + 1]) for i in range(people.size)]
+
+
+def identity_folds(actors, k: int = 5, seed: int = 0) -> List[Fold]:
+  """k person-disjoint folds (RAVDESS, spec A17): the people, shuffled by `seed`, are cut into k near-equal groups;
+  fold i tests group i and trains on the rest. No person is in both parts of a fold; each is tested once."""
+  a, people = _people(actors)
+  if isinstance(k, bool) or int(k) != k or not 2 <= k <= people.size:
+    raise ValueError(f'k: got {k!r}; valid values are integers in [2, {people.size}] (the number of people)')
+  order = np.random.default_rng(seed).permutation(people)
+  return [_fold(a, np.sort(group)) for group in np.array_split(order, int(k))]
