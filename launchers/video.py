@@ -71,8 +71,8 @@ def _check_dataset() -> str:
   if name in DATASETS:
     return name
   if name.lower() in OTHER_VIDEO_SETS:
-    raise FlagError(f'--dataset={name}: not one of the thesis\'s Chapter 7 data sets ({", ".join(DATASETS)}); UCF101 / HMDB51 / '
-                    'Kinetics are not supported')
+    raise FlagError(f'--dataset={name}: not one of the thesis\'s Chapter 7 data sets ({", ".join(DATASETS)}); '
+                    'UCF101 / HMDB51 / Kinetics are not supported')
   raise FlagError(f'--dataset={name}: unknown; valid values: {", ".join(DATASETS)}')
 
 
@@ -113,9 +113,11 @@ def run_and_config():
     raise FlagError(f'--learning_rate={FLAGS.learning_rate}: must be > 0 (leave it out for the thesis value)')
   run = run_config.RunConfig(
       dataset=dataset, data_dir=data_dir, digits=FLAGS.digits, model=FLAGS.model, stage=FLAGS.stage,
-      ablation=FLAGS.ablation, exclude_actors=FLAGS.exclude_actors, stage1_logdir=os.path.expanduser(FLAGS.stage1_logdir), steps=FLAGS.steps,
-      seed=FLAGS.seed, stage1_clip_length=FLAGS.stage1_clip_length, num_eval_clips=FLAGS.num_eval_clips, image_every=FLAGS.image_every,
-      log_interval_s=FLAGS.log_interval_s, checkpoint_interval_s=FLAGS.checkpoint_interval_s)
+      ablation=FLAGS.ablation, exclude_actors=FLAGS.exclude_actors,
+      stage1_logdir=os.path.expanduser(FLAGS.stage1_logdir), steps=FLAGS.steps, seed=FLAGS.seed,
+      stage1_clip_length=FLAGS.stage1_clip_length, num_eval_clips=FLAGS.num_eval_clips,
+      image_every=FLAGS.image_every, log_interval_s=FLAGS.log_interval_s,
+      checkpoint_interval_s=FLAGS.checkpoint_interval_s)
   if run.model not in run_config.MODELS:
     raise FlagError(f'--model={run.model}: valid values are {", ".join(run_config.MODELS)}')
   try:
@@ -132,8 +134,11 @@ def run_and_config():
   if FLAGS.learning_rate:
     overrides['stage2_lr' if run.kind != 'stage1' else 'stage1_lr'] = FLAGS.learning_rate
   if run.kind == 'stage2' and not FLAGS.preset:
-    saved = _stage1_model(run.stage1_logdir)
-    base = presets.VideoConfig.from_dict(saved)
+    try:
+      saved = run_config.read_stage1_run(run.stage1_logdir, dataset)
+    except ValueError as e:
+      raise FlagError(str(e)) from None
+    base = presets.VideoConfig.from_dict(saved['model'])
   else:
     base = presets.get_preset(dataset, FLAGS.preset or 'small')
   try:
@@ -142,24 +147,6 @@ def run_and_config():
     field, _, problem = str(e).partition(': ')
     raise FlagError(f'--{field}: {problem}' if field in FLAGS else f'preset {base.name}: {e}') from None
   return cfg, run
-
-
-def _stage1_model(stage1_logdir: str) -> dict:
-  import json  # pylint: disable=g-import-not-at-top
-  path = os.path.join(stage1_logdir, 'config.json')
-  if not os.path.exists(path):
-    raise FlagError(f'--stage1_logdir={stage1_logdir}: no run there (no config.json); train one with --stage=1 '
-                    '--logdir=DIR, then pass --stage1_logdir=DIR')
-  with open(path) as f:
-    saved = json.load(f)
-  run = saved.get('run', {})
-  if run.get('model') != 'video' or run.get('stage') != 1 or 'model' not in saved:
-    raise FlagError(f'--stage1_logdir={stage1_logdir} holds a {run.get("model", "non-Chapter-7")} run (stage '
-                    f'{run.get("stage")}), not a stage-1 run of this launcher')
-  if run.get('dataset') != FLAGS.dataset:
-    raise FlagError(f'--stage1_logdir={stage1_logdir} was trained on {run.get("dataset")}, not --dataset='
-                    f'{FLAGS.dataset}; pass a stage-1 run of the same data set')
-  return saved['model']
 
 
 def main(argv):

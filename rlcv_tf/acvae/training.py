@@ -23,7 +23,6 @@ The learning check (can fail): reconstructions of held-out faces must beat the m
 attribute classifier must read the requested attributes off the generations clearly above the majority baseline.
 """
 
-import dataclasses
 import json
 import os
 import time
@@ -114,14 +113,7 @@ def _build(cfg, logdir, grow_from, print_fn):
   return vae2, disc2
 
 
-@dataclasses.dataclass
-class TrainResult:
-  steps: int
-  metrics: Dict[str, float]
-  evaluation: Dict
-  saved_model: str
-  wall_s: float
-  steps_per_second: float
+TrainResult = train_loop.TrainResult
 
 
 def check_resume(cfg: presets.AcVAEConfig, run: RunConfig, logdir: str) -> None:
@@ -141,12 +133,6 @@ def check_resume(cfg: presets.AcVAEConfig, run: RunConfig, logdir: str) -> None:
   if saved['run']['dataset'] != run.dataset:
     raise runs.ResumeMismatchError(f'--logdir={logdir} was trained on --dataset={saved["run"]["dataset"]}, not '
                                    f'{run.dataset}; use the same data set to resume, or a new --logdir.')
-
-
-def _save_config(cfg, run, logdir):
-  os.makedirs(logdir, exist_ok=True)
-  with open(os.path.join(logdir, 'config.json'), 'w') as f:
-    json.dump({'model': cfg.to_dict(), 'run': dataclasses.asdict(run)}, f, indent=1, sort_keys=True)
 
 
 def _data(cfg, run, start):
@@ -293,7 +279,7 @@ def train(cfg: presets.AcVAEConfig, run: RunConfig, logdir: str,
   train_ds, info, held = _data(cfg, run, data_begin)
   if tuple(held['names']) != tuple(cfg.attribute_names):
     raise ValueError(f'the data set gave attributes {held["names"]}, the model wants {cfg.attribute_names}')
-  _save_config(cfg, run, logdir)
+  train_loop.save_run_config(logdir, cfg, run)
 
   vae, disc = _build(cfg, logdir, grow_from, print_fn)
   trainer = train_steps.AcVAETrainer(vae, disc, cfg)

@@ -12,12 +12,14 @@ A trainer object offers `train_step(*batch) -> {name: scalar tensor}`, `step` (a
   `image_every`, progress lines, interval checkpoints, a final checkpoint; non-finite losses stop with a checkpoint
   and one message. SIGINT / SIGTERM (Ctrl-C, preemption) finish the step in flight, save a checkpoint and, given
   `export_fn`, the SavedModel, say where, and raise `runs.Interrupted` (launchers exit with 128 + the signal).
-* `sheet_writer`, `progress_line`.
+* `sheet_writer`, `progress_line`; `TrainResult`, what a chapter's `train(...)` returns; `save_run_config`.
 
 `run` is any object with the fields of `crvae.run_config.RunConfig` that the loop reads: steps, summary_every,
 image_every, log_interval_s, checkpoint_interval_s.
 """
 
+import dataclasses
+import json
 import os
 import time
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -32,6 +34,26 @@ from rlcv_tf.core import runs
 # What the progress line shows when a step reports it: (metric, label).
 DEFAULT_LINE_METRICS = (('loss/rec', 'rec'), ('loss/kl_total', 'kl'), ('loss/mi', 'mi'), ('loss/d', 'D'),
                         ('d/accuracy', 'D acc'), ('loss/g2', 'G2'), ('loss/d2', 'D2'), ('d2/accuracy', 'D2 acc'))
+
+
+@dataclasses.dataclass
+class TrainResult:
+  """What a training run built on `train_loop` returns: its final step, last logged metrics, end-of-run evaluation,
+  SavedModel path, wall time and training speed."""
+  steps: int
+  metrics: Dict[str, float]
+  evaluation: Dict
+  saved_model: str
+  wall_s: float
+  steps_per_second: float
+
+
+def save_run_config(logdir: str, model_config, run) -> None:
+  """Writes logdir/config.json = {'model': model_config.to_dict(), 'run': the run dataclass as a dict}, the record a
+  re-run checks before resuming."""
+  os.makedirs(logdir, exist_ok=True)
+  with open(os.path.join(logdir, 'config.json'), 'w') as f:
+    json.dump({'model': model_config.to_dict(), 'run': dataclasses.asdict(run)}, f, indent=1, sort_keys=True)
 
 
 class DataPosition(tf.Module):

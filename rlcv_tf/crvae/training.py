@@ -53,14 +53,7 @@ class ResumeMismatchError(ValueError):
   pass
 
 
-@dataclasses.dataclass
-class TrainResult:
-  steps: int
-  metrics: Dict[str, float]
-  evaluation: Dict[str, float]
-  saved_model: str
-  wall_s: float
-  steps_per_second: float
+TrainResult = train_loop.TrainResult
 
 
 def _load_saved(logdir: str) -> Optional[dict]:
@@ -86,12 +79,6 @@ def check_resume(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str):
     raise ResumeMismatchError(
         f'--logdir={logdir} was trained on --dataset={saved["run"]["dataset"]}, not {run.dataset}. Use the same '
         'dataset to resume, or a new --logdir.')
-
-
-def _save_config(cfg, run, logdir):
-  os.makedirs(logdir, exist_ok=True)
-  with open(os.path.join(logdir, 'config.json'), 'w') as f:
-    json.dump({'model': cfg.to_dict(), 'run': dataclasses.asdict(run)}, f, indent=1, sort_keys=True)
 
 
 def make_datasets(cfg: presets.CrVAEConfig, run: RunConfig):
@@ -236,7 +223,7 @@ def train(cfg: presets.CrVAEConfig, run: RunConfig, logdir: str,
   tf.keras.utils.set_random_seed(cfg.seed)
   data = make_data(cfg, run, data_start(logdir))
   held_images, steps_per_epoch = data.held['image'], data.steps_per_epoch
-  _save_config(cfg, run, logdir)
+  train_loop.save_run_config(logdir, cfg, run)
 
   vae, disc = networks.build_models(cfg)
   trainer = train_steps.make_trainer(vae, disc, cfg)

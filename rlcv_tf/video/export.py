@@ -45,39 +45,72 @@ SIGNATURES = ('encode', 'frame_dynamics', 'decode_statics', 'compose', 'predict'
               'config')
 
 
-class _VideoModule(tf.Module):
+def _latent_spec(config: presets.VideoConfig, name: str) -> tf.TensorSpec:
+  return tf.TensorSpec((None,) + tuple(config.latent_shape), tf.float32, name=name)
+
+
+class _ExportModule(tf.Module):
+  """What every exported module holds: the models' variables (BN moving statistics included), not the Keras models
+  themselves (a Keras model held as an attribute would be saved with Keras's own default signatures, which do not
+  fit two-input models); the config as the string variable `config_json`; and the endpoint config()."""
+
+  def __init__(self, name: str, variables, config: presets.VideoConfig):
+    super().__init__(name=name)
+    self._all_variables = list(variables)
+    text = config.to_json()
+    self.config_json = tf.Variable(text, trainable=False, dtype=tf.string, name='config_json')
+
+    @tf.function(input_signature=[])
+    def config_fn():
+      return {'config_json': tf.constant(text)}
+
+    self.config = config_fn
+
+  def save(self, path: str) -> str:
+    """Writes the module with `signatures()` as a SavedModel at `path` (atomically: `runs.write_saved_model`)."""
+    return runs.write_saved_model(path, lambda tmp: tf.saved_model.save(self, tmp, signatures=self.signatures()))
+
+
+def _stage1_endpoints(autoencoder, stn_model, config: presets.VideoConfig):
+  """(encode_frames, transform) of the transformation module, inference mode (module docstring)."""
+  frames = tf.TensorSpec((None,) + tuple(config.frame_shape), tf.float32, name='frames')
+
+  @tf.function(input_signature=[frames])
+  def encode_frames(frames):
+    return {'latents': autoencoder.encode(frames, training=False)}
+
+  @tf.function(input_signature=[_latent_spec(config, 'source'), _latent_spec(config, 'target')])
+  def transform(source, target):
+    warped, theta = stn_model(source, target)
+    return {'warped': warped, 'theta': theta}
+
+  return encode_frames, transform
+
+
+class _VideoModule(_ExportModule):
   """The five models of one config and inference-mode tf.functions over them (module docstring)."""
 
   def __init__(self, models: Dict[str, object], config: presets.VideoConfig):
-    super().__init__(name='video_model')
+    super().__init__('video_model', [v for name in MODEL_NAMES for v in models[name].variables], config)
     ae, stn_model, enc_v = models['frame_autoencoder'], models['block_stn'], models['video_encoder']
     dyn, predictor = models['frame_dynamics'], models['predictor']
-    # The models' variables (BN moving statistics included), not the Keras models themselves: a Keras model held
-    # as an attribute would be saved with Keras's own default signatures, which do not fit two-input models.
-    self._all_variables = [v for name in MODEL_NAMES for v in models[name].variables]
-    text = config.to_json()
-    self.config_json = tf.Variable(text, trainable=False, dtype=tf.string, name='config_json')
     steps = config.num_frames - 1
     video = tf.TensorSpec((None,) + tuple(config.video_shape), tf.float32, name='video')
-    frames = tf.TensorSpec((None,) + tuple(config.frame_shape), tf.float32, name='frames')
-
-    def latent(name):
-      return tf.TensorSpec((None,) + tuple(config.latent_shape), tf.float32, name=name)
 
     @tf.function(input_signature=[video])
     def encode(video):
       statics, dynamics = enc_v(video, training=False)
       return {'statics': statics, 'dynamics': dynamics}
 
-    @tf.function(input_signature=[video, latent('statics')])
+    @tf.function(input_signature=[video, _latent_spec(config, 'statics')])
     def frame_dynamics(video, statics):
       return {'p': dyn.encode_video(video, statics, training=False)}
 
-    @tf.function(input_signature=[latent('statics')])
+    @tf.function(input_signature=[_latent_spec(config, 'statics')])
     def decode_statics(statics):
       return {'images': ae.decode(statics, training=False)}
 
-    @tf.function(input_signature=[latent('statics'),
+    @tf.function(input_signature=[_latent_spec(config, 'statics'),
                                   tf.TensorSpec((None, None, config.frame_code_dim), tf.float32, name='p')])
     def compose(statics, p):
       return {'video': dyn.decode_video(p, statics, training=False)}
@@ -87,22 +120,10 @@ class _VideoModule(tf.Module):
     def predict(dynamics, p1):
       return {'p_hat': predictor(dynamics, p1, steps=steps, training=False)}
 
-    @tf.function(input_signature=[frames])
-    def encode_frames(frames):
-      return {'latents': ae.encode(frames, training=False)}
-
-    @tf.function(input_signature=[latent('source'), latent('target')])
-    def transform(source, target):
-      warped, theta = stn_model(source, target)
-      return {'warped': warped, 'theta': theta}
-
-    @tf.function(input_signature=[])
-    def config_fn():
-      return {'config_json': tf.constant(text)}
-
     self.encode, self.frame_dynamics = encode, frame_dynamics
     self.decode_statics, self.compose = decode_statics, compose
-    self.predict, self.encode_frames, self.transform, self.config = predict, encode_frames, transform, config_fn
+    self.predict = predict
+    self.encode_frames, self.transform = _stage1_endpoints(ae, stn_model, config)
 
   def signatures(self) -> Dict[str, object]:
     out = {name: getattr(self, name) for name in SIGNATURES}
@@ -132,12 +153,7 @@ def export_model(models: Dict[str, object], config: presets.VideoConfig, path: s
   """Writes the models of `config` (the dict of `models.build_models(config)`, trained) as one SavedModel at `path`
   (module docstring), replacing what was there only once the new one is complete; returns `path`."""
   _check_models(models, config)
-  module = _VideoModule(models, config)
-
-  def write_fn(tmp: str) -> None:
-    tf.saved_model.save(module, tmp, signatures=module.signatures())
-
-  return runs.write_saved_model(path, write_fn)
+  return _VideoModule(models, config).save(path)
 
 
 def load_exported(path: str):
@@ -156,37 +172,18 @@ def exported_config(loaded) -> presets.VideoConfig:
 STAGE1_SIGNATURES = ('encode_frames', 'decode', 'transform', 'config')
 
 
-class _Stage1Module(tf.Module):
+class _Stage1Module(_ExportModule):
   """A stage-1 run's transformation module alone: encode_frames (serving_default), decode, transform, config."""
 
   def __init__(self, autoencoder, stn_model, config: presets.VideoConfig):
-    super().__init__(name='video_stage1')
-    self._all_variables = list(autoencoder.variables) + list(stn_model.variables)
-    text = config.to_json()
-    self.config_json = tf.Variable(text, trainable=False, dtype=tf.string, name='config_json')
-    frames = tf.TensorSpec((None,) + tuple(config.frame_shape), tf.float32, name='frames')
+    super().__init__('video_stage1', list(autoencoder.variables) + list(stn_model.variables), config)
 
-    def latent(name):
-      return tf.TensorSpec((None,) + tuple(config.latent_shape), tf.float32, name=name)
-
-    @tf.function(input_signature=[frames])
-    def encode_frames(frames):
-      return {'latents': autoencoder.encode(frames, training=False)}
-
-    @tf.function(input_signature=[latent('latents')])
+    @tf.function(input_signature=[_latent_spec(config, 'latents')])
     def decode(latents):
       return {'images': autoencoder.decode(latents, training=False)}
 
-    @tf.function(input_signature=[latent('source'), latent('target')])
-    def transform(source, target):
-      warped, theta = stn_model(source, target)
-      return {'warped': warped, 'theta': theta}
-
-    @tf.function(input_signature=[])
-    def config_fn():
-      return {'config_json': tf.constant(text)}
-
-    self.encode_frames, self.decode, self.transform, self.config = encode_frames, decode, transform, config_fn
+    self.decode = decode
+    self.encode_frames, self.transform = _stage1_endpoints(autoencoder, stn_model, config)
 
   def signatures(self) -> Dict[str, object]:
     out = {name: getattr(self, name) for name in STAGE1_SIGNATURES}
@@ -201,19 +198,15 @@ def export_stage1(autoencoder, stn_model, config: presets.VideoConfig, path: str
   config.validate()
   if not (autoencoder.variables and stn_model.variables):
     raise ValueError('export_stage1: build the models first (models.build_models does)')
-  module = _Stage1Module(autoencoder, stn_model, config)
-  return runs.write_saved_model(path, lambda tmp: tf.saved_model.save(module, tmp, signatures=module.signatures()))
+  return _Stage1Module(autoencoder, stn_model, config).save(path)
 
 
-class _BaselineModule(tf.Module):
+class _BaselineModule(_ExportModule):
   """A Table 7.1 baseline: features (the dim-P retrieval feature; serving_default) and logits (classifier) or
   reconstruct (autoencoder), inference mode."""
 
   def __init__(self, model, config: presets.VideoConfig, kind: str):
-    super().__init__(name=f'video_{kind}')
-    self._all_variables = list(model.variables)
-    text = config.to_json()
-    self.config_json = tf.Variable(text, trainable=False, dtype=tf.string, name='config_json')
+    super().__init__(f'video_{kind}', model.variables, config)
     video = tf.TensorSpec((None,) + tuple(config.video_shape), tf.float32, name='video')
 
     @tf.function(input_signature=[video])
@@ -225,11 +218,7 @@ class _BaselineModule(tf.Module):
       key = 'logits' if kind == 'classifier' else 'video'
       return {key: model(video, training=False)}
 
-    @tf.function(input_signature=[])
-    def config_fn():
-      return {'config_json': tf.constant(text)}
-
-    self.features, self.config = features, config_fn
+    self.features = features
     self.second_name = 'logits' if kind == 'classifier' else 'reconstruct'
     setattr(self, self.second_name, outputs)
 
@@ -244,5 +233,4 @@ def export_baseline(model, config: presets.VideoConfig, kind: str, path: str) ->
   {logits} or reconstruct(video) -> {video}, config() -> {config_json}."""
   if kind not in ('classifier', 'autoencoder'):
     raise ValueError(f'kind: got {kind!r}; valid values are classifier, autoencoder')
-  module = _BaselineModule(model, config, kind)
-  return runs.write_saved_model(path, lambda tmp: tf.saved_model.save(module, tmp, signatures=module.signatures()))
+  return _BaselineModule(model, config, kind).save(path)

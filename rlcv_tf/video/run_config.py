@@ -12,6 +12,8 @@ Models (`model`):
 """
 
 import dataclasses
+import json
+import os
 
 DATASETS = ('mmnist', 'weizmann', 'ravdess')
 MODELS = ('video', 'classifier', 'autoencoder')
@@ -75,3 +77,26 @@ class RunConfig:
   def kind(self) -> str:
     """'stage1', 'stage2' or the baseline's name."""
     return f'stage{self.stage}' if self.model == 'video' else self.model
+
+
+def read_stage1_run(stage1_logdir: str, dataset: str) -> dict:
+  """The config.json ({'model': ..., 'run': ...}) of a finished stage-1 run of `dataset` in `stage1_logdir`, read
+  without TensorFlow; ValueError (one line naming --stage1_logdir and the fix) for no run, another kind of run,
+  another data set, or a run with no checkpoint yet."""
+  hint = 'train one with --stage=1 --logdir=DIR, then pass --stage1_logdir=DIR'
+  path = os.path.join(stage1_logdir, 'config.json')
+  if not os.path.isfile(path):
+    raise ValueError(f'--stage1_logdir={stage1_logdir}: no run there (no config.json); {hint}')
+  with open(path) as f:
+    saved = json.load(f)
+  run = saved.get('run', {})
+  if 'model' not in saved or run.get('model') != 'video' or run.get('stage') != 1:
+    what = (f'a stage {run.get("stage")} run' if run.get('model') == 'video'
+            else f'a {run.get("model", "non-Chapter-7")} run')
+    raise ValueError(f'--stage1_logdir={stage1_logdir} holds {what}, not a stage-1 run of launchers.video; {hint}')
+  if run.get('dataset') != dataset:
+    raise ValueError(f'--stage1_logdir={stage1_logdir} was trained on {run.get("dataset")}, not --dataset={dataset}; '
+                     'pass a stage-1 run of the same data set')
+  if not os.path.isfile(os.path.join(stage1_logdir, 'checkpoints', 'checkpoint')):
+    raise ValueError(f'--stage1_logdir={stage1_logdir}: the run has no checkpoint yet; {hint}')
+  return saved

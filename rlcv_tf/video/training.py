@@ -30,7 +30,6 @@ The learning checks (module constants; each can fail):
   autoencoder held-out reconstructions beat the mean clip.
 """
 
-import dataclasses
 import json
 import os
 import time
@@ -65,14 +64,7 @@ MIN_ACCURACY_OVER_CHANCE = 3.0
 EVAL_PAIR_SEED = 1234            # the held-out frame pairs of the stage-1 evaluation (a protocol constant)
 
 
-@dataclasses.dataclass
-class TrainResult:
-  steps: int
-  metrics: Dict[str, float]
-  evaluation: Dict
-  saved_model: str
-  wall_s: float
-  steps_per_second: float
+TrainResult = train_loop.TrainResult
 
 
 # ------------------------------------------------------------------------------------------ config files
@@ -96,40 +88,16 @@ def check_resume(cfg: presets.VideoConfig, run: RunConfig, logdir: str) -> None:
   runs.check_same_settings(logdir, saved['model'], _json_form(cfg.to_dict()), ARCHITECTURE_FIELDS)
 
 
-def stage1_config(stage1_logdir: str) -> presets.VideoConfig:
-  """The VideoConfig a finished stage-1 run recorded; ValueError (one line) when the directory holds none."""
-  saved = runs.load_config(stage1_logdir)
-  hint = 'train one with --stage=1 --logdir=DIR, then pass --stage1_logdir=DIR'
-  if saved is None or not os.path.isdir(stage1_logdir):
-    raise ValueError(f'--stage1_logdir={stage1_logdir}: no run there (no config.json); {hint}')
-  run = saved.get('run', {})
-  if run.get('model') != 'video' or run.get('stage') != 1:
-    raise ValueError(f'--stage1_logdir={stage1_logdir} holds a {run.get("model")} run (stage {run.get("stage")}), not '
-                     f'a stage-1 run; {hint}')
-  if not tf.train.latest_checkpoint(os.path.join(stage1_logdir, 'checkpoints')):
-    raise ValueError(f'--stage1_logdir={stage1_logdir}: the run has no checkpoint yet; {hint}')
-  return presets.VideoConfig.from_dict(saved['model']).validate()
-
-
 def check_stage1(cfg: presets.VideoConfig, run: RunConfig) -> presets.VideoConfig:
-  """The stage-1 run's config after checking that `cfg` (stage 2) and `run` can use it (same data set and frozen
-  architecture); ValueError naming the field otherwise."""
-  first = stage1_config(run.stage1_logdir)
-  saved_run = runs.load_config(run.stage1_logdir)['run']
-  if saved_run.get('dataset') != run.dataset:
-    raise ValueError(f'--stage1_logdir={run.stage1_logdir} was trained on {saved_run.get("dataset")}, not '
-                     f'{run.dataset}; pass a stage-1 run of the same data set')
+  """The stage-1 run's config after checking that `cfg` (stage 2) and `run` can use it (`run_config.read_stage1_run`:
+  a finished stage-1 run of the same data set; and the same frozen architecture); ValueError naming the field."""
+  saved = run_config.read_stage1_run(run.stage1_logdir, run.dataset)
+  first = presets.VideoConfig.from_dict(saved['model']).validate()
   for field in STAGE1_FIELDS:
     if getattr(first, field) != getattr(cfg, field):
       raise ValueError(f'--stage1_logdir={run.stage1_logdir} has {field}={getattr(first, field)!r}, this stage 2 '
                        f'asks for {getattr(cfg, field)!r}; use the stage-1 run\'s preset (or no --preset)')
   return first
-
-
-def _save_config(cfg, run, logdir):
-  os.makedirs(logdir, exist_ok=True)
-  with open(os.path.join(logdir, 'config.json'), 'w') as f:
-    json.dump({'model': cfg.to_dict(), 'run': dataclasses.asdict(run)}, f, indent=1, sort_keys=True)
 
 
 # -------------------------------------------------------------------------------------------------- data
@@ -247,7 +215,8 @@ def _batched(fn, *arrays, batch: int = 32):
 
 
 def _mean_frame_mse(frames: np.ndarray) -> float:
-  """MSE of the best constant image (the mean frame of the set) on `frames` [n, H, W, C]."""
+  """MSE of the best constant input (the mean over axis 0) on `frames` [n, ...]: the mean frame's error on frames,
+  the mean clip's on clips."""
   return float(np.mean((frames - frames.mean(axis=0, keepdims=True)) ** 2))
 
 
@@ -263,7 +232,7 @@ def evaluate_stage1(trainer: train_steps.Stage1Trainer, clips: np.ndarray) -> Di
   mse = float(np.mean((recon - target) ** 2))
   mean = _mean_frame_mse(target)
   return {'warp_mse': warp, 'identity_warp_mse': ident, 'warp_over_identity': warp / ident,
-          'warp_over_mean': warp / _mean_frame_mse(target),
+          'warp_over_mean': warp / mean,
           'reconstruction_mse': mse, 'mean_frame_mse': mean, 'recon_over_mean': mse / mean}
 
 
@@ -353,17 +322,19 @@ def train(cfg: presets.VideoConfig, run: RunConfig, logdir: str,
   if run.kind == 'stage2':
     check_stage1(cfg, run)
   tf.keras.utils.set_random_seed(run.seed)
-  _save_config(cfg, run, logdir)
+  train_loop.save_run_config(logdir, cfg, run)
   if run.kind in ('stage1', 'stage2'):
     return _train_ours(cfg, run, logdir, print_fn, start)
   return _train_baseline(cfg, run, logdir, print_fn, start)
 
 
-def _loop(cfg, run, logdir, print_fn, trainer, step_fn, prefix, base_lr, length, export_fn, sheet, line_metrics):
+def _loop(cfg, run, logdir, print_fn, trainer, step_fn, prefix, base_lr, stream, export_fn, sheet, line_metrics):
+  """Restores `trainer` from logdir if it holds a checkpoint, then runs `core.train_loop` on `stream(start_step)` ->
+  (batches, clips per epoch), started after the restored step. Returns (done, metrics, steps/s, writer)."""
   writer = tf.summary.create_file_writer(logdir)
   wrapped = _Renamed(trainer, step_fn, prefix)
   manager = train_loop.restore_or_start(wrapped, logdir, print_fn, prefix=PREFIX)
-  batches, epoch_clips = training_stream(cfg, run, length, int(trainer.step.numpy()))
+  batches, epoch_clips = stream(int(trainer.step.numpy()))
   steps_per_epoch = epoch_clips / cfg.batch_size
   done, metrics, rate = train_loop.train_loop(
       wrapped, batches, run, manager, writer,
@@ -401,7 +372,8 @@ def _train_ours(cfg, run, logdir, print_fn, start) -> TrainResult:
     sheets = _Sheets(run, held, trainer)
     export_fn = lambda: export.export_stage1(autoencoder, stn, cfg, saved_model)
     done, metrics, rate, writer = _loop(
-        cfg, run, logdir, print_fn, trainer, trainer.train_clips, 'stage1', cfg.stage1_lr, length, export_fn,
+        cfg, run, logdir, print_fn, trainer, trainer.train_clips, 'stage1', cfg.stage1_lr,
+        lambda step: training_stream(cfg, run, length, step), export_fn,
         sheets.stage1, (('stage1/loss', 'loss'), ('stage1/recon_source', 'rec x_i'),
                         ('stage1/recon_target', 'rec x_j'), ('stage1/theta_offset', '|theta-I|')))
     results = evaluate_stage1(trainer, held)
@@ -418,7 +390,8 @@ def _train_ours(cfg, run, logdir, print_fn, start) -> TrainResult:
   sheets = _Sheets(run, held, trainer)
   export_fn = lambda: export.export_model(built, cfg, saved_model)
   done, metrics, rate, writer = _loop(
-      cfg, run, logdir, print_fn, trainer, trainer.train_step, 'stage2', cfg.stage2_lr, cfg.num_frames, export_fn,
+      cfg, run, logdir, print_fn, trainer, trainer.train_step, 'stage2', cfg.stage2_lr,
+      lambda step: training_stream(cfg, run, cfg.num_frames, step), export_fn,
       sheets.stage2, (('stage2/loss', 'loss'), ('stage2/statics', 'statics'), ('stage2/frame', 'frame'),
                      ('stage2/pred', 'pred'), ('stage2/pred_accuracy', 'pred acc')))
   if run.ablation != 'statics_only':
@@ -461,36 +434,30 @@ def _train_baseline(cfg, run, logdir, print_fn, start) -> TrainResult:
   held = held_out(cfg, run, run.num_eval_clips)
   saved_model = os.path.join(logdir, 'saved_model')
   export_fn = lambda: export.export_baseline(model, cfg, run.model, saved_model)
-  writer = tf.summary.create_file_writer(logdir)
-  wrapped = _Renamed(trainer, trainer.train_step, run.model)
-  manager = train_loop.restore_or_start(wrapped, logdir, print_fn, prefix=PREFIX)
-  batches, epoch_clips = _labelled_stream(cfg, run, int(trainer.step.numpy()))
-  steps_per_epoch = epoch_clips / cfg.batch_size
   from rlcv_tf.video import viz  # pylint: disable=g-import-not-at-top
+  value_range = viz.pixel_range(cfg)
 
   def sheet():
     clips = held['video'][:max(2, run.grid_clips)]
     if run.model == 'autoencoder':
       rebuilt = model(clips, training=False).numpy()
-      return images_lib.stack_rows([viz.video_strip(v, viz.pixel_range(cfg)) for pair in zip(clips, rebuilt) for v in pair])
-    return images_lib.stack_rows([viz.video_strip(v, viz.pixel_range(cfg)) for v in clips])
-  done, metrics, rate = train_loop.train_loop(
-      wrapped, batches, run, manager, writer, train_loop.sheet_writer(logdir, writer, sheet, f'samples/{run.model}'),
-      learning_rate_schedule(cfg.stage2_lr, cfg, steps_per_epoch), cfg.batch_size, steps_per_epoch, logdir,
-      print_fn, prefix=PREFIX, export_fn=export_fn,
-      line_metrics=((f'{run.model}/loss', 'loss'), (f'{run.model}/accuracy', 'acc')), throughput_unit='clips')
+      return images_lib.stack_rows([viz.video_strip(v, value_range) for pair in zip(clips, rebuilt) for v in pair])
+    return images_lib.stack_rows([viz.video_strip(v, value_range) for v in clips])
+  done, metrics, rate, writer = _loop(
+      cfg, run, logdir, print_fn, trainer, trainer.train_step, run.model, cfg.stage2_lr,
+      lambda step: _labelled_stream(cfg, run, step), export_fn, sheet,
+      ((f'{run.model}/loss', 'loss'), (f'{run.model}/accuracy', 'acc')))
   videos = held['video']
+  outputs = _batched(lambda v: model(v, training=False).numpy(), videos)     # logits or reconstructions
   if run.model == 'classifier':
-    logits = _batched(lambda v: model(v, training=False).numpy(), videos)
-    accuracy = float(np.mean(np.argmax(logits, axis=1) == _labels(held)))
+    accuracy = float(np.mean(np.argmax(outputs, axis=1) == _labels(held)))
     results = {'heldout_accuracy': accuracy, 'chance': 1.0 / n, 'num_classes': n}
     ok = accuracy >= MIN_ACCURACY_OVER_CHANCE / n
     check = (ok, f'learning check {"passed" if ok else "FAILED"}: held-out accuracy {100 * accuracy:.1f}% vs chance '
                  f'{100 / n:.1f}% (want >= {MIN_ACCURACY_OVER_CHANCE:.0f} x chance)')
   else:
-    rebuilt = _batched(lambda v: model(v, training=False).numpy(), videos)
-    mse = float(np.mean((rebuilt - videos) ** 2))
-    mean = float(np.mean((videos - videos.mean(axis=0, keepdims=True)) ** 2))
+    mse = float(np.mean((outputs - videos) ** 2))
+    mean = _mean_frame_mse(videos)      # the mean clip's error
     results = {'reconstruction_mse': mse, 'mean_clip_mse': mean, 'recon_over_mean': mse / mean}
     ok = mse / mean <= MAX_RECON_OVER_MEAN
     check = (ok, f'learning check {"passed" if ok else "FAILED"}: held-out clip reconstructions {mse / mean:.2f} x '
