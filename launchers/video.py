@@ -46,6 +46,8 @@ flags.DEFINE_integer('steps', 600, 'Optimizer steps (a resumed run continues up 
 flags.DEFINE_integer('batch_size', None, 'Clips per step; default the preset\'s (paper 64, small 32).')
 flags.DEFINE_integer('num_blocks', None, 'BlockSTN blocks K; default the preset\'s (2 / 4 / 8); must divide the '
                      'latent channels.')
+flags.DEFINE_integer('image_size', None, 'Frame size in pixels (square), a multiple of 32; default the preset\'s '
+                     '(paper 64 / 96 / 128, small 64, tiny 32). Moving MNIST scales its digits with it.')
 flags.DEFINE_float('learning_rate', None, 'Adam learning rate; default the thesis\'s per stage and data set.')
 flags.DEFINE_integer('stage1_clip_length', 8, 'Stage 1: frames per training clip; its frame pairs are drawn '
                      'inside it, at most the preset\'s max_pair_gap (25) apart. The default 8 keeps gaps <= 7 frames: '
@@ -105,7 +107,7 @@ def run_and_config():
     raise FlagError(f'--stage={FLAGS.stage}: valid values are 1 (transformation module) and 2 (video model)')
   if FLAGS.preset and FLAGS.preset not in PRESETS:
     raise FlagError(f'--preset={FLAGS.preset}: valid values are {", ".join(PRESETS)}')
-  for flag in ('batch_size', 'num_blocks'):
+  for flag in ('batch_size', 'num_blocks', 'image_size'):
     value = getattr(FLAGS, flag)
     if value is not None and value < 1:
       raise FlagError(f'--{flag}={value}: must be a positive integer (leave it out for the preset value)')
@@ -131,6 +133,8 @@ def run_and_config():
     overrides['batch_size'] = FLAGS.batch_size
   if FLAGS.num_blocks:
     overrides['num_blocks'] = FLAGS.num_blocks
+  if FLAGS.image_size:
+    overrides['image_size'] = FLAGS.image_size
   if FLAGS.learning_rate:
     overrides['stage2_lr' if run.kind != 'stage1' else 'stage1_lr'] = FLAGS.learning_rate
   if run.kind == 'stage2' and not FLAGS.preset:

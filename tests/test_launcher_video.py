@@ -36,6 +36,7 @@ def _fake_run(path, model='video', stage=1, dataset='mmnist'):
     (['--stage=2', '--stage1_logdir=/nowhere/run'], ['--stage1_logdir=/nowhere/run', 'no run there']),
     (['--num_blocks=3'], ['--num_blocks', '32', '3']),
     (['--batch_size=0'], ['--batch_size=0', 'positive']),
+    (['--image_size=48'], ['--image_size', '48', 'multiple of 32']),
     (['--learning_rate=-1'], ['--learning_rate=-1.0', '> 0']),
     (['--steps=0'], ['--steps', '>= 1']),
     (['--model=pixelcnn'], ['--model=pixelcnn', 'video', 'classifier', 'autoencoder']),

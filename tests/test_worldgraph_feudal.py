@@ -539,18 +539,28 @@ def _worker_reach_rate(policies, steps=300, seed=0):
 
 @pytest.mark.slow
 def test_worker_learns_to_reach_subgoals():
-  """Learning check (about 2 minutes): WN without traversal on tiny multigoal, 16 envs, 300 iterations, a test-only
+  """Learning check (about 2 minutes): WN without traversal on tiny multigoal, 16 envs, 400 iterations, a test-only
   learning rate of 3e-3 (the run default 5e-4 needs far more iterations). The Worker's arrival rate at random
-  subgoal pairs (a scripted random Manager, so the Manager's choices cannot help) must rise clearly."""
+  subgoal pairs (a scripted random Manager, so the Manager's choices cannot help; 1,000 steps of 16 envs) must rise
+  clearly, averaged over the policies after 350 and 400 iterations.
+
+  One checkpoint is not enough: at this learning rate the policy swings between checkpoints. Measured (g^w, g^n)
+  from (0.217, 0.267): seed 0 (0.342, 0.283) at 300, (0.429, 0.460) at 350, (0.410, 0.428) at 400; seed 1 (0.399,
+  0.376), (0.372, 0.388), (0.412, 0.411). A single 300-iteration check with a 300-step measurement failed CI once
+  after a Keras upgrade (g^n 0.267 -> 0.218) with the code unchanged. With the goal rewards off (wide_reward =
+  narrow_reward = 0) the check fails."""
   graph = graph_lib.form_edges(WALLS, [(1, 1), (1, 5), (5, 5), (5, 1), (3, 3)], walks_per_node=32, walk_length=30,
                                rng=0, maze_name='tiny')
   cfg = _cfg(num_envs=16, worker_steps=60, horizon=20, traversal=False, pig_init=False, learning_rate=3e-3,
              filters=(8, 8, 16, 16), dense=64, lstm=64, fc=32, narrow_hidden=32, waypoint_embedding=8)
   trainer = feudal.HRLTrainer(cfg, graph)
-  wide0, narrow0 = _worker_reach_rate(trainer.policies)
-  logs = [trainer.iteration() for _ in range(300)]
-  wide1, narrow1 = _worker_reach_rate(trainer.policies)
+  wide0, narrow0 = _worker_reach_rate(trainer.policies, steps=1000)
+  late, logs = [], []
+  for done in (350, 400):
+    logs += [trainer.iteration() for _ in range(done - len(logs))]
+    late.append(_worker_reach_rate(trainer.policies, steps=1000))
+  wide1, narrow1 = np.mean(late, axis=0)
   recent = np.nanmean([x.get('episode/return', np.nan) for x in logs[-20:]])
-  print(f'Worker arrival under random subgoals: g^w {wide0:.3f} -> {wide1:.3f}, g^n {narrow0:.3f} -> {narrow1:.3f}; '
-        f'episode return (train, last 20 iterations) {recent:.2f}')
-  assert wide1 >= wide0 + 0.15 and narrow1 >= narrow0 + 0.05
+  print(f'Worker arrival under random subgoals: g^w {wide0:.3f} -> {wide1:.3f}, g^n {narrow0:.3f} -> {narrow1:.3f} '
+        f'(mean after 350 and 400 iterations: {late}); episode return (train, last 20 iterations) {recent:.2f}')
+  assert wide1 >= wide0 + 0.12 and narrow1 >= narrow0 + 0.08
