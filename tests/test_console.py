@@ -59,3 +59,19 @@ def test_warning_filters_are_specific():
     warnings.warn('WARN: Initializing wrapper in old step API which returns one bool', DeprecationWarning)
     warnings.warn('something else is deprecated', DeprecationWarning)
   assert [str(w.message) for w in caught] == ['something else is deprecated']
+
+
+def _import_output(code):
+  env = {k: v for k, v in os.environ.items() if k not in ('TF_CPP_MIN_LOG_LEVEL', 'PYTHONWARNINGS')}
+  proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+  assert proc.returncode == 0, proc.stderr
+  return [l for l in (proc.stdout + proc.stderr).splitlines() if l.strip()]
+
+
+def test_the_launchers_package_makes_the_first_tensorflow_import_quiet():
+  """`import launchers` (what `python -m launchers.NAME` does first) makes a later `import tensorflow`, from any
+  module, print none of the start-up lines; the same import without it does (so the check can fail)."""
+  plain = _import_output('import tensorflow')
+  if not any(p.search(line) for line in plain for p in quiet.NATIVE_NOISE_AT_FIRST_STEP):
+    pytest.skip('this TensorFlow build prints no start-up lines: nothing to filter')
+  assert _import_output('import launchers; import tensorflow as tf; print(tf.constant(2).numpy() + 1)') == ['3']

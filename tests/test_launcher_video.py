@@ -88,6 +88,8 @@ def test_stage1_then_stage2_run_resume_evaluate_and_export(tmp_path):
   proc = run_launcher(*FAST, '--steps=3', f'--logdir={first}')
   assert proc.returncode == 0, proc.stdout + proc.stderr
   assert 'learning check' in proc.stdout and 'Traceback' not in proc.stderr
+  foreign = [l for l in (proc.stdout + proc.stderr).splitlines() if l.strip() and not l.startswith('[video]')]
+  assert foreign == [], foreign                    # the console shows the launcher's lines only
   proc = run_launcher(*FAST, '--steps=5', f'--logdir={first}')          # resume: 3 -> 5
   assert proc.returncode == 0, proc.stdout + proc.stderr
   assert 'resumed from' in proc.stdout and 'step 5/5' in proc.stdout and 'step 1/5' not in proc.stdout

@@ -21,6 +21,8 @@ from rlcv_tf.datasets import video_shards
 from rlcv_tf.datasets import video_standins
 from rlcv_tf.datasets import weizmann
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 # Broken fixture -> (its name in the Weizmann layout, the skip kind it must get).
 WEIZMANN_BROKEN = {'random.avi': ('bend/zulu_bend.avi', 'container'),
                    'truncated.avi': ('bend/yankee_bend.avi', 'short'), 'bitflip.avi': ('run/zulu_run.avi', 'decode'),
@@ -340,9 +342,8 @@ def test_ravdess_prepare_counts_and_keypoints_in_the_crop(ravdess_root, ravdess_
     assert np.all(kp[:, 0, 0] < kp[:, 1, 0]) and np.all(kp[:, 3, 0] < kp[:, 4, 0])
 
 
-def test_ravdess_without_sidecars_names_mtcnn(ravdess_root, tmp_path):
-  if video_shards.mtcnn_available():
-    pytest.skip('mtcnn is installed here')
+def test_ravdess_without_sidecars_names_mtcnn(ravdess_root, tmp_path, monkeypatch):
+  monkeypatch.setattr(video_shards, 'mtcnn_available', lambda: False)    # as where `mtcnn` is not installed
   root = str(tmp_path / 'ravdess')
   shutil.copytree(ravdess_root, root)
   stem = os.path.join(root, 'Actor_01', '01-01-03-01-01-01-01')
@@ -351,3 +352,41 @@ def test_ravdess_without_sidecars_names_mtcnn(ravdess_root, tmp_path):
     video_shards.prepare('ravdess', root, str(tmp_path / 'out'), num_workers=0)
   assert 'pip install mtcnn==1.0.0' in str(info.value) and stem + '.mp4' in str(info.value)
   assert '.landmarks.csv' in str(info.value) and '1 of 10' in str(info.value)
+
+
+def _shift(a, b):
+  """(dx, dy) that moves grey image a onto b, by phase correlation (the pictures' own motion, no landmarks)."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  (dx, dy), _ = cv2.phaseCorrelate(a.mean(-1).astype(np.float64), b.mean(-1).astype(np.float64))
+  return np.array([dx, dy])
+
+
+def test_mtcnn_landmarks_of_a_real_face_follow_the_face(tmp_path):
+  """Without sidecars, prepare runs the thesis's MTCNN: a real face (testdata/faces) moving 6 px per frame across a
+  1280x720 RAVDESS-layout video (detected at 640x360) gets 5 landmarks in every kept frame, in face order, moving in the fixed per-video
+  crop as the picture itself moves (phase correlation of consecutive crops)."""
+  if not video_shards.mtcnn_available():
+    pytest.skip('mtcnn is not installed (scripts/setup.sh installs it)')
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  face = Image.open(os.path.join(ROOT, 'testdata', 'faces', 'astronaut_face.jpg')).convert('RGB')
+  face = np.asarray(face.resize((320, 320), Image.BICUBIC))
+  frames = np.full((24, 720, 1280, 3), 200, np.uint8)
+  for t in range(len(frames)):
+    frames[t, 200:520, 400 + 6 * t:720 + 6 * t] = face
+  root = tmp_path / 'ravdess'
+  os.makedirs(root / 'Actor_01')
+  video_files.write_video(str(root / 'Actor_01' / '01-01-05-01-01-01-01.mp4'), frames, fps=30)
+  out = str(tmp_path / 'out')
+  video_shards.prepare('ravdess', str(root), out, num_workers=0)
+  assert video_shards.read_report(out)['counts']['written'] == 1
+  (v,) = video_shards.load_videos(out, value_range=None)
+  kp = v['keypoints']                                                       # [8, 5, 2] in the 128x128 crop
+  assert kp.shape == (8, 5, 2) and np.all(np.isfinite(kp))
+  eye_l, eye_r, nose, mouth_l, mouth_r = np.moveaxis(kp, 1, 0)
+  assert np.all(eye_l[:, 0] < nose[:, 0]) and np.all(nose[:, 0] < eye_r[:, 0])
+  assert np.all(np.maximum(eye_l[:, 1], eye_r[:, 1]) < nose[:, 1])
+  assert np.all(nose[:, 1] < np.minimum(mouth_l[:, 1], mouth_r[:, 1]))
+  picture = np.array([_shift(v['video'][t], v['video'][t + 1]) for t in range(len(kp) - 1)])
+  landmarks = np.diff(kp.mean(axis=1), axis=0)
+  assert np.all(picture[:, 0] > 3)                                          # the face does move right in the crop
+  np.testing.assert_allclose(landmarks, picture, atol=1.0)

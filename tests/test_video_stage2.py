@@ -181,3 +181,30 @@ def test_stage1_clip_step_pairs_follow_seed_and_step():
   a = [float(first.train_clips(video)['loss']) for _ in range(2)]
   b = [float(second.train_clips(video)['loss']) for _ in range(2)]
   assert a == b and int(first.step.numpy()) == 2
+
+
+@pytest.mark.parametrize('ablation', ['', 'statics_only'])
+def test_evaluate_stage2_ratios_match_a_per_clip_reference(ablation):
+  """The held-out ratios of evaluate_stage2 (one forward pass per batch) against a loop over clips and frames:
+  squared errors of g_dec(T(S, s_t) o S) and f_dec(p_t, S) summed frame by frame, over the mean frame's error."""
+  from rlcv_tf.video import training  # pylint: disable=g-import-not-at-top
+  trainer = _trainer('mmnist', ablation=ablation)
+  c = trainer.config
+  clips = _video(c, batch=4, seed=7)
+  out = training.evaluate_stage2(trainer, clips, batch=2)
+  frames = clips.reshape((-1,) + clips.shape[2:])
+  mean_err = np.mean((frames - frames.mean(axis=0)) ** 2)
+  statics_err, frame_err = 0.0, 0.0
+  for clip in clips:
+    statics, _ = trainer.video_encoder(clip[None], training=False)
+    for x in clip:
+      warped, _ = trainer.stn(statics, trainer.autoencoder.encode(x[None], training=False))
+      statics_err += np.sum((x - trainer.autoencoder.decode(warped, training=False).numpy()[0]) ** 2)
+      p_t = trainer.frame_dynamics.encode(x[None], statics, training=False)
+      frame_err += np.sum((x - trainer.frame_dynamics.decode(p_t, statics, training=False).numpy()[0]) ** 2)
+  np.testing.assert_allclose(out['statics_over_mean'], statics_err / frames.size / mean_err, rtol=1e-4)
+  if ablation:
+    assert 'frame_over_mean' not in out and 'heldout_pred' not in out
+  else:
+    np.testing.assert_allclose(out['frame_over_mean'], frame_err / frames.size / mean_err, rtol=1e-4)
+    assert out['pred_chance'] == pytest.approx(1.0 / (2 * (c.num_frames - 1)))

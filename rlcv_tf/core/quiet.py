@@ -14,6 +14,10 @@ message; every other warning or log line still shows.
   "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR" and oneDNN's
   "oneDNN custom operations are on" INFO line (both written before TF_CPP_MIN_LOG_LEVEL takes effect). Every
   other line written during the import is passed through to stderr unchanged.
+* `quiet_tensorflow_import()`: the same filter for a TensorFlow import that happens anywhere later (a library
+  module's top-level `import tensorflow as tf`): a meta-path hook wraps the first execution of the `tensorflow`
+  module in `filtered_native_stderr` and removes itself. `launchers/__init__.py` installs it, so every
+  `python -m launchers.NAME` starts without the two lines, whichever module imports TensorFlow first.
 * `ONEDNN_FALLBACK`: oneDNN's "oneDNN supports DT_BOOL (DT_INT32, ...) only on platforms with AVX-512. Falling back
   to the default Eigen-based implementation" line, logged at ERROR level when a graph with boolean or integer ops
   (masks, cell indices) is first optimised on a CPU without AVX-512. Nothing failed: the op runs on Eigen. A run
@@ -21,6 +25,7 @@ message; every other warning or log line still shows.
 """
 
 import contextlib
+import importlib.abc
 import os
 import re
 import sys
@@ -87,3 +92,48 @@ def import_tensorflow():
   with filtered_native_stderr():
     import tensorflow  # pylint: disable=g-import-not-at-top
   return tensorflow
+
+
+class _QuietTensorFlowLoader(importlib.abc.Loader):
+  """Runs the real loader of `tensorflow` inside `filtered_native_stderr`."""
+
+  def __init__(self, loader):
+    self._loader = loader
+
+  def create_module(self, spec):
+    return self._loader.create_module(spec)
+
+  def exec_module(self, module):
+    with filtered_native_stderr():
+      self._loader.exec_module(module)
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+  """Finds `tensorflow` once through the other finders, wraps its loader, then leaves `sys.meta_path`."""
+
+  def find_spec(self, fullname, path=None, target=None):
+    if fullname != 'tensorflow':
+      return None
+    _remove_finder()
+    for finder in sys.meta_path:
+      find = getattr(finder, 'find_spec', None)
+      spec = find(fullname, path, target) if find else None
+      if spec is not None:
+        if spec.loader is not None:
+          spec.loader = _QuietTensorFlowLoader(spec.loader)
+        return spec
+    return None
+
+
+def _remove_finder():
+  sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlowFinder)]
+
+
+def quiet_tensorflow_import() -> None:
+  """Makes the process's first `import tensorflow`, wherever it happens, drop the start-up noise (see module
+  docstring). Does nothing once TensorFlow is imported."""
+  if 'tensorflow' in sys.modules or any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+    return
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+  filter_known_warnings()
+  sys.meta_path.insert(0, _QuietTensorFlowFinder())

@@ -279,6 +279,11 @@ class Stage2Trainer:
   def loss_terms(self, video, training: bool = True) -> Dict[str, tf.Tensor]:
     """Every term of L2 on clips `video` [B, T, H, W, C] (module docstring) plus 'loss' and diagnostics
     'pred_accuracy' (top-1 of the InfoNCE candidates), 'statics_warp_offset' (mean |theta - identity|)."""
+    return self.terms_and_reconstructions(video, training)[0]
+
+  def terms_and_reconstructions(self, video, training: bool = True):
+    """(loss_terms(video), {'statics': g_dec(T(S, s_t) o S) [B*T, H, W, C], 'frames': f_dec(p_t, S) [B*T, H, W, C]
+    (absent under the statics_only ablation)}): the terms and the frames they compare, from one forward pass."""
     c = self.config
     video = tf.convert_to_tensor(video)
     t = video.shape[1]
@@ -290,6 +295,7 @@ class Stage2Trainer:
     warped, theta = self.stn(models.repeat_per_frame(statics, t), models.fold_time(codes))
     rebuilt = self.autoencoder.decode(warped, training=False)
     terms = {'statics': losses.reconstruction(frames, rebuilt, c.reduction)}
+    images = {'statics': rebuilt}
     identity = tf.reshape(tf.constant(models.IDENTITY_BIAS, theta.dtype), (2, 3))
     terms['statics_warp_offset'] = tf.reduce_mean(tf.abs(theta - identity))
     loss = c.lambda_statics * terms['statics']
@@ -302,14 +308,15 @@ class Stage2Trainer:
       fixed_statics = tf.stop_gradient(statics)
       p = self.frame_dynamics.encode_video(video, fixed_statics, training=training)
       x_hat = self.frame_dynamics.decode_video(p, fixed_statics, training=training)
-      terms['frame'] = losses.reconstruction(frames, models.fold_time(x_hat), c.reduction)
+      images['frames'] = models.fold_time(x_hat)
+      terms['frame'] = losses.reconstruction(frames, images['frames'], c.reduction)
       codes_p = tf.stop_gradient(p)
       p_hat = self.predictor(dynamics, codes_p[:, 0], steps=t - 1, training=training)
       terms['pred'] = losses.info_nce(p_hat, codes_p[:, 1:])
       terms['pred_accuracy'] = losses.info_nce_accuracy(p_hat, codes_p[:, 1:])
       loss += c.lambda_frame * terms['frame'] + c.lambda_pred * terms['pred']
     terms['loss'] = loss
-    return terms
+    return terms, images
 
   def _train_step(self, video) -> Dict[str, tf.Tensor]:
     with tf.GradientTape() as tape:

@@ -255,14 +255,12 @@ def evaluate_stage2(trainer: train_steps.Stage2Trainer, clips: np.ndarray, batch
   clips = clips[:usable]
   for i in range(0, usable, batch):
     video = tf.constant(clips[i:i + batch])
-    terms = trainer.loss_terms(video, training=False)
+    terms, images = trainer.terms_and_reconstructions(video, training=False)
     for k, v in terms.items():
       sums.setdefault(k, []).append(float(v))
-    statics, _ = trainer.video_encoder(video, training=False)
-    rebuilt_s.append(trainer.statics_warps(statics, trainer.frame_codes(video)).numpy())
-    if trainer.ablation != 'statics_only':
-      p = trainer.frame_dynamics.encode_video(video, statics, training=False)
-      rebuilt_f.append(models.fold_time(trainer.frame_dynamics.decode_video(p, statics, training=False)).numpy())
+    rebuilt_s.append(images['statics'].numpy())
+    if 'frames' in images:
+      rebuilt_f.append(images['frames'].numpy())
   frames = clips.reshape((-1,) + clips.shape[2:])
   mean = _mean_frame_mse(frames)
   out = {f'heldout_{k}': float(np.mean(v)) for k, v in sums.items()}
