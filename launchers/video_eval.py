@@ -3,12 +3,16 @@ r"""Chapter 7 evaluation of trained runs (python -m launchers.video): probes, re
   python -m launchers.video_eval --task=probe --logdir=STAGE2                    # 7.4.4: S probe vs s_t votes
   python -m launchers.video_eval --task=retrieval --logdir=STAGE2 \
       --classifier_logdir=CLS --autoencoder_logdir=AE                            # Table 7.1 + the controlled swap
+  python -m launchers.video_eval --task=retrieval --logdir=WEIZMANN_OR_RAVDESS_STAGE2 \
+      --classifier_logdir=CLS --autoencoder_logdir=AE                            # Table 7.1's other rows
   python -m launchers.video_eval --task=attentive --logdir=WEIZMANN_STAGE2       # Table 7.2, leave one actor out
   python -m launchers.video_eval --task=finetune --pretrain_logdir_pattern=runs/ravdess_fold{fold}_stage2
   python -m launchers.video_eval --task=finetune --logdir=RAVDESS_STAGE2 --cv_pretrain=shared   # transductive
   python -m launchers.video_eval --task=finetune --init=random --data_dir=RAVDESS_SHARDS        # supervised 3DCNN
 
-probe / retrieval need a Moving MNIST stage-2 run, attentive a Weizmann one, finetune RAVDESS ones. For finetune the
+probe needs a Moving MNIST stage-2 run, retrieval a stage-2 run of any of the three (Weizmann / RAVDESS: every
+prepared video, leave one out, scored on the keypoints the shards store), attentive a Weizmann one, finetune RAVDESS
+ones. For finetune the
 default (--cv_pretrain=per_fold) wants one stage-2 run per fold, each trained (stages 1 and 2) with
 --exclude_actors=<that fold's test people>; a run that saw them is refused with the flag to use. Writes
 <out>/eval.json (the numbers, the settings, chance levels and a markdown table beside the thesis) and PNGs (default
@@ -28,16 +32,18 @@ TASKS = ('probe', 'retrieval', 'attentive', 'finetune')
 INITS = ('pretrained', 'random')
 
 flags.DEFINE_string('task', '', f'One of {", ".join(TASKS)}.')
-flags.DEFINE_string('logdir', '', 'The stage-2 run (python -m launchers.video --stage=2): MMNIST for probe / '
-                    'retrieval, Weizmann for attentive, RAVDESS for finetune (with --cv_pretrain=shared).')
-flags.DEFINE_string('classifier_logdir', '', 'retrieval: a --model=classifier run on MMNIST (Table 7.1 baseline).')
-flags.DEFINE_string('autoencoder_logdir', '', 'retrieval: a --model=autoencoder run on MMNIST (Table 7.1 baseline).')
+flags.DEFINE_string('logdir', '', 'The stage-2 run (python -m launchers.video --stage=2): MMNIST for probe, any '
+                    'data set for retrieval, Weizmann for attentive, RAVDESS for finetune (with --cv_pretrain=shared).')
+flags.DEFINE_string('classifier_logdir', '', 'retrieval: a --model=classifier run on the --logdir run\'s data '
+                    '(Table 7.1 baseline).')
+flags.DEFINE_string('autoencoder_logdir', '', 'retrieval: a --model=autoencoder run on the --logdir run\'s data '
+                    '(Table 7.1 baseline).')
 flags.DEFINE_string('out', '', 'Output folder; default <logdir>/eval_<task> (finetune without --logdir: '
                     'runs/video/eval_finetune_<init>).')
 flags.DEFINE_integer('num_train', 2000, 'probe: training clips (train split).')
 flags.DEFINE_integer('num_test', 2000, 'probe: test clips, the first of the thesis\'s 10,000-clip test set.')
-flags.DEFINE_integer('num_queries', 500, 'retrieval: query clips (val split).')
-flags.DEFINE_integer('num_database', 2000, 'retrieval: database clips (the test set).')
+flags.DEFINE_integer('num_queries', 500, 'MMNIST retrieval: query clips (val split).')
+flags.DEFINE_integer('num_database', 2000, 'MMNIST retrieval: database clips (the test set).')
 flags.DEFINE_integer('epochs', None, 'attentive: epochs of the attention head (default 100); finetune: epochs of '
                      'fine-tuning (default 10; the thesis: up to 200).')
 flags.DEFINE_string('cv_pretrain', 'per_fold', 'finetune: per_fold (fold i uses the run of '
@@ -46,7 +52,8 @@ flags.DEFINE_string('cv_pretrain', 'per_fold', 'finetune: per_fold (fold i uses 
 flags.DEFINE_string('pretrain_logdir_pattern', '', 'finetune: the per-fold stage-2 runs, with {fold} for 0..4.')
 flags.DEFINE_string('init', 'pretrained', 'finetune: pretrained (the stage-2 runs; their --ablation decides S-only '
                     'or S + P) or random (the supervised 3DCNN; needs --data_dir).')
-flags.DEFINE_string('data_dir', '', 'attentive / finetune: the prepared shards; default the run\'s --data_dir.')
+flags.DEFINE_string('data_dir', '', 'attentive / finetune / Weizmann or RAVDESS retrieval: the prepared shards; '
+                    'default the run\'s --data_dir.')
 flags.DEFINE_string('preset', 'small', 'finetune --init=random: the model preset (paper, small, tiny).')
 flags.DEFINE_integer('num_folds', 5, 'finetune: identity folds.')
 flags.DEFINE_integer('windows_per_video', None, 'attentive / finetune: evaluated 8-frame windows per video, evenly '
@@ -105,17 +112,27 @@ def plan():
             'batch_size')
   settings = {'task': task, 'seed': FLAGS.seed}
   if task in ('probe', 'retrieval'):
-    info = _run(protocols, 'logdir', ('stage2',), 'mmnist', f'the {task} uses S / P of an MMNIST stage-2 run')
+    dataset = 'mmnist'
+    if task == 'retrieval' and FLAGS.logdir:    # Table 7.1 has a row per data set: take the run's
+      seen = protocols.read_run(_path(FLAGS.logdir), '--logdir').run.dataset
+      dataset = seen if seen in protocols.SHARD_RETRIEVAL_DATASETS else 'mmnist'
+    purpose = ('the probe uses S of an MMNIST stage-2 run' if task == 'probe' else
+               'Table 7.1 retrieves with P / S of a stage-2 run')
+    info = _run(protocols, 'logdir', ('stage2',), dataset, purpose)
     settings['runs'] = {'P': info.logdir, 'S': info.logdir}
     if task == 'probe':
       settings.update(num_train=FLAGS.num_train, num_test=FLAGS.num_test)
     else:
-      if FLAGS.num_queries < 2:
+      if dataset == 'mmnist' and FLAGS.num_queries < 2:
         raise FlagError(f'--num_queries={FLAGS.num_queries}: the controlled swap needs at least 2 queries')
       for flag, kind in (('classifier_logdir', 'classifier'), ('autoencoder_logdir', 'autoencoder')):
         if getattr(FLAGS, flag):
-          settings['runs'][kind] = _run(protocols, flag, (kind,), 'mmnist', f'the Table 7.1 {kind} baseline').logdir
-      settings.update(num_queries=FLAGS.num_queries, num_database=FLAGS.num_database)
+          settings['runs'][kind] = _run(protocols, flag, (kind,), dataset, f'the Table 7.1 {kind} baseline').logdir
+      settings['dataset'] = dataset
+      if dataset == 'mmnist':
+        settings.update(num_queries=FLAGS.num_queries, num_database=FLAGS.num_database)
+      else:   # every prepared video, leave one out
+        settings['data_dir'] = _shards(protocols, dataset, info.run.data_dir)
     out = os.path.join(info.logdir, f'eval_{task}')
   elif task == 'attentive':
     info = _run(protocols, 'logdir', ('stage2',), 'weizmann', 'Table 7.2 reads S and P of a Weizmann stage-2 run')
@@ -186,15 +203,19 @@ def evaluate(settings, print_fn=print):
   task, seed = settings['task'], settings['seed']
   batch = settings['batch_size'] or 32
   if task in ('probe', 'retrieval'):
-    s2 = protocols.load_run(settings['runs']['P'], ('stage2',), 'mmnist')
+    dataset = settings.get('dataset', 'mmnist')
+    s2 = protocols.load_run(settings['runs']['P'], ('stage2',), dataset)
     if task == 'probe':
       result = protocols.probe(s2, settings['num_train'], settings['num_test'], seed, batch)
     else:
       runs = {'P': s2, 'S': s2}
       for kind, flag in (('classifier', '--classifier_logdir'), ('autoencoder', '--autoencoder_logdir')):
         if kind in settings['runs']:
-          runs[kind] = protocols.load_run(settings['runs'][kind], (kind,), 'mmnist', flag)
-      result = protocols.retrieval(runs, settings['num_queries'], settings['num_database'], seed, batch)
+          runs[kind] = protocols.load_run(settings['runs'][kind], (kind,), dataset, flag)
+      if dataset == 'mmnist':
+        result = protocols.retrieval(runs, settings['num_queries'], settings['num_database'], seed, batch)
+      else:
+        result = protocols.shard_retrieval(runs, settings['data_dir'], seed, batch)
   elif task == 'attentive':
     run = protocols.load_run(settings['run'], ('stage2',), 'weizmann')
     result = protocols.attentive(run, settings['data_dir'], settings['windows_per_video'], settings['epochs'],

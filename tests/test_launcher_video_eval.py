@@ -69,6 +69,9 @@ CASES = [
     (['--task=probe', '--logdir={s2}', '--num_train=0'], ['--num_train=0', 'positive']),
     (['--task=retrieval', '--logdir={s2}', '--num_queries=1'], ['--num_queries=1', 'at least 2']),
     (['--task=probe', '--logdir={s2}', 'extra'], ['unexpected arguments']),
+    (['--task=retrieval', '--logdir={wz}'], ['--data_dir', 'weizmann', 'video_prepare']),
+    (['--task=retrieval', '--logdir={wz}', '--autoencoder_logdir={ae}'], ['--autoencoder_logdir', 'mmnist',
+                                                                          'needs a weizmann run']),
 ]
 
 
@@ -167,6 +170,12 @@ def test_weizmann_attentive_and_ravdess_finetune_on_stand_ins(tmp_path):
   assert proc.returncode == 0, proc.stdout + proc.stderr
   record = json.load(open(tmp_path / 'wz_s2' / 'eval_attentive' / 'eval.json'))
   assert record['results']['num_folds'] == 2 and '96 %' in record['table_markdown']
+  proc = run_eval('--task=retrieval', f'--logdir={tmp_path / "wz_s2"}')          # Table 7.1's Weizmann row
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  record = json.load(open(tmp_path / 'wz_s2' / 'eval_retrieval' / 'eval.json'))
+  assert record['results']['dataset'] == 'weizmann' and 'mask keypoints' in record['table_markdown']
+  assert set(record['chance']) == {'label_agreement', 'same_actor'}
+  assert os.path.exists(tmp_path / 'wz_s2' / 'eval_retrieval' / 'retrieval_montage.png')
   plan = protocols.fold_plan(str(tmp_path / 'rv'), 2)
   for i, fold in enumerate(plan):  # each fold's run excludes the *other* fold's people: refused
     write_run(str(tmp_path / f'rv_f{i}'), 'ravdess', 'stage2', data_dir=str(tmp_path / 'rv'),

@@ -303,6 +303,60 @@ def test_attentive_head_learns_a_label_carried_by_p_and_not_noise():
   assert report['mean_accuracy'] <= 0.6
 
 
+# ------------------------------------------------------------------------------------------------ shard retrieval
+def _loop_retrieval(feats, keypoints, labels, actors):
+  """Leave-one-out top-1 retrieval written out: per query a loop over every other clip for the Euclidean
+  neighbour, then (1/K) sum_k sum_t |d_ref - d_ret|_1 over the keypoint displacements."""
+  n, t, k = keypoints.shape[:3]
+  dist, agree, same = [], [], []
+  for i in range(n):
+    best, best_d = None, np.inf
+    for j in range(n):
+      d = np.sqrt(np.sum((feats[i] - feats[j]) ** 2))
+      if j != i and d < best_d:
+        best, best_d = j, d
+    total = 0.0
+    for m in range(k):
+      for step in range(t - 1):
+        ref = keypoints[i, step + 1, m] - keypoints[i, step, m]
+        ret = keypoints[best, step + 1, m] - keypoints[best, step, m]
+        total += np.abs(ref - ret).sum()
+    dist.append(total / k)
+    agree.append(labels[i] == labels[best])
+    same.append(actors[i] == actors[best])
+  return np.mean(dist), np.mean(agree), np.mean(same)
+
+
+def test_shard_retrieval_matches_a_loop_and_leaves_out_clips_without_keypoints():
+  rng = np.random.default_rng(0)
+  n, t, k = 14, 8, 3
+  keypoints = np.cumsum(rng.normal(0, 2, (n, t, k, 2)), axis=1) + 48
+  labels, actors = rng.integers(0, 3, n), np.array([f'a{i % 4}' for i in range(n)])
+  noise = rng.normal(size=(n, 5))
+  moves = np.diff(keypoints, axis=1).reshape(n, -1)          # a feature that is the dynamics itself
+  keypoints[3, 5, 1, 0] = np.nan                              # no landmark in one frame of clip 3
+  clips = {'keypoints': keypoints, 'label': labels, 'actor': actors}
+  report = protocols.shard_retrieval_on_clips({'noise': noise, 'moves': moves}, clips, seed=1)
+  keep = np.arange(n) != 3
+  assert report['num_clips'] == n - 1 and report['num_without_keypoints'] == 1
+  for name, feats in (('noise', noise), ('moves', moves)):
+    want = _loop_retrieval(feats[keep], keypoints[keep], labels[keep], actors[keep])
+    row = report['features'][name]
+    np.testing.assert_allclose([row['keypoint_distance'], row['label_agreement'], row['same_actor']], want,
+                               rtol=1e-9)
+    assert row['keypoint_distance_per_step'] == pytest.approx(row['keypoint_distance'] / (t - 1))
+    assert 3 not in report['retrieved_rows'][name] and 3 not in report['query_rows']
+  assert report['features']['moves']['keypoint_distance'] < report['random']['keypoint_distance']
+  # Two clips that move alike find each other: distance 0 for the dynamics feature.
+  twin = dict(clips, keypoints=np.concatenate([keypoints[keep][:2], keypoints[keep][:2] + 5.0]),
+              label=np.array([0, 1, 0, 1]), actor=np.array(['a', 'b', 'c', 'd']))
+  twin_moves = np.diff(twin['keypoints'], axis=1).reshape(4, -1)
+  out = protocols.shard_retrieval_on_clips({'moves': twin_moves}, twin)
+  assert out['features']['moves']['keypoint_distance'] == 0.0 and out['features']['moves']['label_agreement'] == 1.0
+  assert 'mask keypoints' in protocols.markdown_table(dict(
+      report, task='retrieval', dataset='weizmann', image_size=96, thesis=protocols.THESIS_SHARD_RETRIEVAL['weizmann']))
+
+
 # ------------------------------------------------------------------------------------------------ shards
 @pytest.fixture(scope='module')
 def shards(tmp_path_factory):
@@ -392,3 +446,34 @@ def test_finetune_folds_never_mix_people_and_pretraining_must_exclude_them(shard
   random = protocols.finetune(data, None, presets.get_preset('ravdess', 'tiny'), **common).report
   assert random['init'] == 'random' and all(r['weights_copied'] == 0 for r in random['folds'])
   assert random['chance'] == pytest.approx(1 / 8)
+
+
+@pytest.mark.slow
+def test_shard_retrieval_on_runs_reads_the_stored_keypoints(shards, tmp_path):
+  """Weizmann (mask keypoints) and RAVDESS (landmarks) retrieval over every prepared video with P / S and the
+  baselines; a shard set without keypoints is refused with the fix."""
+  from rlcv_tf.datasets import video_shards  # pylint: disable=g-import-not-at-top
+  for dataset, num_videos in (('weizmann', 6), ('ravdess', 45)):
+    write_run(str(tmp_path / dataset), dataset, 'stage2', data_dir=shards[dataset])
+    write_run(str(tmp_path / f'{dataset}_ae'), dataset, 'autoencoder', data_dir=shards[dataset])
+    s2 = protocols.load_run(str(tmp_path / dataset))
+    runs = {'P': s2, 'S': s2, 'autoencoder': protocols.load_run(str(tmp_path / f'{dataset}_ae'))}
+    result = protocols.shard_retrieval(runs, montage_queries=2)
+    report = result.report
+    assert report['dataset'] == dataset and report['num_clips'] + report['num_without_keypoints'] == num_videos
+    assert set(report['features']) == {'P', 'S', 'autoencoder'}
+    for row in list(report['features'].values()) + [report['random']]:
+      assert np.isfinite(row['keypoint_distance']) and 0.0 <= row['label_agreement'] <= 1.0
+    assert report['keypoints']['names'] == video_shards.read_report(shards[dataset])['keypoints']['names']
+    assert result.images['retrieval_montage'].ndim == 3
+    assert ('mask keypoints' if dataset == 'weizmann' else 'MTCNN landmarks') in protocols.markdown_table(report)
+  bare = str(tmp_path / 'wz_bare')
+  shutil.copytree(shards['weizmann'], bare)
+  path = os.path.join(bare, 'prepare_report.json')
+  with open(path) as f:
+    saved = json.load(f)
+  saved['num_keypoints'] = 0
+  with open(path, 'w') as f:
+    json.dump(saved, f)
+  with pytest.raises(protocols.RunError, match='no keypoints.*classification_masks.mat'):
+    protocols.shard_retrieval({'P': protocols.load_run(str(tmp_path / 'weizmann'))}, bare)

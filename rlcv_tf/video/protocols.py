@@ -26,6 +26,13 @@ What the thesis states (T = thesis line):
     permutation, sum over the T-1 steps and the per-step mean) and top-1 digit-pair agreement;
     `evaluation.random_retrieval_report` is the floor. Distances are in pixels of the run's frames; the
     `*_64px` numbers scale them to 64-pixel frames (the thesis's size) for the table.
+  * Retrieval on Weizmann / RAVDESS (Table 7.1's other rows): the centred clip of every prepared video, each
+    clip's top-1 Euclidean neighbour among the other videos (leave one out), scored with the keypoints the shards
+    store, keypoint m matched to m (RAVDESS: the 5 MTCNN landmarks, the thesis's; Weizmann: the mask keypoints, not
+    the thesis's OpenPose joints, a different metric); clips with a missing landmark are left out and counted. Also
+    the label (action / emotion) agreement and how often the neighbour shows the same person (the thesis notes
+    that RAVDESS neighbours from reconstruction features share the identity). Pixels of the stored frames; the
+    thesis gives no units.
   * Controlled swap (Fig. 7.1 as a number): per query q, `moving_mnist.recombine` renders one clip with q's
     trajectories and the digits of another query q' (chosen, seeded, among the queries with a different digit pair)
     and one with q's digits and the trajectories of another query q''; the rate is how often a feature puts the
@@ -77,6 +84,10 @@ FINETUNE_LR = 1e-3              # 7.b.3
 FINETUNE_LR_STEP_EPOCHS = 50    # x0.5 every 50 epochs (7.b.3)
 ATTENTIVE_EPOCHS = 100          # spec §6 [proposal]
 THESIS_FRAME_SIZE = 64
+SHARD_RETRIEVAL_DATASETS = ('weizmann', 'ravdess')
+# Table 7.1's other rows (units not given in the thesis; Weizmann with OpenPose keypoints).
+THESIS_SHARD_RETRIEVAL = {'weizmann': {'P': 0.92, 'classifier': 1.87, 'autoencoder': 0.96},
+                          'ravdess': {'P': 2.75, 'classifier': 3.03, 'autoencoder': 3.07}}
 THESIS = {
     'probe': {'statics': 0.691, 'frame_vote': 0.630},
     'retrieval': {'P': 24.0, 'classifier': 61.0, 'autoencoder': 24.0},
@@ -615,6 +626,120 @@ def shard_features(run: LoadedRun, data_dir: str, windows_per_video: int = 1, ba
   return {k: np.concatenate(v) for k, v in parts.items()}
 
 
+# ------------------------------------------------------------------------------------------------ shard retrieval
+def shard_retrieval_on_clips(features: Dict[str, np.ndarray], clips: Clips, seed: int = 0) -> Dict:
+  """Table 7.1's retrieval among prepared videos, leave one out: each clip's top-1 Euclidean neighbour among the
+  other clips (one clip per video), for each feature name -> [n, d]; scored by the keypoint displacement distance
+  with keypoint m matched to m (landmarks and body points have identities), the label agreement (action / emotion)
+  and how often the neighbour shows the same person. Clips whose keypoints are missing (NaN) anywhere are left out
+  and counted; a seeded random neighbour is the floor. `clips`: keypoints [n, T, K, 2], label, actor [n]."""
+  keypoints = np.asarray(clips['keypoints'], np.float64)
+  keep = np.all(np.isfinite(keypoints), axis=(1, 2, 3))
+  if keep.sum() < 2:
+    raise RunError(f'retrieval needs at least 2 clips with keypoints in every frame, got {int(keep.sum())} of '
+                   f'{len(keep)}')
+  kp = keypoints[keep]
+  labels = np.asarray(clips['label'])[keep]
+  actors = np.asarray(clips['actor'])[keep]
+
+  def scored(rep):
+    idx = rep['indices']
+    return {'keypoint_distance': rep['keypoint_distance'],
+            'keypoint_distance_per_step': rep['keypoint_distance_per_step'],
+            'label_agreement': rep['label_agreement'],
+            'same_actor': float(np.mean(actors[idx] == actors))}
+
+  rows, retrieved = {}, {}
+  for name, feats in features.items():
+    f = np.asarray(feats, np.float64).reshape(len(keep), -1)[keep]
+    rep = evaluation.retrieval_report(f, f, kp, kp, labels, labels, match_permutations=False, exclude_self=True)
+    rows[name] = dict(scored(rep), dim=int(f.shape[1]))
+    retrieved[name] = np.flatnonzero(keep)[rep['indices']]
+  rand = evaluation.random_retrieval_report(kp, kp, labels, labels, match_permutations=False, seed=seed,
+                                            exclude_self=True)
+  retrieved['random'] = np.flatnonzero(keep)[rand['indices']]
+  return {'features': rows, 'random': scored(rand), 'num_clips': int(keep.sum()),
+          'num_without_keypoints': int((~keep).sum()), 'query_rows': np.flatnonzero(keep),
+          'retrieved_rows': retrieved}
+
+
+def shard_retrieval(runs_by_feature: Dict[str, LoadedRun], data_dir: str = '', seed: int = 0, batch_size: int = 32,
+                    montage_queries: int = 6) -> TaskResult:
+  """Table 7.1 on Weizmann or RAVDESS shards (`shard_retrieval_on_clips` on the centred clip of every prepared
+  video) for each feature name -> run ('P' / 'S' of a stage-2 run, 'classifier', 'autoencoder'), all on the same
+  data set and clip shape; data_dir defaults to the first run's. Keypoints are what the shards store: RAVDESS the
+  5 MTCNN landmarks (the thesis's), Weizmann the mask keypoints (not the thesis's OpenPose joints, so not the same
+  metric). Distances are in pixels of the stored frames (Weizmann 96, RAVDESS 128); the thesis does not give its
+  units, so its numbers are beside ours for the order, not the size."""
+  from rlcv_tf.datasets import video_shards  # pylint: disable=g-import-not-at-top
+  if not runs_by_feature:
+    raise ValueError('runs_by_feature: got none; pass e.g. {"P": run, "S": run}')
+  first = next(iter(runs_by_feature.values()))
+  dataset = first.run.dataset
+  if dataset not in SHARD_RETRIEVAL_DATASETS:
+    raise RunError(f'{first.logdir} is {first.info.describe()}; shard retrieval takes weizmann or ravdess runs '
+                   '(Moving MNIST: protocols.retrieval)')
+  for name, run in runs_by_feature.items():
+    if name not in FEATURE_KINDS or name == 's_t':
+      raise ValueError(f'runs_by_feature: feature {name!r}; valid values are P, S, classifier, autoencoder')
+    check_run(run.info, FEATURE_KINDS[name], dataset, FEATURE_FLAGS[name], purpose=f'feature {name}')
+    for field in ('image_size', 'channels', 'num_frames'):
+      if getattr(run.cfg, field) != getattr(first.cfg, field):
+        raise RunError(f'{run.logdir} has {field}={getattr(run.cfg, field)} but {first.logdir} has '
+                       f'{getattr(first.cfg, field)}; retrieval compares runs on the same clips: train the '
+                       'baselines with the same --preset')
+  data_dir = data_dir or first.run.data_dir
+  prepared = video_shards.check_prepared(data_dir, dataset)
+  source = prepared['keypoints'].get('source', '')
+  if int(prepared['num_keypoints']) == 0:
+    raise RunError(f'{data_dir}: the shards hold no keypoints ({source or "none stored"}); prepare Weizmann with '
+                   'classification_masks.mat next to the action folders')
+  parts: Dict[str, List[np.ndarray]] = {}
+  for clips in iter_shard_clips(data_dir, dataset, first.cfg.num_frames, 1):
+    row = {k: clips[k] for k in ('keypoints', 'label', 'actor', 'video_id')}
+    row.update({f'feature/{name}': run.features(name, clips['video'], batch_size)
+                for name, run in runs_by_feature.items()})
+    for k, v in row.items():
+      parts.setdefault(k, []).append(v)
+  if not parts:
+    raise RunError(f'{data_dir}: no prepared video has >= {first.cfg.num_frames} frames')
+  clips = {k: np.concatenate(v) for k, v in parts.items()}
+  features = {name: clips[f'feature/{name}'] for name in runs_by_feature}
+  result = shard_retrieval_on_clips(features, clips, seed)
+  query_rows, retrieved = result.pop('query_rows'), result.pop('retrieved_rows')
+  size = int(prepared['image_shape'][0])
+  result.update(task='retrieval', dataset=dataset, data_dir=data_dir, image_size=size, seed=seed,
+                keypoints=prepared['keypoints'], thesis=THESIS_SHARD_RETRIEVAL[dataset],
+                runs={name: run.logdir for name, run in runs_by_feature.items()},
+                chance={'label_agreement': result['random']['label_agreement'],
+                        'same_actor': result['random']['same_actor']},
+                metric=('(1/K) sum_k sum_{t<T} |d_ref - d_ret|_1 with keypoint k matched to k, d = keypoint '
+                        f'displacements in pixels of the stored {size}x{size} frames, on the centred '
+                        f'{first.cfg.num_frames}-frame clip of each video; top-1 Euclidean neighbour among the other '
+                        'videos (leave one out); keypoint_distance_per_step = / (T - 1)'))
+  images = {}
+  k = min(montage_queries, len(query_rows))
+  if k:
+    rows = query_rows[:k]
+    wanted = set(rows.tolist()) | {int(i) for idx in retrieved.values() for i in idx[:k]}
+    ids = clips['video_id']
+    by_id = {v['video_id']: v for v in video_shards.load_videos(data_dir, video_ids=sorted({ids[i] for i in wanted}),
+                                                                value_range=None)}
+
+    def clip(i):
+      v = by_id[ids[i]]['video']
+      start = window_starts(len(v), first.cfg.num_frames, 1)[0]
+      return v[start:start + first.cfg.num_frames]
+
+    from rlcv_tf.video import viz  # pylint: disable=g-import-not-at-top
+    names = {int(v['label']): v['label_name'] for v in by_id.values()}
+    images['retrieval_montage'] = viz.retrieval_montage(
+        np.stack([clip(i) for i in rows]).astype(np.float32),
+        {n: np.stack([clip(i) for i in idx[:k]]).astype(np.float32) for n, idx in retrieved.items()},
+        labels=[names.get(int(clips['label'][i]), str(clips['label'][i])) for i in rows], value_range=(0, 255))
+  return TaskResult(result, images)
+
+
 # ------------------------------------------------------------------------------------------------ attentive
 def _standardise(train: np.ndarray, *others: np.ndarray) -> List[np.ndarray]:
   mean = train.mean(axis=0)
@@ -847,6 +972,18 @@ def markdown_table(report: Dict) -> str:
       lines.append(f'| s_t per frame, {frames["headline_vote"]} vote | {_pct(frames["vote_accuracy"])} | 63.0 % | '
                    f'{_pct(report["chance"])} |')
       lines.append(f'| s_t per frame, no vote | {_pct(frames["frame_accuracy"])} | – | {_pct(report["chance"])} |')
+    return '\n'.join(lines)
+  if task == 'retrieval' and report.get('dataset') in SHARD_RETRIEVAL_DATASETS:
+    thesis = report['thesis']
+    px = report['image_size']
+    kind = 'mask keypoints' if report['dataset'] == 'weizmann' else 'MTCNN landmarks'
+    lines = [f'| {report["dataset"].capitalize()} retrieval ({kind}) | keypoint dist. ({px} px) | per step | '
+             'thesis (units not given) | label agreement | same person |', '|---|---:|---:|---:|---:|---:|']
+    for name, row in list(report['features'].items()) + [('random', report['random'])]:
+      t = thesis.get(name)
+      lines.append(f'| {name} | {_num(row["keypoint_distance"])} | {_num(row["keypoint_distance_per_step"])} | '
+                   f'{"–" if t is None else f"{t:.2f}"} | {_pct(row["label_agreement"])} | '
+                   f'{_pct(row["same_actor"])} |')
     return '\n'.join(lines)
   if task == 'retrieval':
     thesis = report['thesis']
