@@ -466,7 +466,8 @@ def test_shard_retrieval_on_runs_reads_the_stored_keypoints(shards, tmp_path):
       assert np.isfinite(row['keypoint_distance']) and 0.0 <= row['label_agreement'] <= 1.0
     assert report['keypoints']['names'] == video_shards.read_report(shards[dataset])['keypoints']['names']
     assert result.images['retrieval_montage'].ndim == 3
-    assert ('mask keypoints' if dataset == 'weizmann' else 'MTCNN landmarks') in protocols.markdown_table(report)
+    want = 'Weizmann retrieval (mask keypoints)' if dataset == 'weizmann' else 'RAVDESS retrieval (face landmarks)'
+    assert want in protocols.markdown_table(report)
   bare = str(tmp_path / 'wz_bare')
   shutil.copytree(shards['weizmann'], bare)
   path = os.path.join(bare, 'prepare_report.json')

@@ -720,8 +720,13 @@ def shard_retrieval(runs_by_feature: Dict[str, LoadedRun], data_dir: str = '', s
   images = {}
   k = min(montage_queries, len(query_rows))
   if k:
-    rows = query_rows[:k]
-    wanted = set(rows.tolist()) | {int(i) for idx in retrieved.values() for i in idx[:k]}
+    # One query per label first (the shards are in label order), then the next rows.
+    _, first_of_label = np.unique(clips['label'][query_rows], return_index=True)
+    picks = list(np.sort(first_of_label)[:k]) + [i for i in range(len(query_rows)) if i not in first_of_label]
+    picks = np.asarray(picks[:k])
+    rows = query_rows[picks]
+    retrieved = {n: idx[picks] for n, idx in retrieved.items()}
+    wanted = set(rows.tolist()) | {int(i) for idx in retrieved.values() for i in idx}
     ids = clips['video_id']
     by_id = {v['video_id']: v for v in video_shards.load_videos(data_dir, video_ids=sorted({ids[i] for i in wanted}),
                                                                 value_range=None)}
@@ -735,7 +740,7 @@ def shard_retrieval(runs_by_feature: Dict[str, LoadedRun], data_dir: str = '', s
     names = {int(v['label']): v['label_name'] for v in by_id.values()}
     images['retrieval_montage'] = viz.retrieval_montage(
         np.stack([clip(i) for i in rows]).astype(np.float32),
-        {n: np.stack([clip(i) for i in idx[:k]]).astype(np.float32) for n, idx in retrieved.items()},
+        {n: np.stack([clip(i) for i in idx]).astype(np.float32) for n, idx in retrieved.items()},
         labels=[names.get(int(clips['label'][i]), str(clips['label'][i])) for i in rows], value_range=(0, 255))
   return TaskResult(result, images)
 
@@ -976,8 +981,9 @@ def markdown_table(report: Dict) -> str:
   if task == 'retrieval' and report.get('dataset') in SHARD_RETRIEVAL_DATASETS:
     thesis = report['thesis']
     px = report['image_size']
-    kind = 'mask keypoints' if report['dataset'] == 'weizmann' else 'MTCNN landmarks'
-    lines = [f'| {report["dataset"].capitalize()} retrieval ({kind}) | keypoint dist. ({px} px) | per step | '
+    name, kind = (('Weizmann', 'mask keypoints') if report['dataset'] == 'weizmann' else
+                  ('RAVDESS', 'face landmarks'))
+    lines = [f'| {name} retrieval ({kind}) | keypoint dist. ({px} px) | per step | '
              'thesis (units not given) | label agreement | same person |', '|---|---:|---:|---:|---:|---:|']
     for name, row in list(report['features'].items()) + [('random', report['random'])]:
       t = thesis.get(name)
