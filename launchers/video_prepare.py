@@ -2,6 +2,8 @@ r"""Chapter 7: decode Weizmann or RAVDESS once into TFRecord shards (issue 13 §
 
   python -m launchers.video_prepare --dataset=weizmann --data_dir=~/data/weizmann --out=~/data/weizmann_shards
   python -m launchers.video_prepare --dataset=ravdess --data_dir=~/data/ravdess --out=~/data/ravdess_shards
+  python -m launchers.video_prepare --dataset=weizmann --data_dir=~/data/weizmann --openpose_dir=~/data/weizmann_pose \
+      --out=~/data/weizmann_pose_shards           # keypoints: your OpenPose --write_json output (the thesis's)
 
 Worker processes decode each video (PyAV), crop (Weizmann: centred 144x144 -> 96x96 and median-background trimming;
 RAVDESS: every 3rd frame, one FFHQ-style face crop -> 128x128 from landmark sidecars or MTCNN) and PNG-encode the
@@ -34,6 +36,9 @@ flags.DEFINE_integer('min_frames', 8, 'Skip clips with fewer frames after trimmi
                      '(RAVDESS).')
 flags.DEFINE_integer('videos_per_shard', 32, 'Listed videos per shard.')
 flags.DEFINE_float('log_interval_s', 10.0, 'Seconds between progress lines.')
+flags.DEFINE_string('openpose_dir', '', 'weizmann: the folder of OpenPose --write_json output for these videos '
+                    '(<video stem>_<frame>_keypoints.json); its joints, the thesis\'s keypoints, are stored instead of '
+                    'the mask keypoints.')
 
 FLAGS = flags.FLAGS
 
@@ -54,6 +59,9 @@ def flag_error():
     return f'--min_frames={FLAGS.min_frames}: must be >= 1 (the models take 8-frame clips)'
   if FLAGS.videos_per_shard < 1:
     return f'--videos_per_shard={FLAGS.videos_per_shard}: must be >= 1'
+  if FLAGS.openpose_dir and FLAGS.dataset != 'weizmann':
+    return (f'--openpose_dir is for --dataset=weizmann (body joints); {FLAGS.dataset} keypoints are face landmarks '
+            '(sidecars or MTCNN)')
   return None
 
 
@@ -62,6 +70,7 @@ def main(argv):
   problem = flag_error()
   if problem:
     common.fail(problem)
+  from rlcv_tf.datasets import openpose  # pylint: disable=g-import-not-at-top  (no TensorFlow)
   from rlcv_tf.datasets import records  # pylint: disable=g-import-not-at-top  (no TensorFlow)
   from rlcv_tf.datasets import video_shards  # pylint: disable=g-import-not-at-top  (TensorFlow loads when writing)
   data_dir, out = os.path.expanduser(FLAGS.data_dir), os.path.expanduser(FLAGS.out)
@@ -70,8 +79,9 @@ def main(argv):
     report = video_shards.prepare(FLAGS.dataset, data_dir, out, num_workers=FLAGS.num_workers,
                                   max_skipped_fraction=FLAGS.max_skipped_fraction, min_frames=FLAGS.min_frames,
                                   videos_per_shard=FLAGS.videos_per_shard,
-                                  print_fn=lambda s: print(s, flush=True), progress_interval_s=FLAGS.log_interval_s)
-  except records.DatasetError as e:
+                                  print_fn=lambda s: print(s, flush=True), progress_interval_s=FLAGS.log_interval_s,
+                                  openpose_dir=os.path.expanduser(FLAGS.openpose_dir))
+  except (records.DatasetError, openpose.OpenPoseError) as e:
     common.fail(str(e))
   counts, timing = report['counts'], report['timing']
   fps = timing['decode_frames_per_s']

@@ -36,6 +36,8 @@ def root(tmp_path_factory):
     (['--dataset=weizmann', '--data_dir=/x', '--out=/y', '--num_workers=-1'], ['--num_workers=-1']),
     (['--dataset=weizmann', '--data_dir=/x', '--out=/y', '--min_frames=0'], ['--min_frames=0']),
     (['--dataset=weizmann', 'extra'], ['unexpected arguments']),
+    (['--dataset=ravdess', '--data_dir=/x', '--out=/y', '--openpose_dir=/p'], ['--openpose_dir', 'weizmann',
+                                                                                'face landmarks']),
 ])
 def test_bad_flags_give_one_line(args, needles, tmp_path):
   line = one_error_line(run_launcher(*args, timeout=120))
@@ -50,6 +52,12 @@ def test_missing_data_dir_names_path_and_layout(dataset, layout, tmp_path):
                                      timeout=120))
   assert missing in line and layout in line and 'not available' in line
   assert not os.path.exists(tmp_path / 'out')
+
+
+def test_a_missing_openpose_dir_is_one_line(root, tmp_path):
+  line = one_error_line(run_launcher('--dataset=weizmann', f'--data_dir={root}', f'--out={tmp_path / "out"}',
+                                     f'--openpose_dir={tmp_path / "no_pose"}', timeout=120))
+  assert f'--openpose_dir={tmp_path / "no_pose"}' in line and 'write_json' in line
 
 
 def test_prepares_resumes_and_stops_past_the_skip_limit(root, tmp_path):

@@ -390,3 +390,60 @@ def test_mtcnn_landmarks_of_a_real_face_follow_the_face(tmp_path):
   landmarks = np.diff(kp.mean(axis=1), axis=0)
   assert np.all(picture[:, 0] > 3)                                          # the face does move right in the crop
   np.testing.assert_allclose(landmarks, picture, atol=1.0)
+
+
+# ------------------------------------------------------------------------------------------------ OpenPose
+def _write_openpose(folder, stem, frame, people):
+  """One OpenPose --write_json file: people = list of [K, 3] (x, y, confidence)."""
+  os.makedirs(folder, exist_ok=True)
+  import json  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(folder, f'{stem}_{frame:012d}_keypoints.json'), 'w') as f:
+    json.dump({'version': 1.3, 'people': [{'person_id': [-1], 'pose_keypoints_2d': np.ravel(p).tolist()}
+                                          for p in people]}, f)
+
+
+def test_openpose_joints_become_the_weizmann_keypoints(tmp_path):
+  """OpenPose JSON written from the stand-ins' true joints (plus a less confident second person, a joint OpenPose
+  did not find and a frame without a file) replaces the mask keypoints, mapped into the crop like them."""
+  from rlcv_tf.datasets import openpose  # pylint: disable=g-import-not-at-top
+  raw, pose = str(tmp_path / 'raw'), str(tmp_path / 'pose')
+  videos = video_standins.write_weizmann(raw, num_actors=1, num_frames=16, actions=('walk', 'wave1'),
+                                         extra_take=False)
+  rng = np.random.default_rng(0)
+  truth = {}
+  for v in videos:
+    stem = os.path.splitext(os.path.basename(v.path))[0]
+    want = v.keypoints.astype(np.float64).copy()
+    for t, joints in enumerate(v.keypoints):
+      if t == 5:
+        want[t] = np.nan                            # no file for frame 5
+        continue
+      main = np.concatenate([joints, np.full((len(joints), 1), 0.9)], axis=1)
+      if t == 2:
+        main[3, 2] = 0.0                            # joint 3 not found in frame 2
+        want[t, 3] = np.nan
+      other = np.concatenate([rng.uniform(0, 100, joints.shape), np.full((len(joints), 1), 0.3)], axis=1)
+      _write_openpose(pose, stem, t, [other, main])
+    truth[stem] = want
+  out = str(tmp_path / 'out')
+  video_shards.prepare('weizmann', raw, out, num_workers=0, openpose_dir=pose)
+  report = video_shards.read_report(out)
+  assert report['num_keypoints'] == 6 and 'OpenPose' in report['keypoints']['source']
+  assert report['keypoints']['names'] == [f'joint_{i:02d}' for i in range(6)]
+  for v in video_shards.load_videos(out, value_range=None):
+    stem = os.path.splitext(os.path.basename(v['path']))[0]
+    want = video_shards.weizmann_crop_points(truth[stem][v['source_frames']], (144, 180))
+    np.testing.assert_allclose(v['keypoints'], want, atol=1e-3)
+    assert np.isnan(v['keypoints']).any()
+  # BODY_25's flip swaps each right joint with its left twin.
+  perm = openpose.flip_permutation(25)
+  assert perm[2] == 5 and perm[4] == 7 and perm[9] == 12 and perm[19] == 22 and perm[0] == 0 and perm[8] == 8
+  assert sorted(perm) == list(range(25)) and all(perm[perm[i]] == i for i in range(25))
+  # A malformed file skips its video with the reason.
+  first = os.path.splitext(os.path.basename(videos[0].path))[0]
+  with open(os.path.join(pose, f'{first}_000000000003_keypoints.json'), 'w') as f:
+    f.write('{"people": [{"pose_keypoints_2d": [1, 2]}]}')
+  bad = str(tmp_path / 'bad')
+  video_shards.prepare('weizmann', raw, bad, num_workers=0, openpose_dir=pose, max_skipped_fraction=0.5)
+  skipped = video_shards.read_report(bad)['skipped']
+  assert [s['kind'] for s in skipped] == ['keypoints'] and 'multiple of 3' in skipped[0]['reason']

@@ -26,12 +26,13 @@ What the thesis states:
   * Weizmann keypoints ('mask keypoints', a different metric from the thesis's OpenPose points): when
     classification_masks.mat is present, per frame the mask centroid, its top point and its bottom point (the mean
     x of the mask's first / last row), mapped into the 96x96 crop: K = 3, NaN on an empty mask or a video without
-    a mask of matching size. Without the file K = 0.
+    a mask of matching size. Without the file K = 0. With `openpose_dir` (a user's OpenPose --write_json output,
+    `datasets/openpose.py`) the joints are stored instead, mapped the same way: the thesis's keypoints.
   * Coordinates are pixels (x right, y down) with pixel centres at integers: a crop/resize maps x to
     (x + 0.5) * scale - 0.5.
   * A clip shorter than `min_frames` (default 8, the model's T) after trimming / subsampling is skipped.
-  * Skipped videos (VideoReadError kinds, 'too_short', 'landmarks' for a malformed sidecar, 'no_face') are counted
-    per kind in the report; past `max_skipped_fraction` of the listed videos the run stops with `SkipLimitError`.
+  * Skipped videos (VideoReadError kinds, 'too_short', 'landmarks' for a malformed sidecar, 'no_face', 'keypoints'
+    for a malformed OpenPose file) are counted per kind in the report; past `max_skipped_fraction` of the listed videos the run stops with `SkipLimitError`.
   * Resume: a shard is written under a temporary name and renamed when complete; `prepare_state.json` records the
     done shards (size, videos, skips). A re-run redoes only the missing shards; a different listing or settings in
     the same `out` is refused.
@@ -58,6 +59,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import numpy as np
 
+from rlcv_tf.datasets import openpose
 from rlcv_tf.datasets import ravdess
 from rlcv_tf.datasets import records as records_lib
 from rlcv_tf.datasets import video_files
@@ -82,7 +84,7 @@ FFHQ_MOUTH_SCALE = 1.8
 FFHQ_CENTRE_SHIFT = 0.1
 
 MASK_KEYPOINT_NAMES = ('centroid', 'top', 'bottom')
-SKIP_KINDS = video_files.READ_ERROR_KINDS + ('too_short', 'landmarks', 'no_face')
+SKIP_KINDS = video_files.READ_ERROR_KINDS + ('too_short', 'landmarks', 'no_face', 'keypoints')
 _SHARD_NAME = re.compile(r'^(?P<split>[a-z0-9_]+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.tfrecord$')
 
 
@@ -287,7 +289,17 @@ def _weizmann_video(task: _Task) -> Dict:
   kept = frames[start:stop]
   images = np.clip(np.rint((weizmann.preprocess(kept, s['crop'], s['image_size']) + 1.0) * 127.5), 0, 255)
   notes = []
-  if task.mask is not None and task.mask.shape == (decoded,) + frames.shape[1:3]:
+  if s.get('openpose_dir'):
+    stem = os.path.splitext(os.path.basename(task.path))[0]
+    try:
+      points = openpose.video_keypoints(s['openpose_dir'], stem, decoded, s['openpose_joints'])[start:stop]
+    except openpose.OpenPoseError as e:
+      raise _Skip('keypoints', str(e), decoded) from None
+    keypoints = weizmann_crop_points(points, frames.shape[1:3], s['crop'], s['image_size'])
+    missing = int(np.sum(~np.all(np.isfinite(points), axis=(1, 2))))
+    if missing:
+      notes.append(f'{missing} of {stop - start} kept frames without every OpenPose joint (NaN)')
+  elif task.mask is not None and task.mask.shape == (decoded,) + frames.shape[1:3]:
     points = mask_keypoints(task.mask[start:stop])
     keypoints = weizmann_crop_points(points, frames.shape[1:3], s['crop'], s['image_size'])
   elif task.has_masks:
@@ -417,8 +429,13 @@ def _list(dataset: str, data_dir: str, settings: Dict) -> Tuple[List[_Task], Lis
   return tasks, listing_skipped, info
 
 
-def keypoint_info(dataset: str, masks_file: bool) -> Dict:
+def keypoint_info(dataset: str, masks_file: bool, openpose_joints: int = 0) -> Dict:
   """Names, source and flip permutation of the keypoints a prepared data set stores."""
+  if openpose_joints:
+    known = openpose_joints in (18, 25)
+    return dict(names=openpose.joint_names(openpose_joints), flip_permutation=openpose.flip_permutation(
+        openpose_joints), source=f'OpenPose joints ({openpose_joints}; --openpose_dir) mapped into the crop, the '
+        'thesis\'s keypoints' + ('' if known else '; unknown joint set: a flip keeps the joint order'))
   if dataset == 'ravdess':
     return dict(names=list(ravdess.LANDMARK_NAMES), source='face landmarks (sidecar or MTCNN) mapped into the crop',
                 flip_permutation=[1, 0, 2, 4, 3])
@@ -514,7 +531,7 @@ def _skip_message(dataset: str, skipped: List[Dict], num_listed: int, fraction: 
 def prepare(dataset: str, data_dir: str, out: str, num_workers: int = 2, max_skipped_fraction: float = 0.05,
             min_frames: int = MIN_FRAMES, videos_per_shard: int = VIDEOS_PER_SHARD, image_size: Optional[int] = None,
             stride: Optional[int] = None, print_fn: Optional[Callable[[str], None]] = None,
-            progress_interval_s: float = 10.0) -> Dict:
+            progress_interval_s: float = 10.0, openpose_dir: str = '') -> Dict:
   """Decodes, preprocesses and writes a data set's videos into TFRecord shards under `out`; returns the report
   (also `<out>/prepare_report.json`). Re-running resumes: complete shards are kept.
 
@@ -530,6 +547,7 @@ def prepare(dataset: str, data_dir: str, out: str, num_workers: int = 2, max_ski
     stride: temporal subsampling; default 1 (Weizmann) / 3 (RAVDESS).
     print_fn: progress lines (None: silent).
     progress_interval_s: at most one progress line per this many seconds (and one when the last shard is done).
+    openpose_dir: Weizmann: a user's OpenPose --write_json folder; its joints become the keypoints.
 
   Raises:
     DatasetUnavailableError: data_dir is missing or holds no video of the layout.
@@ -553,6 +571,11 @@ def prepare(dataset: str, data_dir: str, out: str, num_workers: int = 2, max_ski
                   crop=weizmann.CROP if dataset == 'weizmann' else None)
   if settings['image_size'] < 1 or settings['stride'] < 1:
     raise ValueError(f'image_size and stride must be >= 1, got {image_size}, {stride}')
+  if openpose_dir:
+    if dataset != 'weizmann':
+      raise ValueError('openpose_dir: OpenPose joints are for Weizmann (RAVDESS keypoints are face landmarks)')
+    settings['openpose_dir'] = os.path.abspath(os.path.expanduser(openpose_dir))
+    settings['openpose_joints'] = openpose.num_joints(settings['openpose_dir'])
   if dataset == 'weizmann' and settings['stride'] != 1:
     raise ValueError('stride: Weizmann keeps every frame (stride 1); the thesis subsamples RAVDESS only')
   tasks, listing_skipped, info = _list(dataset, data_dir, settings)
@@ -562,7 +585,7 @@ def prepare(dataset: str, data_dir: str, out: str, num_workers: int = 2, max_ski
     if missing and not mtcnn_available():
       raise DetectorUnavailableError(_no_detector_message(len(missing), num_listed, missing[0]))
     info['without_sidecar'] = len(missing)
-  keypoints = keypoint_info(dataset, info.get('masks_file', False))
+  keypoints = keypoint_info(dataset, info.get('masks_file', False), settings.get('openpose_joints', 0))
   fingerprint = hashlib.sha256(json.dumps(
       [dataset, {k: v for k, v in settings.items()}, [t.rel for t in tasks]]).encode()).hexdigest()[:16]
   num_shards = max(1, math.ceil(num_listed / videos_per_shard))
@@ -590,7 +613,7 @@ def prepare(dataset: str, data_dir: str, out: str, num_workers: int = 2, max_ski
     say(f'[video_prepare] resuming: {len(done)} of {num_shards} shards already complete in {out}')
 
   masks: Dict[str, np.ndarray] = {}
-  if dataset == 'weizmann' and info['masks_file'] and todo:
+  if dataset == 'weizmann' and info['masks_file'] and todo and not openpose_dir:
     masks = weizmann.load_masks(weizmann.masks_path(data_dir))
 
   def shard_tasks():

@@ -28,8 +28,9 @@ What the thesis states (T = thesis line):
     `*_64px` numbers scale them to 64-pixel frames (the thesis's size) for the table.
   * Retrieval on Weizmann / RAVDESS (Table 7.1's other rows): the centred clip of every prepared video, each
     clip's top-1 Euclidean neighbour among the other videos (leave one out), scored with the keypoints the shards
-    store, keypoint m matched to m (RAVDESS: the 5 MTCNN landmarks, the thesis's; Weizmann: the mask keypoints, not
-    the thesis's OpenPose joints, a different metric); clips with a missing landmark are left out and counted. Also
+    store, keypoint m matched to m (RAVDESS: the 5 MTCNN landmarks, the thesis's; Weizmann: the joints of the user's
+    OpenPose output when prepared with --openpose_dir, the thesis's, else the mask keypoints, a different metric);
+    clips with a missing keypoint are left out and counted. Also
     the label (action / emotion) agreement and how often the neighbour shows the same person (the thesis notes
     that RAVDESS neighbours from reconstruction features share the identity). Pixels of the stored frames; the
     thesis gives no units.
@@ -668,8 +669,8 @@ def shard_retrieval(runs_by_feature: Dict[str, LoadedRun], data_dir: str = '', s
   """Table 7.1 on Weizmann or RAVDESS shards (`shard_retrieval_on_clips` on the centred clip of every prepared
   video) for each feature name -> run ('P' / 'S' of a stage-2 run, 'classifier', 'autoencoder'), all on the same
   data set and clip shape; data_dir defaults to the first run's. Keypoints are what the shards store: RAVDESS the
-  5 MTCNN landmarks (the thesis's), Weizmann the mask keypoints (not the thesis's OpenPose joints, so not the same
-  metric). Distances are in pixels of the stored frames (Weizmann 96, RAVDESS 128); the thesis does not give its
+  5 face landmarks (the thesis's), Weizmann OpenPose joints (video_prepare --openpose_dir; the thesis's) or else the
+  mask keypoints (not the same metric). Distances are in pixels of the stored frames (Weizmann 96, RAVDESS 128); the thesis does not give its
   units, so its numbers are beside ours for the order, not the size."""
   from rlcv_tf.datasets import video_shards  # pylint: disable=g-import-not-at-top
   if not runs_by_feature:
@@ -981,8 +982,9 @@ def markdown_table(report: Dict) -> str:
   if task == 'retrieval' and report.get('dataset') in SHARD_RETRIEVAL_DATASETS:
     thesis = report['thesis']
     px = report['image_size']
-    name, kind = (('Weizmann', 'mask keypoints') if report['dataset'] == 'weizmann' else
-                  ('RAVDESS', 'face landmarks'))
+    openpose = 'OpenPose' in report.get('keypoints', {}).get('source', '')
+    name, kind = (('Weizmann', 'OpenPose joints' if openpose else 'mask keypoints') if report['dataset'] == 'weizmann'
+                  else ('RAVDESS', 'face landmarks'))
     lines = [f'| {name} retrieval ({kind}) | keypoint dist. ({px} px) | per step | '
              'thesis (units not given) | label agreement | same person |', '|---|---:|---:|---:|---:|---:|']
     for name, row in list(report['features'].items()) + [('random', report['random'])]:
