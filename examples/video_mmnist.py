@@ -17,14 +17,12 @@ import glob
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 
 from absl import app
 from absl import flags
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import example_steps  # pylint: disable=g-bad-import-order  (examples/, on sys.path when run as a script)
+
 
 flags.DEFINE_string('preset', 'small', 'Model preset of every run (paper, small, tiny).')
 flags.DEFINE_integer('image_size', 32, 'Frame size (multiple of 32). 32 by default: at 64 the small preset\'s '
@@ -45,27 +43,10 @@ FLAGS = flags.FLAGS
 
 
 def _run(name, module, args, log):
-  cmd = [sys.executable, '-m', module] + args
-  print(f'[video_mmnist] {name}: {" ".join(["python", "-m", module] + args)}', flush=True)
-  start = time.monotonic()
-  with open(log, 'a') as f:
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout:
-      f.write(line)
-      if line.startswith('['):          # the project's own lines; library noise stays in the log
-        print('  ' + line, end='', flush=True)
-    proc.wait()
-  seconds = time.monotonic() - start
-  if proc.returncode:
-    sys.exit(f'[video_mmnist] {name} failed (exit {proc.returncode}); its output is in {log}')
-  return seconds
+  return example_steps.run('video_mmnist', name, [module] + args, log)
 
 
-def _eval_json(path):
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+_eval_json = example_steps.read_json
 
 
 def _train(name, args, steps, timings, root):

@@ -15,16 +15,14 @@ command (printed before it runs); finished steps are reused when the example is 
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 
 from absl import app
 from absl import flags
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import example_steps  # pylint: disable=g-bad-import-order  (examples/, on sys.path when run as a script)
 
-flags.DEFINE_integer('steps', 150, 'Steps of every training run (tiny preset).')
+
+flags.DEFINE_integer('steps', 300, 'Steps of every training run (tiny preset).')
 flags.DEFINE_integer('epochs', 5, 'Epochs of the attentive head and of each fine-tuning fold.')
 flags.DEFINE_integer('weizmann_actors', 9, 'Stand-in Weizmann actors (10 actions each; the real set has 9).')
 flags.DEFINE_integer('ravdess_actors', 5, 'Stand-in RAVDESS actors (10 recordings each; the real set has 24).')
@@ -35,27 +33,10 @@ FLAGS = flags.FLAGS
 
 
 def _run(name, args, log, module=True):
-  cmd = [sys.executable] + (['-m'] if module else []) + args
-  shown = ' '.join((['python', '-m'] if module else ['python']) + args)
-  print(f'[video_standins] {name}: {shown}', flush=True)
-  start = time.monotonic()
-  with open(log, 'a') as f:
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout:
-      f.write(line)
-      if line.startswith('['):
-        print('  ' + line, end='', flush=True)
-    proc.wait()
-  if proc.returncode != 0:
-    sys.exit(f'[video_standins] {name} failed (exit {proc.returncode}); its output is in {log}')
-  return time.monotonic() - start
+  return example_steps.run('video_standins', name, args, log, module)
 
 
-def _json(path):
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+_json = example_steps.read_json
 
 
 def _pct(x):
