@@ -172,7 +172,8 @@ def main(argv):
          'python -m launchers.video_prepare --dataset=weizmann --data_dir=~/data/weizmann --out=~/data/weizmann_shards',
          'python -m launchers.video --dataset=weizmann --data_dir=~/data/weizmann_shards --preset=paper '
          '--logdir=runs/wz_stage1',
-         'python -m launchers.video --dataset=weizmann --stage=2 --stage1_logdir=runs/wz_stage1 --logdir=runs/wz_stage2',
+         'python -m launchers.video --dataset=weizmann --data_dir=~/data/weizmann_shards --stage=2 '
+         '--stage1_logdir=runs/wz_stage1 --logdir=runs/wz_stage2',
          'python -m launchers.video --dataset=weizmann --data_dir=~/data/weizmann_shards --preset=paper '
          '--model=classifier --logdir=runs/wz_cls   # and --model=autoencoder --logdir=runs/wz_ae',
          'python -m launchers.video_eval --task=attentive --logdir=runs/wz_stage2                     # Table 7.2',
