@@ -353,8 +353,12 @@ def test_shard_retrieval_matches_a_loop_and_leaves_out_clips_without_keypoints()
   twin_moves = np.diff(twin['keypoints'], axis=1).reshape(4, -1)
   out = protocols.shard_retrieval_on_clips({'moves': twin_moves}, twin)
   assert out['features']['moves']['keypoint_distance'] == 0.0 and out['features']['moves']['label_agreement'] == 1.0
-  assert 'mask keypoints' in protocols.markdown_table(dict(
-      report, task='retrieval', dataset='weizmann', image_size=96, thesis=protocols.THESIS_SHARD_RETRIEVAL['weizmann']))
+  from rlcv_tf.datasets import video_shards  # pylint: disable=g-import-not-at-top
+  weizmann = dict(report, task='retrieval', dataset='weizmann', image_size=96,
+                  thesis=protocols.THESIS_SHARD_RETRIEVAL['weizmann'])
+  for keypoints, name in ((video_shards.keypoint_info('weizmann', True), '(mask keypoints)'),
+                          (video_shards.keypoint_info('weizmann', True, 25), '(OpenPose joints)')):
+    assert name in protocols.markdown_table(dict(weizmann, keypoints=keypoints))
 
 
 # ------------------------------------------------------------------------------------------------ shards

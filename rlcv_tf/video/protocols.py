@@ -982,7 +982,7 @@ def markdown_table(report: Dict) -> str:
   if task == 'retrieval' and report.get('dataset') in SHARD_RETRIEVAL_DATASETS:
     thesis = report['thesis']
     px = report['image_size']
-    openpose = 'OpenPose' in report.get('keypoints', {}).get('source', '')
+    openpose = report.get('keypoints', {}).get('source', '').startswith('OpenPose')
     name, kind = (('Weizmann', 'OpenPose joints' if openpose else 'mask keypoints') if report['dataset'] == 'weizmann'
                   else ('RAVDESS', 'face landmarks'))
     lines = [f'| {name} retrieval ({kind}) | keypoint dist. ({px} px) | per step | '
