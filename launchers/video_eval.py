@@ -112,13 +112,11 @@ def plan():
             'batch_size')
   settings = {'task': task, 'seed': FLAGS.seed}
   if task in ('probe', 'retrieval'):
-    dataset = 'mmnist'
-    if task == 'retrieval' and FLAGS.logdir:    # Table 7.1 has a row per data set: take the run's
-      seen = protocols.read_run(_path(FLAGS.logdir), '--logdir').run.dataset
-      dataset = seen if seen in protocols.SHARD_RETRIEVAL_DATASETS else 'mmnist'
     purpose = ('the probe uses S of an MMNIST stage-2 run' if task == 'probe' else
                'Table 7.1 retrieves with P / S of a stage-2 run')
-    info = _run(protocols, 'logdir', ('stage2',), dataset, purpose)
+    # Table 7.1 has a row per data set: retrieval takes the run's.
+    info = _run(protocols, 'logdir', ('stage2',), 'mmnist' if task == 'probe' else None, purpose)
+    dataset = info.run.dataset
     settings['runs'] = {'P': info.logdir, 'S': info.logdir}
     if task == 'probe':
       settings.update(num_train=FLAGS.num_train, num_test=FLAGS.num_test)

@@ -16,7 +16,7 @@ message; every other warning or log line still shows.
   other line written during the import is passed through to stderr unchanged.
 * `quiet_tensorflow_import()`: the same filter for a TensorFlow import that happens anywhere later (a library
   module's top-level `import tensorflow as tf`): a meta-path hook wraps the first execution of the `tensorflow`
-  module in `filtered_native_stderr` and removes itself. `launchers/__init__.py` installs it, so every
+  module in `filtered_native_stderr` and removes itself (`import_tensorflow` is this hook plus the import). `launchers/__init__.py` installs it, so every
   `python -m launchers.NAME` starts without the two lines, whichever module imports TensorFlow first.
 * `ONEDNN_FALLBACK`: oneDNN's "oneDNN supports DT_BOOL (DT_INT32, ...) only on platforms with AVX-512. Falling back
   to the default Eigen-based implementation" line, logged at ERROR level when a graph with boolean or integer ops
@@ -85,12 +85,9 @@ def filtered_native_stderr(patterns=_NATIVE_NOISE):
 
 def import_tensorflow():
   """`import tensorflow` with its known start-up noise removed (see module docstring); returns the module."""
-  if 'tensorflow' in sys.modules:
-    return sys.modules['tensorflow']
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
   filter_known_warnings()
-  with filtered_native_stderr():
-    import tensorflow  # pylint: disable=g-import-not-at-top
+  quiet_tensorflow_import()
+  import tensorflow  # pylint: disable=g-import-not-at-top
   return tensorflow
 
 

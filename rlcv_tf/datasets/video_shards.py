@@ -32,7 +32,8 @@ What the thesis states:
     (x + 0.5) * scale - 0.5.
   * A clip shorter than `min_frames` (default 8, the model's T) after trimming / subsampling is skipped.
   * Skipped videos (VideoReadError kinds, 'too_short', 'landmarks' for a malformed sidecar, 'no_face', 'keypoints'
-    for a malformed OpenPose file) are counted per kind in the report; past `max_skipped_fraction` of the listed videos the run stops with `SkipLimitError`.
+    for a malformed OpenPose file) are counted per kind in the report; past `max_skipped_fraction` of the listed
+    videos the run stops with `SkipLimitError`.
   * Resume: a shard is written under a temporary name and renamed when complete; `prepare_state.json` records the
     done shards (size, videos, skips). A re-run redoes only the missing shards; a different listing or settings in
     the same `out` is refused.

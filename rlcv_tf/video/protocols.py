@@ -30,10 +30,9 @@ What the thesis states (T = thesis line):
     clip's top-1 Euclidean neighbour among the other videos (leave one out), scored with the keypoints the shards
     store, keypoint m matched to m (RAVDESS: the 5 MTCNN landmarks, the thesis's; Weizmann: the joints of the user's
     OpenPose output when prepared with --openpose_dir, the thesis's, else the mask keypoints, a different metric);
-    clips with a missing keypoint are left out and counted. Also
-    the label (action / emotion) agreement and how often the neighbour shows the same person (the thesis notes
-    that RAVDESS neighbours from reconstruction features share the identity). Pixels of the stored frames; the
-    thesis gives no units.
+    clips with a missing keypoint are left out and counted. Also the label (action / emotion) agreement and how
+    often the neighbour shows the same person (the thesis notes that RAVDESS neighbours from reconstruction
+    features share the identity). Pixels of the stored frames; the thesis gives no units.
   * Controlled swap (Fig. 7.1 as a number): per query q, `moving_mnist.recombine` renders one clip with q's
     trajectories and the digits of another query q' (chosen, seeded, among the queries with a different digit pair)
     and one with q's digits and the trajectories of another query q''; the rate is how often a feature puts the
@@ -534,6 +533,22 @@ def retrieval_on_clips(extractors: Dict[str, Extractor], queries: Clips, databas
   return TaskResult(report, images)
 
 
+def _check_feature_runs(runs_by_feature: Dict[str, LoadedRun], dataset: str) -> LoadedRun:
+  """The first run, after checking that each feature name -> run is a run of the kind the feature needs, on
+  `dataset`, with the first run's clip shape (RunError / ValueError, one line)."""
+  first = next(iter(runs_by_feature.values()))
+  for name, run in runs_by_feature.items():
+    if name not in FEATURE_KINDS or name == 's_t':
+      raise ValueError(f'runs_by_feature: feature {name!r}; valid values are P, S, classifier, autoencoder')
+    check_run(run.info, FEATURE_KINDS[name], dataset, FEATURE_FLAGS[name], purpose=f'feature {name}')
+    for field in ('image_size', 'channels', 'num_frames'):
+      if getattr(run.cfg, field) != getattr(first.cfg, field):
+        raise RunError(f'{run.logdir} has {field}={getattr(run.cfg, field)} but {first.logdir} has '
+                       f'{getattr(first.cfg, field)}; retrieval compares runs on the same clips: train the '
+                       'baselines with the same --preset')
+  return first
+
+
 def retrieval(runs_by_feature: Dict[str, LoadedRun], num_queries: int = 500, num_database: int = 2000,
               seed: int = 0, batch_size: int = 32, montage_queries: int = 6) -> TaskResult:
   """Table 7.1 on MMNIST for each feature name -> run ('P' / 'S' of a stage-2 run, 'classifier', 'autoencoder';
@@ -541,16 +556,8 @@ def retrieval(runs_by_feature: Dict[str, LoadedRun], num_queries: int = 500, num
   from rlcv_tf.datasets import moving_mnist  # pylint: disable=g-import-not-at-top
   if not runs_by_feature:
     raise ValueError('runs_by_feature: got none; pass e.g. {"P": run, "S": run}')
-  first = next(iter(runs_by_feature.values()))
-  for name, run in runs_by_feature.items():
-    if name not in FEATURE_KINDS or name == 's_t':
-      raise ValueError(f'runs_by_feature: feature {name!r}; valid values are P, S, classifier, autoencoder')
-    check_run(run.info, FEATURE_KINDS[name], 'mmnist', FEATURE_FLAGS[name], purpose=f'feature {name}')
-    for field in ('image_size', 'channels', 'num_frames'):
-      if getattr(run.cfg, field) != getattr(first.cfg, field):
-        raise RunError(f'{run.logdir} has {field}={getattr(run.cfg, field)} but {first.logdir} has '
-                       f'{getattr(first.cfg, field)}; retrieval compares runs on the same clips: train the '
-                       'baselines with the same --preset')
+  first = _check_feature_runs(runs_by_feature, 'mmnist')
+  for run in runs_by_feature.values():
     if (run.run.digits, run.run.data_dir) != (first.run.digits, first.run.data_dir):
       raise RunError(f'{run.logdir} used --digits={run.run.digits} but {first.logdir} --digits={first.run.digits}; '
                      'pass runs of the same digits')
@@ -670,8 +677,8 @@ def shard_retrieval(runs_by_feature: Dict[str, LoadedRun], data_dir: str = '', s
   video) for each feature name -> run ('P' / 'S' of a stage-2 run, 'classifier', 'autoencoder'), all on the same
   data set and clip shape; data_dir defaults to the first run's. Keypoints are what the shards store: RAVDESS the
   5 face landmarks (the thesis's), Weizmann OpenPose joints (video_prepare --openpose_dir; the thesis's) or else the
-  mask keypoints (not the same metric). Distances are in pixels of the stored frames (Weizmann 96, RAVDESS 128); the thesis does not give its
-  units, so its numbers are beside ours for the order, not the size."""
+  mask keypoints (not the same metric). Distances are in pixels of the stored frames (Weizmann 96, RAVDESS 128);
+  the thesis does not give its units, so its numbers are beside ours for the order, not the size."""
   from rlcv_tf.datasets import video_shards  # pylint: disable=g-import-not-at-top
   if not runs_by_feature:
     raise ValueError('runs_by_feature: got none; pass e.g. {"P": run, "S": run}')
@@ -680,15 +687,7 @@ def shard_retrieval(runs_by_feature: Dict[str, LoadedRun], data_dir: str = '', s
   if dataset not in SHARD_RETRIEVAL_DATASETS:
     raise RunError(f'{first.logdir} is {first.info.describe()}; shard retrieval takes weizmann or ravdess runs '
                    '(Moving MNIST: protocols.retrieval)')
-  for name, run in runs_by_feature.items():
-    if name not in FEATURE_KINDS or name == 's_t':
-      raise ValueError(f'runs_by_feature: feature {name!r}; valid values are P, S, classifier, autoencoder')
-    check_run(run.info, FEATURE_KINDS[name], dataset, FEATURE_FLAGS[name], purpose=f'feature {name}')
-    for field in ('image_size', 'channels', 'num_frames'):
-      if getattr(run.cfg, field) != getattr(first.cfg, field):
-        raise RunError(f'{run.logdir} has {field}={getattr(run.cfg, field)} but {first.logdir} has '
-                       f'{getattr(first.cfg, field)}; retrieval compares runs on the same clips: train the '
-                       'baselines with the same --preset')
+  _check_feature_runs(runs_by_feature, dataset)
   data_dir = data_dir or first.run.data_dir
   prepared = video_shards.check_prepared(data_dir, dataset)
   source = prepared['keypoints'].get('source', '')

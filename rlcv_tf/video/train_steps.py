@@ -254,12 +254,6 @@ class Stage2Trainer:
     """s_t = g_enc(x_t) of every frame, [B, T, h, w, c], frozen (inference mode, no gradient)."""
     return tf.stop_gradient(self.autoencoder.encode_video(video, training=False))
 
-  def statics_warps(self, statics, codes) -> tf.Tensor:
-    """g_dec(T(S, s_t) o S) for every t: [B*T, H, W, C] in `fold_time` order (frozen T and g_dec, inference)."""
-    t = codes.shape[1]
-    warped, _ = self.stn(models.repeat_per_frame(statics, t), models.fold_time(codes))
-    return self.autoencoder.decode(warped, training=False)
-
   def best_warp_frame(self, video, codes) -> tf.Tensor:
     """int32 [B]: j* = argmin_j (1/(T-1)) sum_{t != j} ||x_t - g_dec(T(s_j, s_t) o s_j)||^2 (Weizmann's choice of
     the frame S is pulled toward), computed without gradient."""
