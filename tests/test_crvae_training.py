@@ -15,8 +15,10 @@ from rlcv_tf.crvae import training
 
 
 def _run(steps, **kw):
+  # expost_images: 64 training images fix the ex-post Gaussian (the default 2,048 cost ~20 s per run here); what is
+  # checked below (the SavedModel draws from the fitted Gaussian) does not depend on how many images fitted it.
   fields = dict(dataset='synth_birds', steps=steps, summary_every=2, image_every=4, num_eval_images=16,
-                grid_size=16, log_interval_s=0.0, nll_samples=8)
+                grid_size=16, log_interval_s=0.0, nll_samples=8, expost_images=64)
   fields.update(kw)
   return training.RunConfig(**fields)
 
@@ -84,9 +86,17 @@ def test_crvaegan_run_resumes_and_exports(tmp_path):
   assert any('nothing to train' in l for l in lines)
 
 
-def test_resume_refuses_a_different_architecture(tmp_path):
-  logdir = str(tmp_path / 'run')
+@pytest.fixture(scope='module')
+def two_step_run(tmp_path_factory):
+  """A finished 2-step tiny crVAE-GAN run, shared: the tests below only read it (a refused resume and a refused
+  Stage-2 logdir both stop before anything is written)."""
+  logdir = str(tmp_path_factory.mktemp('two_step') / 'run')
   training.train(presets.get_preset('tiny_synthbirds_crvaegan'), _run(2), logdir, print_fn=lambda s: None)
+  return logdir
+
+
+def test_resume_refuses_a_different_architecture(two_step_run):
+  logdir = two_step_run
   with pytest.raises(training.ResumeMismatchError, match='num_blocks'):
     training.train(presets.get_preset('tiny_synthbirds_crvaegan', num_blocks=2), _run(4), logdir,
                    print_fn=lambda s: None)
@@ -177,11 +187,10 @@ def test_reported_nll_of_a_known_model_matches_its_exact_log_likelihood():
   assert estimates[1] - exact > 0.15, (estimates, exact)      # the ELBO gap (0.26 nats) the sampler closes
 
 
-def test_stage2_refines_a_frozen_stage1_and_exports_both(tmp_path):
+def test_stage2_refines_a_frozen_stage1_and_exports_both(two_step_run, tmp_path):
   from rlcv_tf.crvae import stage2
   cfg = presets.get_preset('tiny_synthbirds_crvaegan')
-  stage1_dir = str(tmp_path / 'stage1')
-  training.train(cfg, _run(2), stage1_dir, print_fn=lambda s: None)
+  stage1_dir = two_step_run
   frozen = _restore_vae(cfg, stage1_dir)
   s2cfg = stage2.get_stage2_preset('stage2_tiny', batch_size=4)
   logdir = str(tmp_path / 'stage2')

@@ -100,9 +100,19 @@ def test_gradients_reach_all_three_networks_and_the_multipliers_rise():
   assert float(logs['vae/lambda_kl']) == pytest.approx(after[0])
 
 
+HOLD_STEPS = 50
+
+
 @pytest.mark.slow
 def test_learns_a_corridor_with_about_mu0_open_gates():
-  """Spec Sec. 9.8: a 1-wide corridor walked right; lr 1e-3 (test-only); NLL < 0.05 per step within 500 steps."""
+  """Spec Sec. 9.8: a 1-wide corridor walked right; lr 1e-3 (test-only); NLL < 0.05 per step within 500 steps and
+  |E||z||_0 - mu0| < 1.5.
+
+  The run stops once both have held for HOLD_STEPS consecutive steps (a reading of "within 500 steps" that still
+  asks the model to stay there, not just pass through): measured, NLL 0.04 at step 75 and 0.01 at 100 falling to
+  0.0002 at 500, E||z||_0 4.9 at 75, 3.9 at 100 and 3.4-3.7 from 125 to 500, so it stops after about 145 steps
+  (~35 s) instead of running all 500 (~2 minutes on 2 cores). A model that does not learn (the NLL term taken out
+  of the objective, say) runs the 500 steps and fails."""
   horizon = 10
   cfg = vae_lib.VAEConfig(height=3, width=horizon + 3, horizon=horizon, mu0=3.0, state_embedding=8,
                           state_hidden=16, lstm_units=16, head_hidden=16, learning_rate=1e-3)
@@ -111,7 +121,14 @@ def test_learns_a_corridor_with_about_mu0_open_gates():
   cells = np.stack([np.ones(horizon + 1, int), np.arange(1, horizon + 2)], axis=-1)[None].repeat(32, 0)
   actions = np.full((32, horizon), 3)
   lengths = np.full(32, horizon)
+  held = 0
   for step in range(500):
     logs = trainer.step(cells, actions, lengths, seed=[step, 0])
-  assert float(logs['vae/nll_per_step']) < 0.05, logs
-  assert abs(float(logs['vae/expected_l0']) - cfg.mu0) < 1.5, logs
+    learned = float(logs['vae/nll_per_step']) < 0.05 and abs(float(logs['vae/expected_l0']) - cfg.mu0) < 1.5
+    held = held + 1 if learned else 0
+    if held == HOLD_STEPS:
+      break
+  print(f'corridor VAE: stopped after {step + 1} steps, NLL/step {float(logs["vae/nll_per_step"]):.4f}, '
+        f'E||z||_0 {float(logs["vae/expected_l0"]):.2f}')
+  assert float(logs['vae/nll_per_step']) < 0.05, (step, logs)
+  assert abs(float(logs['vae/expected_l0']) - cfg.mu0) < 1.5, (step, logs)

@@ -7,6 +7,11 @@ have names of their own (`mini_*`, and `test_scripted` for the runtime's fault t
 Each entry records the chapter whose methods it serves (`names(chapter=4)` lists the multi-agent ones) and its
 default frame stack (`make_env(num_frames=None)`): 4 for Chapter 4's SMM/pixel envs and the DDPG family's state
 vectors (App. 2.E), 1 where an LSTM carries the history (Chapter 2's A3C/ACER on Atari, CarRacing, CartPole).
+
+Chapter 0 marks the environments of the companion seed documents (../shared/seeds/001-002: VAE representations for
+policy gradients, the fully-convolutional beta-VAE), which belong to no thesis chapter: the ALE presets
+`atari_<game>_seed001` / `atari_<game>_seed002[_rgb]` (rlcv_tf/envs/atari.py) and the NumPy stand-in
+`mini_breakout[_tiny|_84]` (rlcv_tf/envs/mini_breakout.py).
 """
 
 import dataclasses
@@ -46,8 +51,10 @@ def names(chapter: Optional[int] = None):
 def entry(name: str) -> EnvEntry:
   if name not in _REGISTRY:
     if name.startswith('atari_'):
-      atari_names = ', '.join(n for n in names() if n.startswith('atari_'))
-      raise ValueError(f'unknown Atari environment {name!r}: the thesis games are {atari_names}; other ALE games '
+      atari_names = ', '.join(n for n in names(chapter=2) if n.startswith('atari_'))
+      seed_names = ', '.join(n for n in names(chapter=0) if n.startswith('atari_'))
+      raise ValueError(f'unknown Atari environment {name!r}: the thesis games are {atari_names}; the seed presets '
+                       f'are {seed_names}; other ALE games '
                        'are built with rlcv_tf.envs.atari.make_atari(game=ROM_ID) (list the ROM ids with `python '
                        '-c "import ale_py.roms as r; print(r.get_all_rom_ids())"`)')
     raise ValueError(f'unknown environment {name!r}; valid names: {", ".join(names())}')
@@ -170,3 +177,33 @@ for _size, _hw in _MAZE_SIZES.items():
         'maze', 'make_maze', (('size', _size), ('task', _task)),
         f'{_what}; {_size} {_hw} maze, full uint8 [1, H, W, 9] view, N = 1 (Table 3.1, our engine: '
         'rlcv_tf/envs/maze.py).', default_frames=1, chapter=3))
+
+# ------------------------------------------------------------- companion seeds 001-002 (chapter 0; issue 14)
+register('mini_breakout', EnvEntry(
+    'mini_breakout', 'make_mini_breakout', (('size', 42),),
+    'MiniBreakout 42x42 (seed 001 spec Sec. 6, the `small` preset): pure-NumPy Breakout, uint8 grey [1, 42, 42, 1], '
+    '1-px ball, 6x12 bricks, 5 lives, actions NOOP/FIRE/RIGHT/LEFT. A stand-in, never a fallback for the ALE.',
+    real=False, default_frames=2, chapter=0))
+register('mini_breakout_tiny', EnvEntry(
+    'mini_breakout', 'make_mini_breakout', (('size', 21),),
+    'MiniBreakout 21x21 (seed 001 `tiny` preset): faster ball, wider paddle; learning checks in seconds.',
+    real=False, default_frames=2, chapter=0))
+register('mini_breakout_84', EnvEntry(
+    'mini_breakout', 'make_mini_breakout', (('size', 84),),
+    'MiniBreakout 84x84 (paper-like size): 2x2 ball, 2-px bricks and walls, 12x2 paddle.',
+    real=False, default_frames=2, chapter=0))
+_SEED002_TITLES = {'pong': 'Pong', 'breakout': 'Breakout', 'space_invaders': 'SpaceInvaders'}
+register('atari_breakout_seed001', EnvEntry(
+    'atari', 'make_atari', (('game', 'breakout'), ('preset', 'seed001')),
+    'Breakout on ALE, seed 001 preset: frame skip 4, the whole frame in ALE grey area-resized to uint8 84x84, '
+    '1-30 no-ops, FIRE on reset and after a lost life, 27,000-step cap, raw rewards; n = 4 frames.',
+    default_frames=4, chapter=0))
+for _game, _title in _SEED002_TITLES.items():
+  register(f'atari_{_game}_seed002', EnvEntry(
+      'atari', 'make_atari', (('game', _game), ('preset', 'seed002')),
+      f'{_title} on ALE, seed 002 preset: frame skip 4, max of the last two RGB frames, luminance, area-resized '
+      'to uint8 84x84, sticky actions 0.25 (frames for the beta-VAE).', default_frames=1, chapter=0))
+  register(f'atari_{_game}_seed002_rgb', EnvEntry(
+      'atari', 'make_atari', (('game', _game), ('preset', 'seed002_rgb')),
+      f'{_title} on ALE, seed 002 colour preset: as atari_{_game}_seed002 keeping RGB, uint8 [1, 84, 84, 3].',
+      default_frames=1, chapter=0))

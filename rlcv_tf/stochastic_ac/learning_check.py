@@ -20,6 +20,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from rlcv_tf.core import curves
+
 WINDOW = 100
 RANDOM_EPISODES = 100
 CALIBRATED = {('cartpole_masked', 'cartpole_check'): 3.0}
@@ -50,8 +52,7 @@ def random_policy_return(env: str, num_actions: int, episodes: int = RANDOM_EPIS
   return float(np.mean([r.score for r in results]))
 
 
-def episode_returns(episodes: Sequence[Dict[str, Any]]) -> np.ndarray:
-  return np.asarray([float(np.sum(e['return'])) for e in episodes], np.float64)
+episode_returns = curves.episode_returns
 
 
 @dataclasses.dataclass
@@ -99,36 +100,6 @@ def write(result: CheckResult, logdir: str) -> str:
   return path
 
 
-def plot_returns(episodes: Sequence[Dict[str, Any]], path: str, title: str,
-                 random_mean: Optional[float] = None, window: int = 20) -> Optional[str]:
-  """Training returns against agent steps (each episode a dot, a moving mean of `window` as a line, random play as
-  a dashed line when given) as a PNG. Returns the path, or None without matplotlib (the caller says so)."""
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return None
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  returns = episode_returns(episodes)
-  steps = np.asarray([int(e.get('agent_steps_total', i)) for i, e in enumerate(episodes)])
-  fig, ax = plt.subplots(figsize=(6.4, 3.6))
-  ax.plot(steps, returns, '.', ms=2, alpha=0.35, color='tab:blue', label='episode return')
-  if returns.size >= window:
-    kernel = np.ones(window) / window
-    ax.plot(steps[window - 1:], np.convolve(returns, kernel, mode='valid'), color='tab:blue',
-            label=f'mean of {window}')
-  if random_mean is not None:
-    ax.axhline(random_mean, color='grey', ls='--', lw=1, label=f'uniformly random play ({random_mean:.1f})')
-  ax.set_xlabel('agent steps')
-  ax.set_ylabel('raw episode return')
-  ax.set_title(title, fontsize=9)
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
-
-
 def finish(cfg, logdir: str, episodes: List[Dict[str, Any]], num_actions: int,
            print_fn: Callable[[str], None], prefix: str) -> Optional[CheckResult]:
   """The end of a training session: the check (calibrated runs; written to learning_check.json) and returns.png."""
@@ -140,8 +111,8 @@ def finish(cfg, logdir: str, episodes: List[Dict[str, Any]], num_actions: int,
     write(result, logdir)
     print_fn(prefix + result.line)
   if episodes:
-    path = plot_returns(episodes, os.path.join(logdir, CURVE_FILE), f'{cfg.model} on {cfg.env} ({cfg.preset})',
-                        random_mean)
+    path = curves.plot_returns(episodes, os.path.join(logdir, CURVE_FILE),
+                               f'{cfg.model} on {cfg.env} ({cfg.preset})', random_mean)
     if path is None:
       print_fn(f'{prefix}no returns.png: matplotlib is missing (pip install "matplotlib>=3.8")')
   return result

@@ -1,0 +1,95 @@
+"""Did a seed-001 PPO run learn? The mean raw score of its last `WINDOW` training episodes against uniformly random
+play on the same environment (held-out seeds), and the score curve as returns.png.
+
+Calibrated only where the budget is known to learn (`CALIBRATED`, measured on the 2-core machine); elsewhere the
+scores are reported, not judged (the paper's ALE runs are 10^7 agent steps; laptop-sized ALE runs show the
+pipeline). The check can fail: a run with the learning rate near zero stays at random play's level.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from rlcv_tf.core import curves
+from rlcv_tf.envs import registry
+
+WINDOW = 20
+RANDOM_EPISODES = 20
+RANDOM_SEED_BASE = 1_000_003       # held-out seeds: training uses seed + env index
+CURVE_FILE = 'returns.png'
+RESULT_FILE = 'learning_check.json'
+# (env, preset) -> minimum ratio trained / random. Measured: see the README's seed-001 section.
+CALIBRATED = {('mini_breakout_tiny', 'tiny_check'): 2.0, ('mini_breakout', 'small'): 2.0}
+
+
+@dataclasses.dataclass
+class CheckResult:
+  passed: bool
+  trained: float
+  random: float
+  factor: float
+  window: int
+  line: str
+
+
+def random_play_score(env: str, num_frames: int, episodes: int = RANDOM_EPISODES, seed: int = 0) -> float:
+  """Mean raw score of `episodes` episodes of uniformly random actions (seeds RANDOM_SEED_BASE + i)."""
+  rng = np.random.default_rng(seed)
+  scores = []
+  for i in range(episodes):
+    e = registry.make_env(env, seed=RANDOM_SEED_BASE + i, num_frames=num_frames)
+    try:
+      ts = e.reset()
+      total = 0.0
+      while True:
+        ts = e.step(np.array([rng.integers(e.num_actions)]))
+        total += float(np.sum(ts.reward))
+        if ts.last():
+          break
+      scores.append(total)
+    finally:
+      close = getattr(e, 'close', None)
+      if close:
+        close()
+  return float(np.mean(scores))
+
+
+def check(env: str, preset: str, scores, random_mean: float, window: int = WINDOW) -> Optional[CheckResult]:
+  factor = CALIBRATED.get((env, preset))
+  if factor is None:
+    return None
+  scores = np.asarray(scores, np.float64)
+  if scores.size < window:
+    return CheckResult(False, float(scores.mean()) if scores.size else float('nan'), random_mean, factor,
+                       int(scores.size), f'learning check FAILED: only {scores.size} training episodes finished '
+                       f'(want {window}); run the preset\'s whole budget')
+  trained = float(scores[-window:].mean())
+  passed = trained >= factor * random_mean
+  line = (f'learning check {"passed" if passed else "FAILED"}: the last {window} training episodes score '
+          f'{trained:.2f}, {trained / max(random_mean, 1e-9):.1f}x uniformly random play ({random_mean:.2f} over '
+          f'{RANDOM_EPISODES} held-out episodes; want >= {factor:g}x)')
+  return CheckResult(passed, trained, random_mean, factor, window, line)
+
+
+def finish(cfg, logdir: str, episodes: List[Dict[str, Any]], num_actions: int,
+           print_fn: Callable[[str], None], prefix: str) -> Optional[Dict]:
+  """The check (calibrated runs; learning_check.json) and returns.png; returns the check as a dict or None."""
+  del num_actions
+  random_mean = None
+  result = None
+  if (cfg.env, cfg.preset) in CALIBRATED:
+    random_mean = random_play_score(cfg.env, cfg.num_frames, seed=cfg.seed)
+    result = check(cfg.env, cfg.preset, [e['score'] for e in episodes], random_mean)
+    with open(os.path.join(logdir, RESULT_FILE), 'w') as f:
+      json.dump(dataclasses.asdict(result), f, indent=2)
+    print_fn(prefix + result.line)
+  if episodes:
+    curve = [{'return': e['score'], 'agent_steps_total': e['agent_steps']} for e in episodes]
+    path = curves.plot_returns(curve, os.path.join(logdir, CURVE_FILE),
+                               f'PPO {cfg.variant} on {cfg.env} ({cfg.preset})', random_mean)
+    if path is None:
+      print_fn(f'{prefix}no returns.png: matplotlib is missing (pip install "matplotlib>=3.8")')
+  return None if result is None else dataclasses.asdict(result)
