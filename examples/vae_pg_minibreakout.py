@@ -1,18 +1,19 @@
 r"""Seed 001 evidence on the CPU stand-in (issue 14 Sec. 6): PPO fixed vs adapt vs joint on mini_breakout, several
 seeds, beside uniformly random play; what the pre-trained VAE keeps of the ball; the gradient norms at U.
 
-  python examples/vae_pg_minibreakout.py                         # small preset, 2 seeds, --total_steps each
-  python examples/vae_pg_minibreakout.py --seeds=0,1,2 --total_steps=200000 --kappas=1,10,20
+  python examples/vae_pg_minibreakout.py                         # check preset (21x21), 3 seeds, 200,000 steps
+  python examples/vae_pg_minibreakout.py --preset=small --total_steps=1000000 --kappas=1,10,20   # 42x42, longer
 
 The claim under test (seed 001 Fig. 3, R1-R3): fixed stays at random play's level, adapt and joint learn. Per seed:
-one VAE pre-training (the small preset: 5,000 tracker frames x 10 epochs) shared by fixed and adapt; joint starts
+one VAE pre-training (the preset's tracker frames and epochs) shared by fixed and adapt; joint starts
 from random weights. Every run of one invocation has the same settings except variant, kappa and seed.
 Outputs (--out, default docs/vae_pg_minibreakout): <out>.md (tables), <out>.json (every number and setting),
 <out>.png (median over seeds of the smoothed raw score vs agent steps, min-max band, random play dashed),
 <out>_recon.png (the first seed's validation frames over their reconstructions). Runs live under --root; a re-run
 resumes them (finished runs only re-read).
 
-mini_breakout is a NumPy stand-in (42x42, a 1-pixel ball), not Atari; its budgets are ~1/50 of the paper's 10^7 steps.
+mini_breakout is a NumPy stand-in (21x21 or 42x42, a 1-pixel ball), not Atari; 200,000 steps are 1/50 of the paper's
+10^7.
 """
 
 import json
@@ -27,11 +28,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-flags.DEFINE_list('seeds', ['0', '1'], 'Seeds.')
+flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds.')
 flags.DEFINE_list('variants', ['fixed', 'adapt', 'joint'], 'Variants.')
 flags.DEFINE_list('kappas', ['20'], 'kappa values for joint runs (paper 20; searched 1, 10, 20).')
-flags.DEFINE_integer('total_steps', 60_000, 'Agent steps per run.')
-flags.DEFINE_string('preset', 'small', 'vae_pg preset.')
+flags.DEFINE_integer('total_steps', 200_000, 'Agent steps per run.')
+flags.DEFINE_string('preset', 'check', 'vae_pg preset (check: mini_breakout_tiny 21x21; small: mini_breakout 42x42).')
 flags.DEFINE_string('root', 'runs/examples/vae_pg_minibreakout', 'Where the runs go.')
 flags.DEFINE_string('out', 'docs/vae_pg_minibreakout', 'Output prefix.')
 flags.DEFINE_integer('random_episodes', 50, 'Episodes of uniformly random play for the baseline.')
@@ -91,7 +92,8 @@ def main(argv):
             'name': name, 'variant': variant, 'kappa': kappa if variant == 'joint' else None, 'seed': seed,
             'episodes': episodes, 'last20': float(np.mean(scores[-20:])) if scores else None,
             'grad_norms_first': norms[0] if norms else None, 'grad_norms_last': norms[-1] if norms else None,
-            'wall_s': time.monotonic() - t0, 'agent_steps': result.agent_steps})
+            'wall_s': time.monotonic() - t0, 'agent_steps': result.agent_steps,
+            'probe_r2': training.encoder_ball_probe(cfg, logdir, os.path.join(pre_dir, 'frames'))})
   env = presets.preset(FLAGS.preset).env
   random_mean = learning_check.random_play_score(env, presets.preset(FLAGS.preset).num_frames,
                                                  episodes=FLAGS.random_episodes)
@@ -111,12 +113,14 @@ def _write(record, random_mean):
     groups.setdefault(key, []).append(r)
   grid = np.linspace(0, FLAGS.total_steps, 61)
   fig, ax = plt.subplots(figsize=(6.4, 3.8))
-  lines = ['# Seed 001 on mini_breakout (CPU stand-in): fixed vs adapt vs joint', '',
+  from rlcv_tf.vae_pg import presets  # pylint: disable=g-import-not-at-top
+  env = presets.preset(FLAGS.preset).env
+  lines = [f'# Seed 001 on {env} (CPU stand-in): fixed vs adapt vs joint', '',
            f'Preset `{FLAGS.preset}`, {FLAGS.total_steps:,} agent steps per run, seeds {",".join(FLAGS.seeds)}; '
            f'uniformly random play scores {random_mean:.2f} (mean of {FLAGS.random_episodes} episodes). '
            f'Total wall time {record["wall_s"] / 60:.1f} min on this machine.', '',
-           '| variant | last-20-episode score per seed | median | x random | |dL_VAE/dU| / |d(kappa L_PPO)/dU| at '
-           'start -> end (first seed) |', '|---|---|---:|---:|---|']
+           '| variant | last-20-episode score per seed | median | x random | probe R^2 mu -> ball after training, per '
+           'seed | |dL_VAE/dU| / |d(kappa L_PPO)/dU| at start -> end (first seed) |', '|---|---|---:|---:|---|---|']
   for key, runs_ in groups.items():
     curves = np.stack([_curve_on_grid(r['episodes'], grid) for r in runs_])
     med = np.nanmedian(curves, axis=0)
@@ -125,12 +129,13 @@ def _write(record, random_mean):
     last = [r['last20'] for r in runs_]
     g0, g1 = runs_[0]['grad_norms_first'], runs_[0]['grad_norms_last']
     ratio = (f'{g0["grad_u/vae_over_ppo"]:.1f} -> {g1["grad_u/vae_over_ppo"]:.1f}' if g0 and g1 else '-')
+    probes = ', '.join('-' if r.get('probe_r2') is None else f'{r["probe_r2"]:.2f}' for r in runs_)
     lines.append(f'| {key} | {", ".join(f"{v:.2f}" for v in last)} | {np.median(last):.2f} | '
-                 f'{np.median(last) / max(random_mean, 1e-9):.1f} | {ratio} |')
+                 f'{np.median(last) / max(random_mean, 1e-9):.1f} | {probes} | {ratio} |')
   ax.axhline(random_mean, color='grey', ls='--', lw=1, label='random play')
   ax.set_xlabel('agent steps')
   ax.set_ylabel('raw score (mean of last 10 episodes)')
-  ax.set_title('mini_breakout 42x42: median over seeds, min-max band', fontsize=9)
+  ax.set_title(f'{env}: median over seeds, min-max band', fontsize=9)
   ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(FLAGS.out + '.png', dpi=100)

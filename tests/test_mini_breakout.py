@@ -259,3 +259,29 @@ def test_bad_arguments():
   env.reset()
   with pytest.raises(ValueError, match=r'lie in \[0, 3\]'):
     env.step(np.array([4]))
+
+
+def test_auto_serve_puts_a_ball_in_play_at_reset_and_after_each_lost_life():
+  """The registry's entries serve by themselves (the seed-001 ALE preset's FIRE on reset / after a lost life); the
+  factory's default waits for FIRE."""
+  manual = mb.make_mini_breakout(seed=0, size=21)
+  manual.reset()
+  assert not manual.ball_in_play
+  for _ in range(30):
+    _step(manual, NOOP)
+  assert not manual.ball_in_play and manual.episode_info()['lives'] == 5
+  env = registry.make_env('mini_breakout_tiny', seed=0, num_frames=1).unwrapped
+  assert env.settings['auto_serve'] is True
+  env.reset()
+  assert env.ball_in_play and env.object_positions()['ball_y'] >= 0
+  lives, seen_loss = 5, 0
+  ts = None
+  for _ in range(2000):                           # NOOP only: every ball is lost, each life starts with a serve
+    ts = _step(env, NOOP)
+    if ts.last():
+      break
+    if env.episode_info()['lives'] < lives:
+      lives = env.episode_info()['lives']
+      seen_loss += 1
+      assert env.ball_in_play, 'no ball served after a lost life'
+  assert seen_loss == 4 and ts.last() and env.episode_info()['lives'] == 0

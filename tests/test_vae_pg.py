@@ -169,6 +169,9 @@ def test_variants_train_the_right_variables():
   adapt = _learner('adapt')
   dec_ids = {id(v) for v in adapt.vae.decoder.variables}
   assert not any(id(v) in dec_ids for v in adapt.variables)
+  trained = {id(v) for v in adapt.variables}
+  for v in adapt.model.encoder.trainable_variables:     # every encoder variable but the unread log-variance head
+    assert (id(v) in trained) == ('/logvar/' not in v.path), v.path
   enc_before = [v.numpy().copy() for v in adapt.model.encoder.trainable_variables]
   dec_before = [v.numpy().copy() for v in adapt.vae.decoder.variables]
   adapt.update(_batch(batch_cfg, n=16), rng)

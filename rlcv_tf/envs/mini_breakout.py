@@ -35,6 +35,10 @@ Dynamics, per agent step (one frame; `frames` = `steps`):
   * 5 lives. The episode terminates (discount 0) at 0 lives or when every brick is gone, and is truncated
     (discount 1) after `max_steps` agent steps.
   * Reward +1 per brick (spec Sec. 6; Atari's 1/4/7 by row is not used).
+  * `auto_serve=True` (the registry's `mini_breakout*` entries, the stand-in of the seed-001 ALE preset's "FIRE on
+    reset and after a lost life"): a ball is served at reset and right after each lost life, so no episode waits
+    for FIRE (the entropy bonus is 0 in seed 001, and a policy that never fires would otherwise sit out the
+    10,000-step cap). `make_mini_breakout` keeps it off: FIRE then serves, as in the game.
 
 `object_positions()` -> {'ball_x', 'ball_y', 'paddle_x', 'lives'}: the ball's top-left pixel (column, row) or -1,
 -1 with no ball in play, and the paddle's leftmost column (the same ints as the rendered frame: the ball's pixels
@@ -88,7 +92,8 @@ _GEOMETRY = {
 class MiniBreakout(base.MultiAgentEnv):
   """One MiniBreakout game, N = 1 (module docstring)."""
 
-  def __init__(self, size: int = 42, seed: int = 0, max_steps: int = MAX_STEPS, lives: int = LIVES):
+  def __init__(self, size: int = 42, seed: int = 0, max_steps: int = MAX_STEPS, lives: int = LIVES,
+               auto_serve: bool = False):
     if size not in _GEOMETRY:
       raise ValueError(f'mini_breakout size must be one of {SIZES}, got {size}')
     if max_steps < 1:
@@ -99,6 +104,7 @@ class MiniBreakout(base.MultiAgentEnv):
     self._g = dict(_GEOMETRY[size])
     self._max_steps = int(max_steps)
     self._lives0 = int(lives)
+    self._auto_serve = bool(auto_serve)
     self._next_seed: Optional[int] = int(seed)
     self._rng = np.random.default_rng(int(seed))
     g, s = self._g, self._s
@@ -177,6 +183,7 @@ class MiniBreakout(base.MultiAgentEnv):
   def settings(self) -> Dict[str, Any]:
     """What a run records about this environment (JSON-ready), beside the ALE presets' `ale_settings`."""
     return {'env': 'mini_breakout', 'size': self._s, 'max_steps': self._max_steps, 'lives': self._lives0,
+            'auto_serve': self._auto_serve,
             'actions': list(ACTION_NAMES), 'rewards': '+1 per brick', 'observation': f'uint8 [1, {self._s}, '
             f'{self._s}, 1]', 'geometry': dict(self.geometry), 'paddle_speed': self._g['paddle_speed'],
             'ball_speed': {'vx_unit': self._g['vx_unit'], 'vy': self._g['vy']}}
@@ -209,6 +216,8 @@ class MiniBreakout(base.MultiAgentEnv):
     self._score = 0.0
     self._steps = 0
     self._needs_reset = False
+    if self._auto_serve:
+      self._serve()
     return dm_env.restart(self._observe())
 
   def step(self, actions) -> dm_env.TimeStep:
@@ -222,6 +231,8 @@ class MiniBreakout(base.MultiAgentEnv):
     elif action == FIRE and not self._in_play:
       self._serve()
     reward = self._move_ball() if self._in_play else 0
+    if self._auto_serve and not self._in_play and self._lives > 0:
+      self._serve()                       # the next life starts with a ball in play
     self._steps += 1
     self._score += reward
     r = np.array([reward], np.float32)
@@ -312,7 +323,7 @@ class MiniBreakout(base.MultiAgentEnv):
     return frame[np.newaxis, :, :, np.newaxis]
 
 
-def make_mini_breakout(seed: int = 0, size: int = 42, max_steps: int = MAX_STEPS,
-                       lives: int = LIVES) -> MiniBreakout:
+def make_mini_breakout(seed: int = 0, size: int = 42, max_steps: int = MAX_STEPS, lives: int = LIVES,
+                       auto_serve: bool = False) -> MiniBreakout:
   """MiniBreakout at S = `size` (84, 42 or 21); see the module docstring."""
-  return MiniBreakout(size=size, seed=seed, max_steps=max_steps, lives=lives)
+  return MiniBreakout(size=size, seed=seed, max_steps=max_steps, lives=lives, auto_serve=auto_serve)

@@ -180,16 +180,17 @@ for _size, _hw in _MAZE_SIZES.items():
 
 # ------------------------------------------------------------- companion seeds 001-002 (chapter 0; issue 14)
 register('mini_breakout', EnvEntry(
-    'mini_breakout', 'make_mini_breakout', (('size', 42),),
+    'mini_breakout', 'make_mini_breakout', (('size', 42), ('auto_serve', True)),
     'MiniBreakout 42x42 (seed 001 spec Sec. 6, the `small` preset): pure-NumPy Breakout, uint8 grey [1, 42, 42, 1], '
-    '1-px ball, 6x12 bricks, 5 lives, actions NOOP/FIRE/RIGHT/LEFT. A stand-in, never a fallback for the ALE.',
+    '1-px ball, 6x12 bricks, 5 lives, actions NOOP/FIRE/RIGHT/LEFT, a ball served at reset and after a lost life '
+    '(as the ALE seed-001 preset FIREs). A stand-in, never a fallback for the ALE.',
     real=False, default_frames=2, chapter=0))
 register('mini_breakout_tiny', EnvEntry(
-    'mini_breakout', 'make_mini_breakout', (('size', 21),),
+    'mini_breakout', 'make_mini_breakout', (('size', 21), ('auto_serve', True)),
     'MiniBreakout 21x21 (seed 001 `tiny` preset): faster ball, wider paddle; learning checks in seconds.',
     real=False, default_frames=2, chapter=0))
 register('mini_breakout_84', EnvEntry(
-    'mini_breakout', 'make_mini_breakout', (('size', 84),),
+    'mini_breakout', 'make_mini_breakout', (('size', 84), ('auto_serve', True)),
     'MiniBreakout 84x84 (paper-like size): 2x2 ball, 2-px bricks and walls, 12x2 paddle.',
     real=False, default_frames=2, chapter=0))
 _SEED002_TITLES = {'pong': 'Pong', 'breakout': 'Breakout', 'space_invaders': 'SpaceInvaders'}

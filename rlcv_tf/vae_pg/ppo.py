@@ -11,7 +11,8 @@ Minimisation form (spec Sec. 3; the paper writes Eq. 5 as an objective to maximi
 
 Which variables each variant trains (Fig. 2; spec Sec. 2.5):
   fixed   the MLP only; U is gradient-stopped, the pre-trained encoder never changes, the decoder is dropped;
-  adapt   the pre-trained encoder and the MLP, by L_PPO alone; no decoder variable is in the optimiser;
+  adapt   the pre-trained encoder and the MLP, by L_PPO alone; no decoder variable (nor the encoder's log-variance
+          head, which U = mu never reads) is in the optimiser;
   joint   everything from random initialisation: the decoder gets dL_VAE only, the MLP kappa dL_PPO only, the
           encoder the sum of both at its output (kappa dL_PPO through U = mu, dL_VAE through mu, sigma -> z).
 One Adam (3e-4) over the variant's variables; no gradient clipping (a global-norm clip would partly undo kappa).
@@ -131,7 +132,8 @@ class PPOLearner:
       return heads
     encoder = list(self.model.encoder.trainable_variables)
     if variant == 'adapt':
-      return encoder + heads
+      # PPO reads the posterior means only: the log-variance head gets no gradient from L_PPO, so it stays out.
+      return [v for v in encoder if '/logvar/' not in v.path] + heads
     return encoder + list(self.vae.decoder.trainable_variables) + heads
 
   def checkpoint(self, **extra) -> tf.train.Checkpoint:

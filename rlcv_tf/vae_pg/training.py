@@ -259,13 +259,14 @@ def ball_box(env: str):
 
 
 def reconstruction_sheet(vae: vae_lib.VAE, frames: np.ndarray, path: str) -> str:
-  """Frames (top row) over their reconstructions from mu (bottom row), 2x upscaled, as a PNG."""
+  """Frames (top row) over their reconstructions from mu (bottom row), both in [0, 1] (black 0, white 1), upscaled
+  to about 168 px a frame, as a PNG."""
   if not len(frames):
     return 'no validation frames'
   recon = diagnostics.reconstruct(vae, frames)
   orig = vae_lib.frames_to_float(frames).numpy()
   grid = np.concatenate([orig, recon], axis=0)
-  images_lib.save_grid(images_lib.to_uint8(grid, (0.0, 1.0)), path, rows=2, scale=2)
+  images_lib.save_grid(grid, path, rows=2, value_range=(0.0, 1.0), scale=max(2, 168 // int(orig.shape[1])))
   return f'reconstructions {path}'
 
 
@@ -426,6 +427,26 @@ def train_rl(cfg: presets.VaePgConfig, logdir: str, pretrain_logdir: Optional[st
            f'{ckpt.saved_model_dir}; TensorBoard: tensorboard --logdir={logdir}')
   return RLResult(steps, int(learner.iterations.numpy()), episodes_all, logs, grad_norms, ckpt.saved_model_dir,
                   time.monotonic() - start, None if check is None else check)
+
+
+def encoder_ball_probe(cfg: presets.VaePgConfig, logdir: str, frames_dir: str, max_frames: int = 2000) -> Optional[float]:
+  """R^2 of the mu -> ball (x, y) ridge probe for the encoder of the RL run in `logdir` (its latest checkpoint, after
+  PPO), fitted on `frames_dir`'s train split and scored on its val split: does the policy's representation carry the
+  ball? (For fixed runs it equals the pre-trained VAE's probe.) None without enough frames showing the ball."""
+  _, num_actions, _ = env_layout(cfg)
+  learner = ppo_lib.PPOLearner(cfg, num_actions, seed=cfg.seed)
+  path = tf.train.latest_checkpoint(os.path.join(logdir, 'checkpoints'))
+  if path is None:
+    raise FileNotFoundError(f'{logdir} has no checkpoint: train it first')
+  learner.checkpoint().restore(path).expect_partial()
+  train, val, train_index, val_index = load_frame_splits(frames_dir)
+  tr_pos, val_pos = _positions(train_index[:max_frames]), _positions(val_index[:max_frames])
+  has_tr, has_val = tr_pos[:, 0] >= 0, val_pos[:, 0] >= 0
+  if has_tr.sum() <= 10 or has_val.sum() <= 10:
+    return None
+  encode = lambda frames: learner.model.encoder(vae_lib.frames_to_float(frames))[0].numpy()
+  return diagnostics.ball_probe_r2(encode(train[:max_frames][has_tr]), tr_pos[has_tr],
+                                   encode(val[:max_frames][has_val]), val_pos[has_val])
 
 
 EPISODES_FILE = 'episodes.jsonl'
