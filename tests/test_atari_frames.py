@@ -57,7 +57,7 @@ def test_pngs_replay_to_the_environment_frames_and_positions(tiny_dir):
   rows = af._read_index(os.path.join(tiny_dir, af.INDEX_FILE))   # pylint: disable=protected-access
   balls = 0
   for ep in report['episodes'][:3]:
-    env = mb.make_mini_breakout(size=21)
+    env = mb.make_mini_breakout(size=21, auto_serve=True)     # as the registry's mini_breakout_tiny
     env.reseed(ep['seed'])
     ts = env.reset()
     ep_rows = [r for r in rows if r['episode'] == ep['episode']]
@@ -291,7 +291,9 @@ def test_saved_policy_gets_the_stacked_frames(tmp_path):
   path = str(tmp_path / 'policy')
   tf.saved_model.save(module, path, signatures={'serving_default': module.serve})
   out = str(tmp_path / 'saved')
-  _collect('mini_breakout_tiny', out, num_frames=120, policy=f'saved:{path}', seed=0, print_fn=lambda s: None)
+  # FIRE serves here (auto_serve off): the first steps then show the two-frame order (no ball, then a ball).
+  af.collect('mini_breakout_tiny', out, num_frames=120, policy=f'saved:{path}', seed=0, print_fn=lambda s: None,
+             make_env=lambda name, **kw: registry.make_env(name, auto_serve=False, **kw))
   frames, index = af.load_frames(out, 'all')
   expected = []
   for t, r in enumerate(index):
