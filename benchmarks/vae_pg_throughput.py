@@ -437,7 +437,7 @@ def variant_table(row: dict) -> str:
         f'{_fmt(r.get("learner_cpu_over_fixed"), 2)} | '
         f'{_fmt(sy["agent_steps_per_s"])} ({sy["cpu_percent_window"]:.0f}) | {_fmt(r["serial_bound"])} | '
         f'{r["system_over_serial_bound"]:.3f} | {r["system_over_env_only"]:.3f} | '
-        f'{r["parts_cpu_ms_per_step"]:.2f} / {sy["cpu_ms_per_step"]:.2f} = {r["parts_cpu_over_system_cpu"]:.3f} |')
+        f'{r["parts_cpu_ms_per_step"]:.2f} / {sy["cpu_ms_per_step"]:.2f} = {_fmt(r["parts_cpu_over_system_cpu"], 3)} |')
   return '\n'.join(lines)
 
 
@@ -748,8 +748,10 @@ def main(argv):
           system_over_serial_bound=sysr['agent_steps_per_s'] / bound,
           system_over_env_only=sysr['agent_steps_per_s'] / env_rate,
           learner_time_over_fixed=None if base_ms is None else lo['ms_per_update'] / base_ms,
-          learner_cpu_over_fixed=None if base_cpu is None else lo['cpu_ms_per_update'] / base_cpu,
-          parts_cpu_ms_per_step=cpu_bound, parts_cpu_over_system_cpu=cpu_bound / sysr['cpu_ms_per_step'],
+          # None where a CPU time is below the process clock's resolution (tiny smoke settings)
+          learner_cpu_over_fixed=None if not base_cpu else lo['cpu_ms_per_update'] / base_cpu,
+          parts_cpu_ms_per_step=cpu_bound,
+          parts_cpu_over_system_cpu=cpu_bound / sysr['cpu_ms_per_step'] if sysr['cpu_ms_per_step'] else None,
           predicted_ms=dict(env=1e3 * per_iteration / env_rate,
                             inference=1e3 * per_iteration / infer['agent_steps_per_s'],
                             learner=lo['ms_per_update']))
@@ -758,7 +760,7 @@ def main(argv):
             f'{sysr["ms_per_iteration"]:,.0f} ms, of which {sysr["env_side_ms_per_iteration"]:,.0f} ms on the '
             f'environment side; CPU {sysr["cpu_percent_window"]:.0f}% over the window, CPU ms an agent step: parts '
             f'{cpu_bound:.2f} / system {sysr["cpu_ms_per_step"]:.2f} = '
-            f'{variants[v]["parts_cpu_over_system_cpu"]:.3f}', flush=True)
+            f'{_fmt(variants[v]["parts_cpu_over_system_cpu"], 3)}', flush=True)
 
   row = dict(benchmark='vae_pg_throughput', machine=info,
              load_average=dict(start=load_start, end=machine_state.load_average(), after=after), other_work=busy,

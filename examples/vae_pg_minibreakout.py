@@ -120,7 +120,7 @@ def _write(record, random_mean):
            f'uniformly random play scores {random_mean:.2f} (mean of {FLAGS.random_episodes} episodes). '
            f'Total wall time {record["wall_s"] / 60:.1f} min on this machine.', '',
            '| variant | last-20-episode score per seed | median | x random | probe R^2 mu -> ball after training, per '
-           'seed | |dL_VAE/dU| / |d(kappa L_PPO)/dU| at start -> end (first seed) |', '|---|---|---:|---:|---|---|']
+           'seed | ‖dL_VAE/dU‖ / ‖d(kappa L_PPO)/dU‖ at start -> end (first seed) |', '|---|---|---:|---:|---|---|']
   for key, runs_ in groups.items():
     curves = np.stack([_curve_on_grid(r['episodes'], grid) for r in runs_])
     med = np.nanmedian(curves, axis=0)

@@ -429,16 +429,22 @@ def train_rl(cfg: presets.VaePgConfig, logdir: str, pretrain_logdir: Optional[st
                   time.monotonic() - start, None if check is None else check)
 
 
-def encoder_ball_probe(cfg: presets.VaePgConfig, logdir: str, frames_dir: str, max_frames: int = 2000) -> Optional[float]:
-  """R^2 of the mu -> ball (x, y) ridge probe for the encoder of the RL run in `logdir` (its latest checkpoint, after
-  PPO), fitted on `frames_dir`'s train split and scored on its val split: does the policy's representation carry the
-  ball? (For fixed runs it equals the pre-trained VAE's probe.) None without enough frames showing the ball."""
+def restore_learner(cfg: presets.VaePgConfig, logdir: str) -> ppo_lib.PPOLearner:
+  """The learner of the RL run in `logdir` at its latest checkpoint (for diagnostics: probes, Jacobians)."""
   _, num_actions, _ = env_layout(cfg)
   learner = ppo_lib.PPOLearner(cfg, num_actions, seed=cfg.seed)
   path = tf.train.latest_checkpoint(os.path.join(logdir, 'checkpoints'))
   if path is None:
     raise FileNotFoundError(f'{logdir} has no checkpoint: train it first')
   learner.checkpoint().restore(path).expect_partial()
+  return learner
+
+
+def encoder_ball_probe(cfg: presets.VaePgConfig, logdir: str, frames_dir: str, max_frames: int = 2000) -> Optional[float]:
+  """R^2 of the mu -> ball (x, y) ridge probe for the encoder of the RL run in `logdir` (its latest checkpoint, after
+  PPO), fitted on `frames_dir`'s train split and scored on its val split: does the policy's representation carry the
+  ball? (For fixed runs it equals the pre-trained VAE's probe.) None without enough frames showing the ball."""
+  learner = restore_learner(cfg, logdir)
   train, val, train_index, val_index = load_frame_splits(frames_dir)
   tr_pos, val_pos = _positions(train_index[:max_frames]), _positions(val_index[:max_frames])
   has_tr, has_val = tr_pos[:, 0] >= 0, val_pos[:, 0] >= 0
