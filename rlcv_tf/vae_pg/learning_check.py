@@ -1,5 +1,14 @@
-"""Did a seed-001 PPO run learn? The mean raw score of its last `WINDOW` training episodes against uniformly random
-play on the same environment (held-out seeds), and the score curve as returns.png.
+"""Did a seed-001 PPO run learn? The best mean raw score of `BEST_WINDOW` consecutive training episodes against
+uniformly random play on the same environment (`RANDOM_EPISODES` held-out seeds), and the score curve as returns.png.
+The last `WINDOW` episodes' mean is reported beside it, not judged.
+
+Why the best window and not the last episodes: on the stand-in, PPO (with or without the entropy bonus) can learn
+and then collapse to a deterministic policy at random play's score, and a policy still learning swings by 5x over
+20 episodes; both made the end of the run a coin toss on the seed. Measured on the `check` preset (200,000 agent
+steps; x random play): best 100-episode mean of runs that learned 2.8 / 3.8 / 4.6 / 5.2 / 6.4 (joint) / 7.4 / 8.1,
+of runs that did not 1.3 (joint at 3e-4, c3 0) / 1.5 / 1.6 (fixed) / 1.8 (learning rate 1e-9) / 2.0 (c3 0); the
+last 20 episodes of the learned runs 1.7-9x (seed 1 had risen to 22 bricks at 250,000 steps and fell back to 1 by
+325,000 when run on); the second half's mean 1.4-4.7x. The threshold 2.5x lies between the two groups.
 
 Calibrated only where the budget is known to learn (`CALIBRATED`, measured on the 2-core machine); elsewhere the
 scores are reported, not judged (the paper's ALE runs are 10^7 agent steps; laptop-sized ALE runs show the
@@ -17,12 +26,13 @@ from rlcv_tf.core import curves
 from rlcv_tf.envs import registry
 
 WINDOW = 20
+BEST_WINDOW = 100
 RANDOM_EPISODES = 100                # short episodes (~80 steps at 21x21): 100 cost well under a second
 RANDOM_SEED_BASE = 1_000_003       # held-out seeds: training uses seed + env index
 CURVE_FILE = 'returns.png'
 RESULT_FILE = 'learning_check.json'
 # (env, preset) -> minimum ratio trained / random. Measured: see the README's seed-001 section.
-CALIBRATED = {('mini_breakout_tiny', 'check'): 2.0}
+CALIBRATED = {('mini_breakout_tiny', 'check'): 2.5}
 
 
 @dataclasses.dataclass
@@ -57,21 +67,24 @@ def random_play_score(env: str, num_frames: int, episodes: int = RANDOM_EPISODES
   return float(np.mean(scores))
 
 
-def check(env: str, preset: str, scores, random_mean: float, window: int = WINDOW) -> Optional[CheckResult]:
+def check(env: str, preset: str, scores, random_mean: float, window: int = WINDOW,
+          best_window: int = BEST_WINDOW) -> Optional[CheckResult]:
+  """`scores`: the raw scores of the run's training episodes in the order they ended."""
   factor = CALIBRATED.get((env, preset))
   if factor is None:
     return None
   scores = np.asarray(scores, np.float64)
-  if scores.size < window:
+  if scores.size < best_window:
     return CheckResult(False, float(scores.mean()) if scores.size else float('nan'), random_mean, factor,
                        int(scores.size), f'learning check FAILED: only {scores.size} training episodes finished '
-                       f'(want {window}); run the preset\'s whole budget')
-  trained = float(scores[-window:].mean())
-  passed = trained >= factor * random_mean
-  line = (f'learning check {"passed" if passed else "FAILED"}: the last {window} training episodes score '
-          f'{trained:.2f}, {trained / max(random_mean, 1e-9):.1f}x uniformly random play ({random_mean:.2f} over '
-          f'{RANDOM_EPISODES} held-out episodes; want >= {factor:g}x)')
-  return CheckResult(passed, trained, random_mean, factor, window, line)
+                       f'(want {best_window}); run the preset\'s whole budget')
+  best = float(np.convolve(scores, np.ones(best_window) / best_window, mode='valid').max())
+  last = float(scores[-window:].mean())
+  passed = best >= factor * random_mean
+  line = (f'learning check {"passed" if passed else "FAILED"}: the best {best_window} consecutive training episodes '
+          f'score {best:.2f}, {best / max(random_mean, 1e-9):.1f}x uniformly random play ({random_mean:.2f} over '
+          f'{RANDOM_EPISODES} held-out episodes; want >= {factor:g}x); the last {window}: {last:.2f}')
+  return CheckResult(passed, best, random_mean, factor, best_window, line)
 
 
 def finish(cfg, logdir: str, episodes: List[Dict[str, Any]], num_actions: int,
