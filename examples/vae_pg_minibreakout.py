@@ -118,7 +118,8 @@ def _write(record, random_mean):
   lines = [f'# Seed 001 on {env} (CPU stand-in): fixed vs adapt vs joint', '',
            f'Preset `{FLAGS.preset}`, {FLAGS.total_steps:,} agent steps per run, seeds {",".join(FLAGS.seeds)}; '
            f'uniformly random play scores {random_mean:.2f} (mean of {FLAGS.random_episodes} episodes). '
-           f'Total wall time {record["wall_s"] / 60:.1f} min on this machine.', '',
+           f'This invocation took {record["wall_s"] / 60:.1f} min on this machine (runs already finished under --root '
+           'are only re-read; training all 9 runs of the default took 29 min on 2 shared cores).', '',
            '| variant | last-20-episode score per seed | median | x random | probe R^2 mu -> ball after training, per '
            'seed | ‖dL_VAE/dU‖ / ‖d(kappa L_PPO)/dU‖ at start -> end (first seed) |', '|---|---|---:|---:|---|---|']
   for key, runs_ in groups.items():
@@ -128,7 +129,7 @@ def _write(record, random_mean):
     ax.fill_between(grid, np.nanmin(curves, 0), np.nanmax(curves, 0), alpha=0.15)
     last = [r['last20'] for r in runs_]
     g0, g1 = runs_[0]['grad_norms_first'], runs_[0]['grad_norms_last']
-    ratio = (f'{g0["grad_u/vae_over_ppo"]:.1f} -> {g1["grad_u/vae_over_ppo"]:.1f}' if g0 and g1 else '-')
+    ratio = (f'{g0["grad_u/vae_over_ppo"]:.3g} -> {g1["grad_u/vae_over_ppo"]:.3g}' if g0 and g1 else '-')
     probes = ', '.join('-' if r.get('probe_r2') is None else f'{r["probe_r2"]:.2f}' for r in runs_)
     lines.append(f'| {key} | {", ".join(f"{v:.2f}" for v in last)} | {np.median(last):.2f} | '
                  f'{np.median(last) / max(random_mean, 1e-9):.1f} | {probes} | {ratio} |')

@@ -63,6 +63,9 @@ def test_each_variant_trains_resumes_and_exports(pretrained, tmp_path, variant):
   lines = []
   second = training.train_rl(cfg, logdir, pre, print_fn=lines.append, max_iterations=1)
   assert second.iterations == 2 and any('resumed' in line for line in lines)
+  third = training.train_rl(cfg, logdir, pre, print_fn=_quiet)             # nothing left to train (64 steps)
+  assert [n['agent_steps'] for n in training.load_grad_norms(logdir)] == [0, 32]     # both sessions' R5 kept
+  assert third.grad_norms == training.load_grad_norms(logdir)
   loaded = tf.saved_model.load(second.saved_model)
   frames = np.random.default_rng(1).integers(0, 256, (4, 21, 21, 2)).astype(np.uint8)
   out = loaded.serve(frames=tf.constant(frames))

@@ -343,7 +343,7 @@ def train_rl(cfg: presets.VaePgConfig, logdir: str, pretrain_logdir: Optional[st
   acting = ActingPolicy(learner, runs.derived_seed(cfg.seed, steps, 1))
   update_rng = np.random.default_rng(runs.derived_seed(cfg.seed, steps, 2))
   episodes_all: List[Dict] = load_episodes(logdir, up_to=steps)
-  grad_norms: List[Dict] = []
+  grad_norms: List[Dict] = load_grad_norms(logdir, up_to=steps)     # earlier sessions' (a resumed run keeps them)
   logs: Dict[str, float] = {}
   session = 0
   stop = runs.StopOnSignal(print_fn, prefix=PREFIX)
@@ -419,7 +419,7 @@ def train_rl(cfg: presets.VaePgConfig, logdir: str, pretrain_logdir: Optional[st
   check = None
   if session:
     check = learning_check.finish(cfg, logdir, episodes_all, num_actions, print_fn, PREFIX)
-  with open(os.path.join(logdir, 'grad_norms.json'), 'w') as f:
+  with open(os.path.join(logdir, GRAD_NORMS_FILE), 'w') as f:
     json.dump(grad_norms, f, indent=1)
   writer.flush()
   print_fn(f'{PREFIX}done: {steps:,} agent steps, {int(learner.iterations.numpy()):,} iterations in '
@@ -456,6 +456,18 @@ def encoder_ball_probe(cfg: presets.VaePgConfig, logdir: str, frames_dir: str, m
 
 
 EPISODES_FILE = 'episodes.jsonl'
+GRAD_NORMS_FILE = 'grad_norms.json'
+
+
+def load_grad_norms(logdir: str, up_to: Optional[int] = None) -> List[Dict]:
+  """The R5 gradient norms a run in `logdir` recorded (those at agent steps <= `up_to`: a resumed run drops what it
+  re-does); [] without the file."""
+  path = os.path.join(logdir, GRAD_NORMS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    norms = json.load(f)
+  return [n for n in norms if up_to is None or n.get('agent_steps', 0) <= up_to]
 
 
 def _append_episodes(logdir: str, episodes: List[Dict]) -> None:
