@@ -77,7 +77,7 @@ def test_symbol_accuracy_of_a_perfect_and_a_useless_latent():
   cells = dsprites.dsrl_world(50, seed=0)['cells']
   for swap in (False, True):                              # filters carry no names: either order is perfect
     result = dis.symbol_accuracy(_perfect_maps(cells, swap=swap), cells)
-    assert result['accuracy'] == 1.0 and result['scenes_all_right'] == 1.0
+    assert result['accuracy'] == 1.0 and result['scenes_all_right'] == 1.0 and result['type_accuracy'] == 1.0
     assert result['mapping'] == ({0: 0, 1: 1, 2: 2} if not swap else {0: 0, 1: 2, 2: 1})
   # Occupancy right but one filter for both types: at most the larger type plus the empties.
   maps = _perfect_maps(cells)
@@ -87,6 +87,7 @@ def test_symbol_accuracy_of_a_perfect_and_a_useless_latent():
   counts = np.bincount(cells.ravel(), minlength=3)
   assert result['occupancy_accuracy'] == 1.0
   assert result['accuracy'] == pytest.approx((counts[0] + counts[1:].max()) / cells.size)
+  assert result['type_accuracy'] == pytest.approx(counts[1:].max() / counts[1:].sum())   # about 1/2: types not told
 
 
 def test_cell_scores_and_otsu():

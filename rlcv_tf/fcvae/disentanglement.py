@@ -15,8 +15,11 @@ below a threshold (default: Otsu's threshold of the largest scores of all cells,
 two groups), else it holds the type of its largest filter. Filters carry no type names, so the predicted labels
 {empty, filter 1..k} are matched to the true types {empty, circle, square} by the assignment that maximises the
 number of agreeing cells (Hungarian method, scipy.optimize.linear_sum_assignment) with empty matched to empty;
-the accuracy is the fraction of cells labelled right under that matching. Chance (k = 2, every cell labelled
-'circle') is about 1/3.
+the accuracy is the fraction of cells labelled right under that matching. Every cell labelled 'circle' scores about
+1/3; but a latent that finds every object and gives them all one type scores 1/3 + 2/3 x 1/2 = 2/3 (empty cells
+right, half the objects right), so an accuracy near 0.67 says "objects found, types not told apart".
+`type_accuracy` separates the two: among the cells that hold an object and are predicted occupied, the fraction
+whose type is right under the matching (1/2 when the types are not told apart, 1 when they are).
 """
 
 from typing import Dict, Optional, Tuple
@@ -149,12 +152,16 @@ def cell_predictions(scores: np.ndarray, threshold: Optional[float] = None) -> T
 
 def symbol_accuracy(mu: np.ndarray, cells: np.ndarray, threshold: Optional[float] = None) -> Dict[str, object]:
   """DSRL symbol accuracy of latent means mu [N, m, n, k] against true cells [N, 2, 2] (0 empty, 1 circle,
-  2 square), module docstring. Returns {'accuracy', 'occupancy_accuracy' (empty vs not, no types),
+  2 square), module docstring. Returns {'accuracy', 'occupancy_accuracy' (empty vs not, no types), 'type_accuracy'
+  (the types of the objects found),
   'mapping' (cluster -> type), 'threshold', 'scenes_all_right' (fraction of scenes whose 4 cells are all right)}."""
   cells = np.asarray(cells)
   pred, threshold = cell_predictions(cell_scores(mu, cells.shape[1]), threshold)
   accuracy, mapping = hungarian_accuracy(cells, pred, fixed={0: 0})
   mapped = np.vectorize(lambda c: mapping.get(int(c), -1))(pred)
+  found = (cells > 0) & (pred > 0)
+  type_accuracy = float(np.mean(mapped[found] == cells[found])) if found.any() else float('nan')
   return {'accuracy': accuracy, 'occupancy_accuracy': float(np.mean((pred > 0) == (cells > 0))),
+          'type_accuracy': type_accuracy,
           'mapping': {int(k): int(v) for k, v in mapping.items()}, 'threshold': threshold,
           'scenes_all_right': float(np.mean(np.all(mapped == cells, axis=(1, 2))))}
