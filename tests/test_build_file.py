@@ -148,6 +148,20 @@ def test_every_listed_file_exists():
   assert not stale, f'BUILD lists files that do not exist: {stale}'
 
 
+def test_this_test_sees_every_file_group_it_checks():
+  """Under Bazel this test reads the tree through its runfiles: a filegroup of Python files (benchmark scripts,
+  helpers) missing from its data makes test_every_listed_file_exists fail there and nowhere else."""
+  with open(os.path.join(ROOT, 'BUILD')) as f:
+    text = f.read()
+  block = text[text.index('name = "test_build_file"'):]
+  block = block[:block.index('\n)\n')]                   # its data is a list + glob: read the labels off the text
+  data = set(re.findall(r'"(:[A-Za-z0-9_]+)"', block))
+  groups = [n for n, t in TARGETS.items() if t['rule'] == 'filegroup' and any(s.endswith('.py') for s in t['srcs'])]
+  missing = [n for n in groups if f':{n}' not in data]
+  assert groups and data
+  assert not missing, f'add these to test_build_file\'s data in BUILD: {missing}'
+
+
 def test_each_library_file_is_in_exactly_one_target():
   twice = {src: names for src, names in all_srcs().items() if len(names) > 1}
   assert not twice, f'BUILD: files in more than one target: {twice}'
