@@ -1,4 +1,5 @@
-"""Two small gymnasium classic-control tasks for Chapter 2's fast learning checks (issue 10 Sec. 2, 6, 8).
+"""Gymnasium classic-control tasks: two for Chapter 2's fast learning checks (issue 10 Sec. 2, 6, 8) and the plain
+ones seeds 003-004's DQN and REINFORCE use (issue 15).
 
 Not thesis environments: they exercise the same code paths as the thesis tasks at a cost that fits CPU tests.
 
@@ -12,6 +13,10 @@ limit, a truncation). Two actions: 0 pushes left, 1 right.
 `pendulum` (spec Sec. 10, A8: the DDPG family's cheap continuous check): Pendulum-v1, state (cos, sin, angular
 velocity) as float32 [1, 3, 1] (`FrameStack(4)` gives [1, 3, 4] for the 1-D encoder), one float action in
 [-2, 2] (the torque, as gymnasium bounds it), 200 steps per episode (a truncation).
+
+`cartpole`, `acrobot`, `mountaincar` (CartPole-v1, Acrobot-v1, MountainCar-v0, unchanged): the full state vector as
+float32 [1, D, 1] (the project's layout for state vectors, as above), gymnasium's discrete actions and time limits
+(500, 500, 200 steps: truncations) and rewards.
 """
 
 from typing import Sequence
@@ -85,3 +90,26 @@ def make_cartpole_masked(seed: int = 0, **kwargs) -> MaskedCartPole:
 
 def make_pendulum(seed: int = 0, **kwargs) -> Pendulum:
   return Pendulum(seed=seed, **kwargs)
+
+
+CLASSIC = {'cartpole': 'CartPole-v1', 'acrobot': 'Acrobot-v1', 'mountaincar': 'MountainCar-v0'}
+
+
+class ClassicControl(gymnasium_env.GymnasiumEnv):
+  """A gymnasium classic-control task as it is: observations float32 [1, D, 1], discrete actions."""
+
+  def __init__(self, game: str = 'cartpole', seed: int = 0):
+    gymnasium = _import_gymnasium()
+    if game not in CLASSIC:
+      raise ValueError(f'unknown classic-control game {game!r}; valid values: {", ".join(CLASSIC)}')
+    env = gymnasium.make(CLASSIC[game], disable_env_checker=True)
+    super().__init__(env, seed=seed, num_actions=int(env.action_space.n))
+    self._observation_spec = specs.Array((1, int(np.prod(env.observation_space.shape)), 1), np.float32,
+                                         name='state')
+
+  def _observe(self, raw) -> np.ndarray:
+    return np.asarray(raw, np.float32).reshape(1, -1, 1)
+
+
+def make_classic(seed: int = 0, game: str = 'cartpole') -> ClassicControl:
+  return ClassicControl(game=game, seed=seed)

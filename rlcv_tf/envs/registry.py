@@ -208,3 +208,15 @@ for _game, _title in _SEED002_TITLES.items():
       'atari', 'make_atari', (('game', _game), ('preset', 'seed002_rgb')),
       f'{_title} on ALE, seed 002 colour preset: as atari_{_game}_seed002 keeping RGB, uint8 [1, 84, 84, 3].',
       default_frames=1, chapter=0))
+
+
+# ------------------------------------------------------------- companion seeds 003-004 (chapter 0; issue 15)
+for _game, _gym_id in (('cartpole', 'CartPole-v1'), ('acrobot', 'Acrobot-v1'), ('mountaincar', 'MountainCar-v0')):
+  register(_game, EnvEntry(
+      'classic', 'make_classic', (('game', _game),),
+      f'{_gym_id} as gymnasium has it: the state vector as float32 [1, D, 1], discrete actions (seeds 003-004 DQN '
+      'and REINFORCE).', default_frames=1, chapter=0))
+register('mini_chain', EnvEntry(
+    'chain', 'make_chain', (),
+    'A 6-state corridor (spec seeds003_004 Sec. 7.7): one-hot state float32 [1, 6, 1], left / right, +1 and the end '
+    'at the right end, 20-step cap. A stand-in for DQN learning checks.', real=False, default_frames=1, chapter=0))

@@ -32,6 +32,7 @@ def build_network(kind: str, observation_shape: Sequence[int], num_actions: int,
   inputs = keras.Input(tuple(observation_shape), name='observation')
   x = keras.layers.Lambda(lambda t: tf.cast(t, tf.float32), name='to_float')(inputs)
   if kind == 'mlp':
+    x = keras.layers.Flatten(name='flatten')(x)          # state vectors arrive as [B, D, 1] (the project's layout)
     for i, h in enumerate(hidden):
       x = keras.layers.Dense(h, activation='relu', name=f'fc{i}')(x)
   else:
