@@ -51,9 +51,10 @@ def main(argv):
   from rlcv_tf.datasets import atari_frames  # pylint: disable=g-import-not-at-top  (no TensorFlow)
   from rlcv_tf.envs import base  # pylint: disable=g-import-not-at-top
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
+  frame_envs = [n for n in registry.names(chapter=0) if n.startswith(('atari_', 'mini_breakout'))]
   try:
     atari_frames.check_request(FLAGS.env, FLAGS.policy, FLAGS.num_frames, FLAGS.val_fraction, FLAGS.epsilon,
-                               FLAGS.max_episode_steps, valid_envs=registry.names(chapter=0))
+                               FLAGS.max_episode_steps, valid_envs=frame_envs)
     registry.check_available(FLAGS.env)
   except (atari_frames.FramesError, base.EnvironmentUnavailableError) as e:
     common.fail(str(e))
