@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from rlcv_tf.core import checkpointing
 from rlcv_tf.core import curves
+from rlcv_tf.core import episode_log
 from rlcv_tf.core import progress
 from rlcv_tf.core import runs
 from rlcv_tf.envs import registry
@@ -183,7 +184,7 @@ def train(cfg: DQNRunConfig, logdir: str, print_fn: Callable[[str], None] = prin
   if resumed:
     print_fn(f'{PREFIX}resumed from {resumed} at {steps:,} agent steps ({len(replay):,} replay slots)')
   writer = checkpointing.open_writer(logdir, cfg.to_dict(), steps, print_fn, PREFIX)
-  episodes = _load_episodes(logdir, steps)
+  episodes = episode_log.load(logdir, steps, key='agent_steps', name=EPISODES_FILE)
   schedule = exploration.LinearSchedule(cfg.eps_start, cfg.eps_end, cfg.eps_steps)
   rng = np.random.default_rng(runs.derived_seed(cfg.seed, steps, 1))
   env = registry.make_env(cfg.env, seed=runs.derived_seed(cfg.seed, steps, 2) % (2 ** 31), num_frames=cfg.num_frames)
@@ -216,7 +217,7 @@ def train(cfg: DQNRunConfig, logdir: str, print_fn: Callable[[str], None] = prin
           info = env.episode_info() if hasattr(env, 'episode_info') else {}
           score = float(info.get('score', reward))
           episodes.append({'score': score, 'agent_steps': steps, 'length': int(info.get('steps', 0))})
-          _append_episode(logdir, episodes[-1])
+          episode_log.append(logdir, episodes[-1:], name=EPISODES_FILE)
           recent.append(score)
           with writer.as_default(step=steps):
             tf.summary.scalar('episode/score_raw', score)
@@ -265,19 +266,3 @@ def train(cfg: DQNRunConfig, logdir: str, print_fn: Callable[[str], None] = prin
            f'episodes; checkpoint {ckpt.latest}; SavedModel {ckpt.saved_model_dir}')
   return result
 
-
-def _append_episode(logdir: str, episode: Dict) -> None:
-  with open(os.path.join(logdir, EPISODES_FILE), 'a') as f:
-    f.write(json.dumps(episode) + '\n')
-
-
-def _load_episodes(logdir: str, up_to: int) -> List[Dict]:
-  path = os.path.join(logdir, EPISODES_FILE)
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    eps = [json.loads(line) for line in f if line.strip()]
-  eps = [e for e in eps if e['agent_steps'] <= up_to]
-  with open(path, 'w') as f:
-    f.write(''.join(json.dumps(e) + '\n' for e in eps))
-  return eps

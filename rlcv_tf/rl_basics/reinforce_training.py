@@ -25,6 +25,7 @@ import tensorflow_probability as tfp
 
 from rlcv_tf.core import checkpointing
 from rlcv_tf.core import curves
+from rlcv_tf.core import episode_log
 from rlcv_tf.core import progress
 from rlcv_tf.core import runs
 from rlcv_tf.envs import registry
@@ -191,7 +192,7 @@ def train(cfg: ReinforceConfig, logdir: str, print_fn: Callable[[str], None] = p
   if resumed:
     print_fn(f'{PREFIX}resumed from {resumed} at update {done_updates:,}')
   writer = checkpointing.open_writer(logdir, cfg.to_dict(), done_updates, print_fn, PREFIX)
-  episodes = _load_episodes(logdir, done_updates)
+  episodes = episode_log.load(logdir, done_updates, key='update', name=EPISODES_FILE)
   rng = np.random.default_rng(runs.derived_seed(cfg.seed, done_updates, 1))
   env = registry.make_env(cfg.env, seed=runs.derived_seed(cfg.seed, done_updates, 2) % (2 ** 31), num_frames=1)
   stop = runs.StopOnSignal(print_fn, prefix=PREFIX)
@@ -218,7 +219,7 @@ def train(cfg: ReinforceConfig, logdir: str, print_fn: Callable[[str], None] = p
                            tf.constant(np.concatenate(batch_ret)))
         done_updates += 1
         session += 1
-        _append_episodes(logdir, episodes[-cfg.episodes_per_update:])
+        episode_log.append(logdir, episodes[-cfg.episodes_per_update:], name=EPISODES_FILE)
         with writer.as_default(step=done_updates):
           tf.summary.scalar('episode/score_mean', float(np.mean([e['score'] for e in
                                                                   episodes[-cfg.episodes_per_update:]])))
@@ -260,19 +261,3 @@ def train(cfg: ReinforceConfig, logdir: str, print_fn: Callable[[str], None] = p
            f'{result["eval_sampled_mean"]:.1f}; SavedModel {ckpt.saved_model_dir}')
   return result
 
-
-def _append_episodes(logdir: str, episodes: List[Dict]) -> None:
-  with open(os.path.join(logdir, EPISODES_FILE), 'a') as f:
-    f.write(''.join(json.dumps(e) + '\n' for e in episodes))
-
-
-def _load_episodes(logdir: str, up_to: int) -> List[Dict]:
-  path = os.path.join(logdir, EPISODES_FILE)
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    eps = [json.loads(line) for line in f if line.strip()]
-  eps = [e for e in eps if e['update'] <= up_to]
-  with open(path, 'w') as f:
-    f.write(''.join(json.dumps(e) + '\n' for e in eps))
-  return eps

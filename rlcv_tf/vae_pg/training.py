@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from rlcv_tf.core import checkpointing
+from rlcv_tf.core import episode_log
 from rlcv_tf.core import images as images_lib
 from rlcv_tf.core import progress
 from rlcv_tf.core import runs
@@ -405,7 +406,7 @@ def train_rl(cfg: presets.VaePgConfig, logdir: str, pretrain_logdir: Optional[st
               parts.append(f'|dL_VAE/dU| / |d(kappa L_PPO)/dU| {grad_norms[-1]["grad_u/vae_over_ppo"]:.1f}')
             print_fn(progress.line(PREFIX, steps, cfg.total_steps, rate, parts, unit='agent steps'))
             last_log = now
-          _append_episodes(logdir, rollout.episodes and episodes_all[-len(rollout.episodes):] or [])
+          episode_log.append(logdir, rollout.episodes and episodes_all[-len(rollout.episodes):] or [])
           ckpt.maybe_save(steps)
       except Exception as e:  # pylint: disable=broad-except
         failure = e
@@ -470,24 +471,7 @@ def load_grad_norms(logdir: str, up_to: Optional[int] = None) -> List[Dict]:
   return [n for n in norms if up_to is None or n.get('agent_steps', 0) <= up_to]
 
 
-def _append_episodes(logdir: str, episodes: List[Dict]) -> None:
-  if not episodes:
-    return
-  with open(os.path.join(logdir, EPISODES_FILE), 'a') as f:
-    for e in episodes:
-      f.write(json.dumps(e) + '\n')
-
-
 def load_episodes(logdir: str, up_to: Optional[int] = None) -> List[Dict]:
   """The run's finished episodes; with `up_to` (a resumed run's restored agent steps) those recorded after the
   checkpoint are dropped from the file too (they will be played again)."""
-  path = os.path.join(logdir, EPISODES_FILE)
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    episodes = [json.loads(line) for line in f if line.strip()]
-  if up_to is not None and any(e['agent_steps'] > up_to for e in episodes):
-    episodes = [e for e in episodes if e['agent_steps'] <= up_to]
-    with open(path, 'w') as f:
-      f.writelines(json.dumps(e) + '\n' for e in episodes)
-  return episodes
+  return episode_log.load(logdir, up_to, key='agent_steps', name=EPISODES_FILE)
