@@ -87,7 +87,9 @@ def test_chain_is_solved_in_the_minimum_steps():
 @pytest.mark.slow
 def test_cartpole_learns_well_above_random_play(tmp_path):
   """The flagless default (30,000 steps, ~1 min): evaluated at epsilon 0.05 over 20 episodes it must average
-  >= 200 (uniformly random play: ~22). Measured: 482.8 +- 67.8 at seed 0."""
+  >= 50 (uniformly random play: 22.8; untrained, learning rate 1e-9: 9.95). DQN on CartPole is seed-sensitive:
+  seeds 0 / 1 / 2 evaluate at 489.8 / 121.6 / 62.3 over 100 episodes (docs/rl_basics_cartpole.md), so the bar is
+  set at "clearly learned", not at solving it. This test runs seed 0 (482.8 over 20 episodes)."""
   result = dt.train(dt.DQNRunConfig(), str(tmp_path / 'cp'), print_fn=_quiet)
-  assert result['eval_mean'] >= 200, result
+  assert result['eval_mean'] >= 50, result
   assert json.load(open(tmp_path / 'cp' / 'eval.json'))['eval_episodes'] == 20
