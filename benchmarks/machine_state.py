@@ -1,7 +1,8 @@
 """What a benchmark records about the machine it ran on, so that its numbers can be read: the load average, the
 other processes that shared the cores, the code's git state and the TensorFlow / device set-up. Also the one-line
 `error:` exit of the benchmark scripts' flag checks, the goal lines they print, and how they save their rows
-(OUT.jsonl, OUT.md). Used by the Chapter 2 and Chapter 3 benchmarks."""
+(OUT.jsonl, OUT.md); the CPU meter and the uniformly random `sync_rollouts` policy of the throughput benchmarks.
+Used by the Chapter 2 and Chapter 3 benchmarks and the seed benchmarks."""
 
 import datetime
 import os
@@ -99,3 +100,73 @@ def save_report(out: str, row: dict, benchmark: str, markdown) -> None:
   with open(out + '.md', 'w') as f:
     f.write(markdown(rows))
   print(f'\n[bench] appended to {out}.jsonl, wrote {out}.md')
+
+
+class CpuMeter:
+  """CPU seconds of this process and its children (actor processes) over a window, in % of one core."""
+
+  def __init__(self):
+    import psutil  # pylint: disable=g-import-not-at-top
+    self._psutil = psutil
+    self._proc = psutil.Process()
+
+  def total(self) -> float:
+    """CPU seconds so far of this process and its living children."""
+    t = self._proc.cpu_times()
+    total = t.user + t.system
+    for child in self._proc.children(recursive=True):
+      try:
+        c = child.cpu_times()
+        total += c.user + c.system
+      except self._psutil.Error:
+        pass
+    return total
+
+  def start(self) -> None:
+    self._t0, self._c0 = time.monotonic(), self.total()
+
+  def stop(self) -> float:
+    """CPU use over the window, in % of one core."""
+    return 100.0 * (self.total() - self._c0) / max(1e-9, time.monotonic() - self._t0)
+
+
+class RandomPolicy:
+  """Uniformly random actions, no state, no extras (the `sync_rollouts` policy contract)."""
+
+  def __init__(self, num_actions: int, seed: int):
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    self.num_actions = num_actions
+    self.rng = np.random.default_rng(seed)
+
+  def __call__(self, observation, state, first):
+    del first
+    return self.rng.integers(0, self.num_actions, observation.shape[0]).astype('int32'), state, {}
+
+
+def frames_per_step(episodes):
+  """Emulator frames per agent step over finished episodes (None when none finished)."""
+  steps = sum(int(e.get('steps', e.get('length', 0))) for e in episodes if 'frames' in e)
+  frames = sum(int(e['frames']) for e in episodes if 'frames' in e)
+  return frames / steps if steps else None
+
+
+def env_only(rollouts, policy, seconds: float) -> dict:
+  """Agent steps/s of `SyncRollouts.collect` (`rollouts`, not yet started) with `policy` for `seconds`, after one
+  untimed rollout (actor start-up, first observations); CPU of this process and its actors over the window."""
+  meter = CpuMeter()
+  episodes = []
+  with rollouts:
+    rollouts.collect(policy)
+    steps0 = rollouts.agent_steps
+    meter.start()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+      episodes += rollouts.collect(policy).episodes
+    wall = time.monotonic() - t0
+    cpu = meter.stop()
+    steps = rollouts.agent_steps - steps0
+  rate = steps / wall
+  fps = frames_per_step(episodes)
+  return dict(agent_steps_per_s=rate, emulator_frames_per_agent_step=fps,
+              emulator_frames_per_s=None if fps is None else rate * fps, episodes_ended=len(episodes),
+              agent_steps=steps, wall_s=wall, cpu_percent=cpu, cpu_ms_per_step=10.0 * cpu * wall / steps)

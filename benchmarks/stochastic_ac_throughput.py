@@ -68,46 +68,7 @@ flags.DEFINE_string('out', os.path.join(ROOT, 'docs', 'stochastic_ac_throughput'
 FLAGS = flags.FLAGS
 
 
-class CpuMeter:
-  """CPU seconds of this process and its children (actor processes) over a window."""
-
-  def __init__(self):
-    import psutil  # pylint: disable=g-import-not-at-top
-    self._psutil = psutil
-    self._proc = psutil.Process()
-
-  def _total(self) -> float:
-    t = self._proc.cpu_times()
-    total = t.user + t.system
-    for child in self._proc.children(recursive=True):
-      try:
-        c = child.cpu_times()
-        total += c.user + c.system
-      except self._psutil.Error:
-        pass
-    return total
-
-  def start(self) -> None:
-    self._t0, self._c0 = time.monotonic(), self._total()
-
-  def stop(self) -> float:
-    """CPU use over the window, in % of one core."""
-    return 100.0 * (self._total() - self._c0) / max(1e-9, time.monotonic() - self._t0)
-
-
 # ----------------------------------------------------------------------------------------------- parts
-
-
-class RandomPolicy:
-  """Uniformly random actions, no state, no extras (the `sync_rollouts` policy contract)."""
-
-  def __init__(self, num_actions: int, seed: int):
-    self.num_actions = num_actions
-    self.rng = np.random.default_rng(seed)
-
-  def __call__(self, observation, state, first):
-    del first
-    return self.rng.integers(0, self.num_actions, observation.shape[0]).astype(np.int32), state, {}
 
 
 def make_rollouts(cfg, runtime: str, seed: int, initial_state=None):
@@ -118,34 +79,10 @@ def make_rollouts(cfg, runtime: str, seed: int, initial_state=None):
   return sync_rollouts.SyncRollouts(pool, cfg.unroll_length, initial_state=initial_state)
 
 
-def frames_per_step(episodes) -> float:
-  """Emulator frames per agent step over finished episodes (None when none finished)."""
-  steps = sum(int(e.get('steps', e.get('length', 0))) for e in episodes if 'frames' in e)
-  frames = sum(int(e['frames']) for e in episodes if 'frames' in e)
-  return frames / steps if steps else None
-
-
 def env_only(cfg, runtime: str, num_actions: int, seconds: float) -> dict:
   """Agent steps/s of `SyncRollouts.collect` with a random policy (after one warm-up rollout)."""
-  rollouts = make_rollouts(cfg, runtime, seed=1000)
-  policy = RandomPolicy(num_actions, seed=0)
-  meter = CpuMeter()
-  episodes = []
-  with rollouts:
-    rollouts.collect(policy)          # actor start-up, first observations
-    steps0 = rollouts.agent_steps
-    meter.start()
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
-      episodes += rollouts.collect(policy).episodes
-    wall = time.monotonic() - t0
-    cpu = meter.stop()
-    steps = rollouts.agent_steps - steps0
-  rate = steps / wall
-  fps = frames_per_step(episodes)
-  return dict(agent_steps_per_s=rate, emulator_frames_per_agent_step=fps,
-              emulator_frames_per_s=None if fps is None else rate * fps, episodes_ended=len(episodes),
-              agent_steps=steps, wall_s=wall, cpu_percent=cpu)
+  return machine_state.env_only(make_rollouts(cfg, runtime, seed=1000),
+                                machine_state.RandomPolicy(num_actions, seed=0), seconds)
 
 
 def stored_rollout(cfg, learner, training):
@@ -173,7 +110,7 @@ def inference_only(cfg, learner, rollout, training, seconds: float) -> dict:
 
   for i in range(3):
     state = call(i, state)
-  meter = CpuMeter()
+  meter = machine_state.CpuMeter()
   meter.start()
   calls, t0 = 0, time.monotonic()
   while time.monotonic() - t0 < seconds:
@@ -189,7 +126,7 @@ def learner_only(cfg, learner, rollout, training, updates: int) -> dict:
   batch = training.rollout_batch(rollout, learner.specs)
   for _ in range(2):
     learner.update(batch)
-  meter = CpuMeter()
+  meter = machine_state.CpuMeter()
   meter.start()
   t0 = time.monotonic()
   for _ in range(updates):
@@ -239,7 +176,7 @@ def system(cfg, training, warmup: int, iterations: int) -> dict:
     return pools[-1]
 
   lines = []
-  meter = CpuMeter()
+  meter = machine_state.CpuMeter()
   meter.start()
   with tempfile.TemporaryDirectory() as logdir:
     t0 = time.monotonic()
@@ -256,7 +193,7 @@ def system(cfg, training, warmup: int, iterations: int) -> dict:
     raise RuntimeError(f'the system run stopped after {result.iterations} iterations: {" | ".join(lines[-3:])}')
   window = times[last] - times[first]
   steps = (iterations - 1) * t_max * cfg.num_envs
-  fps = frames_per_step(result.episodes)
+  fps = machine_state.frames_per_step(result.episodes)
   env_side = sum(d for t, d in pools[0].env_calls if times[first] <= t < times[last])
   return dict(agent_steps_per_s=steps / window, window_s=window, window_iterations=iterations - 1,
               ms_per_iteration=1e3 * window / (iterations - 1),

@@ -96,46 +96,7 @@ flags.DEFINE_string('out', os.path.join(ROOT, 'docs', 'vae_pg_throughput'),
 FLAGS = flags.FLAGS
 
 
-class CpuMeter:
-  """CPU seconds of this process and its children (actor processes) over a window, in % of one core."""
-
-  def __init__(self):
-    import psutil  # pylint: disable=g-import-not-at-top
-    self._psutil = psutil
-    self._proc = psutil.Process()
-
-  def total(self) -> float:
-    """CPU seconds so far of this process and its living children."""
-    t = self._proc.cpu_times()
-    total = t.user + t.system
-    for child in self._proc.children(recursive=True):
-      try:
-        c = child.cpu_times()
-        total += c.user + c.system
-      except self._psutil.Error:
-        pass
-    return total
-
-  def start(self) -> None:
-    self._t0, self._c0 = time.monotonic(), self.total()
-
-  def stop(self) -> float:
-    return 100.0 * (self.total() - self._c0) / max(1e-9, time.monotonic() - self._t0)
-
-
 # ----------------------------------------------------------------------------------------------- environments
-
-
-class RandomPolicy:
-  """Uniformly random actions, no state, no extras (the `sync_rollouts` policy contract)."""
-
-  def __init__(self, num_actions: int, seed: int):
-    self.num_actions = num_actions
-    self.rng = np.random.default_rng(seed)
-
-  def __call__(self, observation, state, first):
-    del first
-    return self.rng.integers(0, self.num_actions, observation.shape[0]).astype(np.int32), state, {}
 
 
 def make_rollouts(cfg, runtime: str, seed: int):
@@ -146,34 +107,10 @@ def make_rollouts(cfg, runtime: str, seed: int):
   return sync_rollouts.SyncRollouts(pools.make_pool(configs, runtime=runtime), cfg.t_max)
 
 
-def frames_per_step(episodes):
-  """Emulator frames per agent step over finished episodes (None when none finished)."""
-  steps = sum(int(e.get('steps', e.get('length', 0))) for e in episodes if 'frames' in e)
-  frames = sum(int(e['frames']) for e in episodes if 'frames' in e)
-  return frames / steps if steps else None
-
-
 def env_only(cfg, runtime: str, num_actions: int, seconds: float) -> dict:
   """Agent steps/s of `SyncRollouts.collect` with a random policy (after one untimed rollout)."""
-  rollouts = make_rollouts(cfg, runtime, seed=1000 + cfg.seed)
-  policy = RandomPolicy(num_actions, seed=cfg.seed)
-  meter = CpuMeter()
-  episodes = []
-  with rollouts:
-    rollouts.collect(policy)          # actor start-up, first observations
-    steps0 = rollouts.agent_steps
-    meter.start()
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
-      episodes += rollouts.collect(policy).episodes
-    wall = time.monotonic() - t0
-    cpu = meter.stop()
-    steps = rollouts.agent_steps - steps0
-  rate = steps / wall
-  fps = frames_per_step(episodes)
-  return dict(agent_steps_per_s=rate, emulator_frames_per_agent_step=fps,
-              emulator_frames_per_s=None if fps is None else rate * fps, episodes_ended=len(episodes),
-              agent_steps=steps, wall_s=wall, cpu_percent=cpu, cpu_ms_per_step=10.0 * cpu * wall / steps)
+  return machine_state.env_only(make_rollouts(cfg, runtime, seed=1000 + cfg.seed),
+                                machine_state.RandomPolicy(num_actions, seed=cfg.seed), seconds)
 
 
 def vector_settings(cfg, game: str, threads: int) -> dict:
@@ -211,7 +148,7 @@ def vector_comparison(cfg, game: str, threads_list, seconds: float) -> dict:
     num_actions = envs[0].num_actions
     for e in envs:
       e.reset()
-    meter = CpuMeter()
+    meter = machine_state.CpuMeter()
     meter.start()
     steps, t0 = 0, time.monotonic()
     while time.monotonic() - t0 < seconds:
@@ -235,7 +172,7 @@ def vector_comparison(cfg, game: str, threads_list, seconds: float) -> dict:
       n = int(venv.single_action_space.n)
       for _ in range(10):
         venv.step(rng.integers(0, n, cfg.num_envs))
-      meter = CpuMeter()
+      meter = machine_state.CpuMeter()
       meter.start()
       steps, t0 = 0, time.monotonic()
       while time.monotonic() - t0 < seconds:
@@ -291,7 +228,7 @@ def inference_only(cfg, learner, rollout, seconds: float) -> dict:
   t_max = rollout.num_steps
   for i in range(3):
     acting(rollout.observations[i % t_max], (), rollout.first[i % t_max])
-  meter = CpuMeter()
+  meter = machine_state.CpuMeter()
   meter.start()
   calls, t0 = 0, time.monotonic()
   while time.monotonic() - t0 < seconds:
@@ -307,7 +244,7 @@ def learner_only(cfg, learner, batch, updates: int) -> dict:
   """Samples/s of `PPOLearner.update` on the stored batch (E x t_max samples an update), after one untimed update."""
   rng = np.random.default_rng(cfg.seed + 5)
   learner.update(batch, rng)
-  meter = CpuMeter()
+  meter = machine_state.CpuMeter()
   meter.start()
   minibatches = []
   t0 = time.monotonic()
@@ -376,7 +313,7 @@ def system(cfg, pretrain_logdir, warmup: int, iterations: int) -> dict:
   """Agent steps/s of `training.train_rl` over `iterations` whole iterations after `warmup` ones (docstring)."""
   from rlcv_tf.vae_pg import training  # pylint: disable=g-import-not-at-top
   pools = []
-  meter = CpuMeter()
+  meter = machine_state.CpuMeter()
   first = warmup * cfg.t_max      # step k*T opens iteration k (0-based)
 
   def factory(c, seed_base):
