@@ -20,6 +20,12 @@ def fail(message: str) -> NoReturn:
 CHAPTER_LAUNCHERS = {2: 'python -m launchers.stochastic_ac', 4: 'python -m launchers.marl'}
 
 
+def flag_message(error: Exception) -> str:
+  """A config's 'field: problem' ValueError as the flag's line, '--field: problem'; other messages unchanged."""
+  field, _, problem = str(error).partition(': ')
+  return f'--{field}: {problem}' if problem and ' ' not in field else str(error)
+
+
 def env_error(name: str, chapter: int) -> Optional[str]:
   """None if `name` is a registered environment of thesis chapter `chapter`, else the error line (without
   'error: ') for `--env=name`: an environment of another chapter names that chapter and its launcher; an unknown

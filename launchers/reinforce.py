@@ -41,8 +41,7 @@ def main(argv):
     cfg.validate()
     reinforce_training.check_env(cfg)
   except ValueError as e:
-    field, _, problem = str(e).partition(': ')
-    common.fail(f'--{field}: {problem}' if problem and ' ' not in field else str(e))
+    common.fail(common.flag_message(e))
   except base.EnvironmentUnavailableError as e:
     common.fail(str(e))
   logdir = FLAGS.logdir or os.path.join('runs', 'reinforce', f'{FLAGS.env}{"_baseline" if FLAGS.baseline else ""}')

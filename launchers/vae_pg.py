@@ -93,8 +93,7 @@ def config_from_flags() -> presets.VaePgConfig:
   try:
     return presets.preset(FLAGS.preset, **overrides)
   except ValueError as e:
-    field, _, problem = str(e).partition(': ')
-    raise ValueError(f'--{field}: {problem}' if problem else str(e)) from None
+    raise ValueError(common.flag_message(e)) from None
 
 
 def check_inputs(cfg: presets.VaePgConfig, stage: str) -> None:
