@@ -94,6 +94,29 @@ def make_env(name: str, seed: int = 0, num_frames: Optional[int] = None, **overr
   return env
 
 
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+  """What a learner needs to know of an environment before building its networks."""
+  observation_shape: Tuple[int, ...]       # without the agent axis, with `num_frames` stacked
+  num_actions: int                         # actions (discrete) or action dimensions (continuous)
+  continuous_actions: bool
+  settings: Dict[str, Any]                 # what the environment records about itself (ALE presets: ale_settings)
+
+
+def probe(name: str, num_frames: Optional[int] = None, **overrides) -> Probe:
+  """Builds environment `name` once (seed 0), reads its layout and closes it."""
+  env = make_env(name, seed=0, num_frames=num_frames, **overrides)
+  try:
+    raw = getattr(env, 'unwrapped', env)
+    return Probe(tuple(int(d) for d in env.observation_spec().shape[1:]), int(env.num_actions),
+                 bool(getattr(raw, 'continuous_actions', False) or getattr(env, 'continuous_actions', False)),
+                 dict(getattr(raw, 'ale_settings', None) or {'env': name}))
+  finally:
+    close = getattr(env, 'close', None)
+    if close:
+      close()
+
 # ---------------------------------------------------------------------------------------------------- GRF (real)
 register('grf_5v5', EnvEntry(
     'grf', 'make_5v5', (('num_agents', 5),),

@@ -101,23 +101,18 @@ class DQNRunConfig(runs.ConfigRecord):
 def check_env(cfg: DQNRunConfig):
   """(observation shape, num_actions) of cfg.env; ValueError for continuous actions or a network that does not fit."""
   registry.check_available(cfg.env)
-  env = registry.make_env(cfg.env, seed=0, num_frames=cfg.num_frames)
-  try:
-    if getattr(env, 'continuous_actions', False) or getattr(env.unwrapped, 'continuous_actions', False):
-      raise ValueError(f'{cfg.env} has continuous actions; DQN needs discrete ones (try cartpole, acrobot, '
-                       'mountaincar, mini_chain or an atari_* game)')
-    shape = tuple(env.observation_spec().shape[1:])
-    pixels = len(shape) == 3 and shape[-1] >= 1 and shape[0] > 16
-    if cfg.variant in PIXEL_VARIANTS and not pixels:
-      raise ValueError(f'variant {cfg.variant} is a convolutional network for 84x84 frames; {cfg.env} gives '
-                       f'{shape}: use --variant=mlp or slides')
-    if cfg.variant in PIXEL_VARIANTS and shape[:2] != (84, 84):
-      raise ValueError(f'variant {cfg.variant} expects 84x84 frames, {cfg.env} gives {shape}')
-    return shape, int(env.num_actions)
-  finally:
-    close = getattr(env, 'close', None)
-    if close:
-      close()
+  layout = registry.probe(cfg.env, num_frames=cfg.num_frames)
+  if layout.continuous_actions:
+    raise ValueError(f'{cfg.env} has continuous actions; DQN needs discrete ones (try cartpole, acrobot, '
+                     'mountaincar, mini_chain or an atari_* game)')
+  shape = layout.observation_shape
+  pixels = len(shape) == 3 and shape[-1] >= 1 and shape[0] > 16
+  if cfg.variant in PIXEL_VARIANTS and not pixels:
+    raise ValueError(f'variant {cfg.variant} is a convolutional network for 84x84 frames; {cfg.env} gives '
+                     f'{shape}: use --variant=mlp or slides')
+  if cfg.variant in PIXEL_VARIANTS and shape[:2] != (84, 84):
+    raise ValueError(f'variant {cfg.variant} expects 84x84 frames, {cfg.env} gives {shape}')
+  return shape, layout.num_actions
 
 
 def _flat(obs) -> np.ndarray:
@@ -152,10 +147,9 @@ def train(cfg: DQNRunConfig, logdir: str, print_fn: Callable[[str], None] = prin
   shape, num_actions = check_env(cfg)
   saved = runs.load_config(logdir)
   if saved is not None:
-    for key in ('env', 'variant', 'num_frames', 'hidden'):
-      if runs.tuplify(saved.get(key)) != runs.tuplify(getattr(cfg, key)):
-        raise ValueError(f'{logdir} holds a run with {key}={saved.get(key)!r}, this one has {key}='
-                         f'{getattr(cfg, key)!r}: use another --logdir or the same settings')
+    runs.check_same_settings(logdir, {k: runs.tuplify(v) for k, v in saved.items()},
+                             {k: runs.tuplify(v) for k, v in cfg.to_dict().items()},
+                             ('env', 'variant', 'num_frames', 'hidden'))
   start = time.monotonic()
   learner = dqn.DQNLearner(cfg.learner_config(), shape, num_actions, seed=cfg.seed)
   agent_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='agent_steps')

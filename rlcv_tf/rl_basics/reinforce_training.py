@@ -81,16 +81,11 @@ def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
 
 def check_env(cfg: ReinforceConfig):
   registry.check_available(cfg.env)
-  env = registry.make_env(cfg.env, seed=0, num_frames=1)
-  try:
-    if getattr(env, 'continuous_actions', False):
-      raise ValueError(f'env: {cfg.env} has continuous actions; this REINFORCE uses a categorical policy (try '
-                       'cartpole, acrobot, mini_chain)')
-    return tuple(env.observation_spec().shape[1:]), int(env.num_actions)
-  finally:
-    close = getattr(env, 'close', None)
-    if close:
-      close()
+  layout = registry.probe(cfg.env, num_frames=1)
+  if layout.continuous_actions:
+    raise ValueError(f'env: {cfg.env} has continuous actions; this REINFORCE uses a categorical policy (try '
+                     'cartpole, acrobot, mini_chain)')
+  return layout.observation_shape, layout.num_actions
 
 
 class Agent:
@@ -179,10 +174,9 @@ def train(cfg: ReinforceConfig, logdir: str, print_fn: Callable[[str], None] = p
   shape, num_actions = check_env(cfg)
   saved = runs.load_config(logdir)
   if saved is not None:
-    for key in ('env', 'baseline', 'hidden'):
-      if runs.tuplify(saved.get(key)) != runs.tuplify(getattr(cfg, key)):
-        raise ValueError(f'{logdir} holds a run with {key}={saved.get(key)!r}, this one has {key}='
-                         f'{getattr(cfg, key)!r}: use another --logdir or the same settings')
+    runs.check_same_settings(logdir, {k: runs.tuplify(v) for k, v in saved.items()},
+                             {k: runs.tuplify(v) for k, v in cfg.to_dict().items()},
+                             ('env', 'baseline', 'hidden'))
   start = time.monotonic()
   agent = Agent(cfg, shape, num_actions)
   ckpt = checkpointing.RunCheckpointer(agent.checkpoint(), logdir, interval_s=cfg.checkpoint_interval_s,

@@ -314,12 +314,8 @@ class NoCheckpointError(ValueError):
 
 def env_layout(env: str) -> Tuple[Tuple[int, ...], int]:
   """(observation shape without the agent axis, number of actions) of a Chapter 2 environment (builds one)."""
-  probe = registry.make_env(env, seed=0)
-  try:
-    shape = tuple(int(d) for d in probe.observation_spec().shape[1:])
-    return shape, int(probe.num_actions)
-  finally:
-    probe.close()
+  layout = registry.probe(env)
+  return layout.observation_shape, layout.num_actions
 
 
 def build_model(cfg: config_lib.StochasticACConfig, observation_shape, num_actions: int) -> a3c.ActorCriticLSTM:

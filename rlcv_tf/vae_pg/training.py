@@ -61,15 +61,8 @@ def env_layout(cfg: presets.VaePgConfig):
   """(observation shape [S, S, n], number of actions, what the environment records about itself: the ALE presets'
   `ale_settings`) of `cfg.env` with cfg.num_frames stacked; ValueError (one line) when its frames are not
   cfg.image_size square grey frames."""
-  env = registry.make_env(cfg.env, seed=0, num_frames=cfg.num_frames)
-  try:
-    shape = tuple(env.observation_spec().shape[1:])
-    num_actions = env.num_actions
-    settings = getattr(getattr(env, 'unwrapped', env), 'ale_settings', None) or {'env': cfg.env}
-  finally:
-    close = getattr(env, 'close', None)
-    if close:
-      close()
+  layout = registry.probe(cfg.env, num_frames=cfg.num_frames)
+  shape, num_actions, settings = layout.observation_shape, layout.num_actions, layout.settings
   want = (cfg.image_size, cfg.image_size, cfg.num_frames)
   if shape != want:
     raise ValueError(f'{cfg.env} gives observations {shape} with num_frames={cfg.num_frames}; this configuration '
