@@ -32,7 +32,11 @@ def export_policy(model, path: str) -> str:
   q_head = model.variant.q_head
 
   def serve(observation, h, c, num_samples):
-    tf.debugging.assert_positive(num_samples, message='num_samples must be >= 1')
+    # The heads read num_samples only after the check (a bare assert in a tf.function may run after an op
+    # that fails on zero samples with a less useful message).
+    check = tf.debugging.assert_positive(num_samples, message='num_samples must be >= 1')
+    with tf.control_dependencies([check]):
+      num_samples = tf.identity(num_samples)
     state = {'h': h, 'c': c}
     core_h, new_state = model.core(observation, state)
     logits, value, extras = model.head(core_h, None, None, 'map')

@@ -614,24 +614,28 @@ class WideNarrowManager(_RecurrentManager):
     self.waypoint_cells.assign(arr.astype(np.int32))
     self._cells_set = True
 
-  def _require_cells(self):
+  def _checked_cells(self) -> tf.Tensor:
+    """The waypoint cells, failing with one message while they are unset (-1)."""
     message = f'{self.name}: set the waypoint cells first (waypoint_cells= or set_waypoint_cells)'
     if self._cells_set:
-      return
+      return self.waypoint_cells
     if tf.executing_eagerly():
       if not np.all(self.waypoint_cells.numpy() >= 0):
         raise ValueError(message)
       self._cells_set = True          # restored from a checkpoint
-    else:                             # traced before any eager use: check when the graph runs
-      tf.debugging.assert_non_negative(self.waypoint_cells, message=message)
+      return self.waypoint_cells
+    # Traced before any eager use: check when the graph runs, before anything reads the cells (a bare assert
+    # in a tf.function only runs at some point before the function returns; a gather could fail first).
+    check = tf.debugging.assert_non_negative(self.waypoint_cells, message=message)
+    with tf.control_dependencies([check]):
+      return tf.identity(self.waypoint_cells)
 
   def waypoint_map(self) -> tf.Tensor:
     """s_V [H, W] from the stored cells."""
     return waypoint_map(self.waypoint_cells, self.grid_shape)
 
   def _extra(self, batch):
-    self._require_cells()
-    plane = self.waypoint_map()[tf.newaxis, :, :, tf.newaxis]
+    plane = waypoint_map(self._checked_cells(), self.grid_shape)[tf.newaxis, :, :, tf.newaxis]
     return tf.tile(plane, tf.stack([batch, 1, 1, 1]))
 
   def build_network(self):
@@ -708,9 +712,9 @@ class WideNarrowManager(_RecurrentManager):
 
   def narrow_logits(self, h, observation, waypoint) -> tf.Tensor:
     """Masked logits [B, N^2] of pi^n(. | s, g^w, s_w) for waypoint indices [B]."""
-    self._require_cells()
+    cells = self._checked_cells()
     waypoint = tf.cast(waypoint, tf.int32)
-    crop = self.crop(observation, self.waypoint_to_cell(waypoint))
+    crop = self.crop(observation, tf.gather(cells, waypoint))
     batch = tf.shape(crop)[0]
     flat = tf.reshape(crop, tf.stack([batch, self.window ** 2 * NUM_STATE_CHANNELS]))
     embed = self.narrow_embedding(tf.one_hot(waypoint, self.num_waypoints, dtype=tf.float32))
