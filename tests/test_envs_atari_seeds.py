@@ -18,6 +18,7 @@ SEED_ENVS = {
     'atari_breakout_seed002': ((1, 84, 84, 1), 1), 'atari_space_invaders_seed002': ((1, 84, 84, 1), 1),
     'atari_pong_seed002_rgb': ((1, 84, 84, 3), 1), 'atari_breakout_seed002_rgb': ((1, 84, 84, 3), 1),
     'atari_space_invaders_seed002_rgb': ((1, 84, 84, 3), 1),
+    'atari_breakout_nature': ((1, 84, 84, 4), 4), 'atari_pong_nature': ((1, 84, 84, 4), 4),
 }
 BALL_RED = (200, 72, 72)   # Breakout's ball (and paddle, and top brick row) colour on the NTSC palette
 BT601 = np.array([0.299, 0.587, 0.114])       # ALE's greyscale
@@ -74,7 +75,7 @@ def test_registry_entries_build_the_presets(name):
     assert settings == json.loads(json.dumps(atari.seed_settings(dict(e.kwargs)['game'], preset)))
     assert env.unwrapped.gym_env.spec.kwargs['frameskip'] == 1
     sticky = env.unwrapped.ale.getFloat('repeat_action_probability')
-    assert sticky == pytest.approx(0.0 if preset == 'seed001' else 0.25)
+    assert sticky == pytest.approx(0.0 if preset in ('seed001', 'nature_dqn') else 0.25)
   finally:
     env.close()
   assert 'atari_breakout' in registry.names(chapter=2)          # the Chapter 2 names are unchanged
@@ -124,6 +125,35 @@ def test_seed002_is_the_max_of_the_last_two_frames_in_luminance(monkeypatch):
     only_last = np.rint(_area_resize(frames[-1].astype(np.float64) @ BT709))
     differs_from_last_frame += int(np.abs(obs - only_last).max() > 1)
   assert differs_from_last_frame > 3           # the max matters on real Space Invaders frames
+  env.close()
+
+
+def test_nature_dqn_is_the_max_of_two_frames_in_y_with_noops_and_no_fire(monkeypatch):
+  """Mnih et al. 2015's preprocessing on real Breakout frames: max of the last two RGB frames, Y = BT.601 luma,
+  area-resized to 84x84; 1..30 no-ops at reset, no automatic FIRE (the ball is not served without the agent's)."""
+  env = atari.make_atari(game='breakout', seed=3, preset='nature_dqn')
+  frames = _record_engine_frames(env, monkeypatch)
+  settings = env.ale_settings
+  assert settings['noop_max'] == 30 and not settings['fire_on_reset'] and settings['max_of_last_two_frames']
+  noops = set()
+  for _ in range(3):
+    env.reset()
+    noops.add(env.noops)
+    assert 1 <= env.noops <= 30 and len(frames) >= env.noops
+  assert len(noops) > 1
+  rng = np.random.default_rng(3)
+  ball_seen = differs_from_last_frame = 0
+  for t in range(40):
+    action = 0 if t < 20 else int(rng.integers(0, 4))     # 20 NOOPs first: nothing serves the ball
+    ts = env.step(np.array([action]))
+    ref = np.rint(_area_resize(np.maximum(frames[-1], frames[-2]).astype(np.float64) @ BT601))
+    obs = ts.observation[0, :, :, 0].astype(np.float64)
+    assert np.abs(obs - ref).max() <= 1 and (obs != ref).mean() < 0.01
+    only_last = np.rint(_area_resize(frames[-1].astype(np.float64) @ BT601))
+    differs_from_last_frame += int(np.abs(obs - only_last).max() > 1)
+    if t < 20:
+      ball_seen += int(env.object_positions()['ball_y'] != 0)
+  assert ball_seen == 0 and differs_from_last_frame > 0
   env.close()
 
 
@@ -305,5 +335,5 @@ def test_other_games_have_no_ram_positions_and_bad_presets_fail():
     atari.make_atari(game='breakout', preset='seed003')
   with pytest.raises(ValueError, match='thesis preset is fixed'):
     atari.make_atari(game='breakout', noop_max=5)
-  with pytest.raises(ValueError, match='seed presets are atari_breakout_seed001'):
+  with pytest.raises(ValueError, match='the seed presets are .*atari_breakout_seed001'):
     registry.make_env('atari_breakout_seed003')

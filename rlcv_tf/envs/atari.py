@@ -43,6 +43,12 @@ adapter repeats each action 4 times (deterministic frame skip), observations are
                float luminance, then rounded) to uint8 [1, 84, 84, 1]. Sticky actions 0.25 (ALE v5's default; the
                spec's proposal), no no-ops, no automatic FIRE, ALE's 108,000-frame cap, raw rewards.
   seed002_rgb  seed002 keeping the max-pooled RGB: uint8 [1, 84, 84, 3].
+  nature_dqn   (seeds 003-004, issue 15; Mnih et al. 2015, Methods "Preprocessing" [orig]: the slides give only
+               "84x84, last 4 frames"): the per-channel max of the last two RGB frames of each repeat, the Y channel
+               (0.299 R + 0.587 G + 0.114 B), the whole screen area-resized to uint8 [1, 84, 84, 1]; 1..30 no-ops
+               at reset, no sticky actions, no automatic FIRE, ALE's 108,000-frame cap, raw rewards (the DQN
+               learner sign-clips them); the 4-frame stack is the learner's (registry default_frames = 4). Not
+               done: ending training episodes at a lost life (a habit of DeepMind's code, not in the paper).
 Breakout in any preset: `object_positions()` gives the AtariARI RAM annotations (ball_x = RAM[99], ball_y = RAM[101],
 paddle_x = RAM[72]), the lives, and where they are on the 210x160 screen. Measured on ALE 0.12.1 (the test checks
 it on real frames): the ball is 2 columns x 4 rows with its top-left pixel at (row RAM[101] + 9, column
@@ -76,13 +82,15 @@ CROP_ROWS = (34, 194)
 FRAME_HW = (80, 80)
 
 # Companion-seed presets (module docstring). 'thesis' is the Chapter 2 adapter above.
-PRESETS = ('thesis', 'seed001', 'seed002', 'seed002_rgb')
+PRESETS = ('thesis', 'seed001', 'seed002', 'seed002_rgb', 'nature_dqn')
 SEED_ACTION_REPEAT = 4
 SEED_FRAME_HW = (84, 84)
 SEED001_NOOP_MAX = 30
 SEED001_MAX_AGENT_STEPS = 27_000
 SEED002_STICKY = 0.25
 LUMINANCE = (0.2126, 0.7152, 0.0722)     # seed 002 Eq. (4.1), S:L855
+LUMA_Y = (0.299, 0.587, 0.114)           # the Y of YUV (BT.601): Nature DQN's "luminance" (Mnih et al. 2015)
+NATURE_NOOP_MAX = 30
 # Breakout's AtariARI RAM annotations and where they land on the 210x160 screen (measured; module docstring).
 BREAKOUT_RAM = {'ball_x': 99, 'ball_y': 101, 'paddle_x': 72}
 BREAKOUT_BALL_OFFSET = (9, -49)          # (row, column) = (RAM[101] + 9, RAM[99] - 49)
@@ -129,14 +137,15 @@ def seed_settings(game: str, preset: str, crop_rows: Optional[Tuple[int, int]] =
   except importlib.metadata.PackageNotFoundError:
     version = None
   seed001 = preset == 'seed001'
+  nature = preset == 'nature_dqn'
   if max_agent_steps is None:
     max_agent_steps = SEED001_MAX_AGENT_STEPS if seed001 else 0
   if max_num_frames_per_episode is None:
     max_num_frames_per_episode = 0 if seed001 else MAX_FRAMES_PER_EPISODE
   if noop_max is None:
-    noop_max = SEED001_NOOP_MAX if seed001 else 0
+    noop_max = SEED001_NOOP_MAX if seed001 else NATURE_NOOP_MAX if nature else 0
   if repeat_action_probability is None:
-    repeat_action_probability = 0.0 if seed001 else SEED002_STICKY
+    repeat_action_probability = 0.0 if (seed001 or nature) else SEED002_STICKY
   channels = 3 if preset == 'seed002_rgb' else 1
   return {
       'env_id': env_id(game), 'game': game, 'ale_py': version, 'preset': preset,
@@ -145,6 +154,7 @@ def seed_settings(game: str, preset: str, crop_rows: Optional[Tuple[int, int]] =
       'repeat_action_probability': float(repeat_action_probability), 'full_action_space': False,
       'obs_type': 'grayscale' if seed001 else 'rgb',
       'colour': ('ALE greyscale (round(0.299 R + 0.587 G + 0.114 B) on the NTSC palette)' if seed001 else
+                 'luminance Y = 0.299 R + 0.587 G + 0.114 B' if nature else
                  'luminance 0.2126 R + 0.7152 G + 0.0722 B' if channels == 1 else 'RGB'),
       'crop_rows': list(crop_rows) if crop_rows else None, 'resize': 'cv2.INTER_AREA',
       'frame_hw': list(frame_hw), 'observation': f'uint8 [1, {frame_hw[0]}, {frame_hw[1]}, {channels}]',
@@ -152,7 +162,8 @@ def seed_settings(game: str, preset: str, crop_rows: Optional[Tuple[int, int]] =
       'fire_on_reset': seed001, 'fire_after_life_loss': seed001,
       'max_agent_steps': int(max_agent_steps) or None,
       'max_num_frames_per_episode': int(max_num_frames_per_episode) or None,
-      'rewards': 'raw (the learner sign-clips; the raw score is episode_info score)' if seed001 else 'raw',
+      'rewards': ('raw (the learner sign-clips; the raw score is episode_info score)' if (seed001 or nature)
+                  else 'raw'),
   }
 
 
@@ -334,6 +345,8 @@ class AtariEnv(gymnasium_env.GymnasiumEnv):
       frame = max_of_last_two(self._previous, frame)
     if self.preset == 'seed002':
       frame = luminance(frame)
+    elif self.preset == 'nature_dqn':
+      frame = luminance(frame, LUMA_Y)
     if self._crop is not None:
       frame = frame[self._crop[0]:self._crop[1]]
     small = cv2.resize(frame, (self._hw[1], self._hw[0]), interpolation=cv2.INTER_AREA)
@@ -422,10 +435,11 @@ class AtariEnv(gymnasium_env.GymnasiumEnv):
     return info
 
 
-def luminance(rgb: np.ndarray) -> np.ndarray:
-  """uint8 [..., 3] -> float32 [...] luminance 0.2126 R + 0.7152 G + 0.0722 B in [0, 255] (seed 002 Eq. 4.1)."""
+def luminance(rgb: np.ndarray, weights: Tuple[float, float, float] = LUMINANCE) -> np.ndarray:
+  """uint8 [..., 3] -> float32 [...] luminance in [0, 255]: by default 0.2126 R + 0.7152 G + 0.0722 B (seed 002
+  Eq. 4.1); `LUMA_Y` for Nature DQN's Y channel."""
   x = np.asarray(rgb, np.float32)
-  r, g, b = (np.float32(w) for w in LUMINANCE)
+  r, g, b = (np.float32(w) for w in weights)
   return x[..., 0] * r + x[..., 1] * g + x[..., 2] * b
 
 
@@ -436,5 +450,5 @@ def max_of_last_two(previous: np.ndarray, latest: np.ndarray) -> np.ndarray:
 
 def make_atari(seed: int = 0, game: str = 'seaquest', **kwargs) -> AtariEnv:
   """Any ROM id ale-py ships (the registry names the seven thesis games and the seed presets); keyword arguments
-  as `AtariEnv` (`preset='thesis' | 'seed001' | 'seed002' | 'seed002_rgb'`)."""
+  as `AtariEnv` (`preset='thesis' | 'seed001' | 'seed002' | 'seed002_rgb' | 'nature_dqn'`)."""
   return AtariEnv(game, seed=seed, **kwargs)

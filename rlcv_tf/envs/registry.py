@@ -234,6 +234,12 @@ for _game, _title in _SEED002_TITLES.items():
 
 
 # ------------------------------------------------------------- companion seeds 003-004 (chapter 0; issue 15)
+for _game, _title in (('breakout', 'Breakout'), ('pong', 'Pong')):
+  register(f'atari_{_game}_nature', EnvEntry(
+      'atari', 'make_atari', (('game', _game), ('preset', 'nature_dqn')),
+      f'{_title} on ALE, Nature-DQN preset: frame skip 4, max of the last two RGB frames, Y luminance, area-resized '
+      'to uint8 84x84, 1-30 no-ops, raw rewards (DQN sign-clips); 4 frames stacked by the learner.',
+      default_frames=4, chapter=0))
 for _game, _gym_id in (('cartpole', 'CartPole-v1'), ('acrobot', 'Acrobot-v1'), ('mountaincar', 'MountainCar-v0')):
   register(_game, EnvEntry(
       'classic', 'make_classic', (('game', _game),),
