@@ -24,6 +24,14 @@ Used by Chapter 5 (crVAE-GAN, thesis Sec. 5.3-5.4; spec ch5 A3.1-A3.2), Chapter 
 
 Labels are float32 vectors [B]; the loss and accuracy functions reshape them to the logits' shape ([B] or [B, 1]),
 so a [B] label vector never broadcasts against [B, 1] logits into a [B, B] matrix.
+
+Seed 003 (the GAN lecture; issue 15 §2, spec seeds003_004 §2.1-2.5), below the Chapter 5/6 pieces:
+* `minimax_discriminator_loss`, `saturating_generator_loss` (the slide's minimax G loss) beside the non-saturating
+  `generator_loss` (the default), `generator_loss_fn(kind)`, `optimal_discriminator` (D* = p / (p + q)).
+* Conditional GAN: `conditional_discriminator_loss` with the mismatched-pair term (weights `CGAN_WEIGHTS`: thesis
+  1, 1; StackGAN 0.5, 0.5), `derangement` / `mismatch_pairs` (wrong-condition pairs, masked where the conditions
+  coincide).
+* WGAN: `wgan_critic_loss`, `wgan_generator_loss`, `clip_weights`, `gradient_penalty` (WGAN-GP [orig]), `emd_1d`.
 """
 
 import dataclasses
@@ -400,3 +408,184 @@ def gated_apply(optimizer, grads, variables, accuracy, threshold: float = 0.9, l
     return tf.constant(False)
 
   return tf.cond(accuracy <= threshold, apply, skip)
+
+
+# ==================================================================================== seed 003: the GAN family
+# The lecture's GAN, cGAN and WGAN objectives on logits / critic scores (issue 15 §2; spec seeds003_004 §2.1-2.2,
+# §2.5; errata §8.1-8.3). All losses are to be MINIMISED and averaged over the batch.
+
+
+def minimax_discriminator_loss(real_logits, fake_logits):
+  """L_D = mean softplus(-l_r) + mean softplus(l_f) = -(mean log D(x) + mean log(1 - D(G(z)))).
+
+  The negated bracket of the slide's D ascent step [S3:L113-115]; on logits, so it stays finite for |l| = 100.
+  Unlike `discriminator_loss` on a mixed batch, the real and fake means are taken separately (the slide's form; the
+  two agree when the batches have equal sizes, up to a factor 2).
+  """
+  real_logits = tf.convert_to_tensor(real_logits, tf.float32)
+  fake_logits = tf.convert_to_tensor(fake_logits, tf.float32)
+  return tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits))
+
+
+def saturating_generator_loss(fake_logits):
+  """The slide's minimax G loss [S3:L121-123]: mean log(1 - D(G(z))) = -mean softplus(l_f) (descended).
+
+  Its gradient -sigmoid(l_f) / B vanishes where D confidently rejects the fakes (l_f = -10: |dL/dl| = 4.54e-5 per
+  example), which is why the non-saturating `generator_loss` (gradient -(1 - sigmoid(l_f)), 0.99995 at -10;
+  Goodfellow et al. 2014 Sec. 3 [orig], and the thesis' generator objective T:L4823) is the default.
+  """
+  fake_logits = tf.convert_to_tensor(fake_logits, tf.float32)
+  return -tf.reduce_mean(tf.nn.softplus(fake_logits))
+
+
+GENERATOR_LOSSES = {'non_saturating': generator_loss, 'saturating': saturating_generator_loss}
+
+
+def generator_loss_fn(kind: str = 'non_saturating'):
+  """The G loss of `kind`: 'non_saturating' (default, the thesis) or 'saturating' (the slide's minimax form)."""
+  if kind not in GENERATOR_LOSSES:
+    raise ValueError(f'generator_loss: got {kind!r}; valid values are {tuple(GENERATOR_LOSSES)}')
+  return GENERATOR_LOSSES[kind]
+
+
+def optimal_discriminator(p_data, p_g):
+  """D*(x) = p_data(x) / (p_data(x) + p_g(x)) for a fixed G (Goodfellow et al. 2014, Prop. 1 [orig]); NumPy-like.
+
+  Where both densities are 0 the value is 1/2 (any value is optimal there)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  p_data, p_g = np.asarray(p_data, np.float64), np.asarray(p_g, np.float64)
+  total = p_data + p_g
+  return np.where(total > 0, p_data / np.where(total > 0, total, 1.0), 0.5)
+
+
+# ------------------------------------------------------------------------------------------------ conditional GAN
+
+# (w_fake, w_mismatch) of the three-term conditional D loss: the thesis' attribute cGAN (T:L5757-5770, weights 1, 1)
+# and StackGAN / GAN-CLS, real + (wrong + fake) / 2 [orig: StackGAN stageI/trainer.py].
+CGAN_WEIGHTS = {'thesis': (1.0, 1.0), 'stackgan': (0.5, 0.5)}
+
+
+def derangement(batch_size, shift: int = 1):
+  """A permutation of range(B) without fixed points: roll by `shift` (1 <= shift < B), perm[i] = (i + shift) % B.
+
+  An int32 [B] tensor; B may be a tensor. For B = 1 there is no derangement and perm = [0] (the pair is then masked
+  by `mismatch_pairs`)."""
+  batch_size = tf.convert_to_tensor(batch_size, tf.int32)
+  return (tf.range(batch_size) + shift) % tf.maximum(batch_size, 1)
+
+
+def mismatch_pairs(conditions, shift: int = 1):
+  """The mismatched (wrong-condition) pairs of a cGAN batch: (perm, valid).
+
+  Example i is shown with the condition of example perm[i] (a derangement, `derangement`); valid[i] is False where
+  that condition equals its own (identical label / attribute vector), so the pair is really a matched one and must be
+  left out of the mismatched term (spec §2.2). The thesis' Chapter 6 batch uses `mismatched_attributes`, which looks
+  further for a differing vector; this is the plain derangement with a mask.
+
+  Args:
+    conditions: [B, ...] condition vectors (one-hot labels, attribute vectors) or [B] integer labels.
+    shift: the roll.
+
+  Returns:
+    (perm int32 [B], valid bool [B]).
+  """
+  c = tf.convert_to_tensor(conditions)
+  perm = derangement(tf.shape(c)[0], shift)
+  other = tf.gather(c, perm)
+  differ = tf.not_equal(c, other)
+  if c.shape.rank is not None and c.shape.rank > 1:
+    differ = tf.reduce_any(tf.reshape(differ, (tf.shape(c)[0], -1)), axis=1)
+  return perm, differ
+
+
+def _masked_mean(values, mask):
+  values = tf.reshape(values, [-1])
+  if mask is None:
+    return tf.reduce_mean(values)
+  mask = tf.cast(tf.reshape(mask, [-1]), values.dtype)
+  return tf.math.divide_no_nan(tf.reduce_sum(values * mask), tf.reduce_sum(mask))
+
+
+def conditional_discriminator_loss(real_logits, fake_logits, mismatch_logits=None, w_fake: float = 1.0,
+                                   w_mismatch: float = 1.0, mismatch_mask=None):
+  """The three-term cGAN D loss (minimised):
+
+    mean softplus(-D(x, c)) + w_fake mean softplus(D(G(z, c), c)) + w_mismatch mean_valid softplus(D(x, c'))
+
+  i.e. -[E log D(x, a(x)) + w_f E log(1 - D(G(z, a), a)) + w_m E_{x != x'} log(1 - D(x, a(x')))] (thesis cGAN,
+  T:L5757-5765, weights 1, 1; the slide's two-term objective [S3:L180] with its parenthesis fixed, errata §8.2, when
+  `mismatch_logits` is None; StackGAN (0.5, 0.5) [orig]). `mismatch_mask` (bool [B], from `mismatch_pairs`) drops
+  pairs whose wrong condition equals the right one; the mismatched mean is over the valid pairs only (0 if none).
+  """
+  real_logits = tf.convert_to_tensor(real_logits, tf.float32)
+  fake_logits = tf.convert_to_tensor(fake_logits, tf.float32)
+  loss = tf.reduce_mean(tf.nn.softplus(-real_logits)) + w_fake * tf.reduce_mean(tf.nn.softplus(fake_logits))
+  if mismatch_logits is not None:
+    mismatch_logits = tf.convert_to_tensor(mismatch_logits, tf.float32)
+    loss += w_mismatch * _masked_mean(tf.nn.softplus(mismatch_logits), mismatch_mask)
+  return loss
+
+
+# ------------------------------------------------------------------------------------------------ Wasserstein GAN
+
+
+def wgan_critic_loss(real_scores, fake_scores):
+  """-(mean f_w(x) - mean f_w(g_theta(z))): the negated critic objective of the slides' line 5 [S3:L487-505].
+
+  The critic is unbounded (no sigmoid); minimising this is the slide's ascent `w <- w + alpha RMSProp(w, g_w)`."""
+  real_scores = tf.convert_to_tensor(real_scores, tf.float32)
+  fake_scores = tf.convert_to_tensor(fake_scores, tf.float32)
+  return tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)
+
+
+def wgan_generator_loss(fake_scores):
+  """-mean f_w(g_theta(z)) (line 10; its gradient is -E[grad_theta f_w(g_theta(z))], the ∇ the slide's S3:L461
+  formula lacks, errata §8.3)."""
+  return -tf.reduce_mean(tf.convert_to_tensor(fake_scores, tf.float32))
+
+
+def clip_weights(variables, clip: float):
+  """w <- clip(w, -c, c) for every variable (line 7, after each critic step; Arjovsky et al. c = 0.01 [orig]).
+
+  Clipping makes the critic K-Lipschitz for some K, so it estimates W up to a constant (the slide's `< 1` is the
+  paper's `<= 1`, errata §8.3). Returns the list of assign ops (eager: already applied)."""
+  if clip <= 0:
+    raise ValueError(f'clip: got {clip}; valid values are > 0')
+  return [v.assign(tf.clip_by_value(v, -clip, clip)) for v in variables]
+
+
+def gradient_penalty(critic_fn, real, fake, weight: float = 10.0, epsilon=None, seed=None):
+  """WGAN-GP's penalty lambda * E[(||grad_x f(x_hat)||_2 - 1)^2], x_hat = eps x + (1 - eps) x~, eps ~ U[0, 1] per
+  example (Gulrajani et al. 2017, Alg. 1 [orig]; not on the slides). Norms are over all non-batch axes.
+
+  Args:
+    critic_fn: x -> scores [B] or [B, 1].
+    real, fake: [B, ...] batches (fake gradient-stopped by the caller, or not: only x_hat is differentiated).
+    weight: lambda (10 in the paper).
+    epsilon: optional [B] interpolation weights (tests); else drawn (stateless when `seed` is given).
+
+  Returns:
+    the scalar penalty.
+  """
+  real = tf.convert_to_tensor(real, tf.float32)
+  fake = tf.convert_to_tensor(fake, tf.float32)
+  batch = tf.shape(real)[0]
+  if epsilon is None:
+    epsilon = (tf.random.stateless_uniform([batch], seed) if seed is not None else tf.random.uniform([batch]))
+  epsilon = tf.reshape(tf.cast(epsilon, tf.float32), tf.concat([[batch], tf.ones([tf.rank(real) - 1], tf.int32)], 0))
+  x_hat = epsilon * real + (1.0 - epsilon) * fake
+  with tf.GradientTape() as tape:
+    tape.watch(x_hat)
+    scores = tf.reduce_sum(critic_fn(x_hat))
+  grads = tf.reshape(tape.gradient(scores, x_hat), (batch, -1))
+  norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + 1e-12)
+  return weight * tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def emd_1d(x, y):
+  """W1 between two equal-size 1-D samples: mean |sort(x) - sort(y)| (exact for empirical measures; spec §2.5)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  x, y = np.sort(np.ravel(np.asarray(x, np.float64))), np.sort(np.ravel(np.asarray(y, np.float64)))
+  if x.shape != y.shape:
+    raise ValueError(f'emd_1d: equal-size samples needed, got {x.size} and {y.size}')
+  return float(np.mean(np.abs(x - y)))
