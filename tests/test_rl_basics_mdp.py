@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rlcv_tf.envs import toy_text
+from rlcv_tf.rl_basics import dqn
 from rlcv_tf.rl_basics import exploration
 from rlcv_tf.rl_basics import mdp as mdp_lib
 from rlcv_tf.rl_basics import tabular
@@ -169,3 +170,15 @@ def test_launcher_writes_the_solution_and_picture_and_refuses_bad_flags(tmp_path
     proc = run_module('launchers.mdp', *args, f'--output_dir={tmp_path / "x"}')
     assert proc.returncode == 2 and needle in one_error_line(proc), (args, proc.stderr[-500:])
   assert not os.path.exists(tmp_path / 'x')
+
+
+@pytest.mark.slow
+def test_online_neural_q_learning_reaches_q_star():
+  """T-QL-2: the slides' online neural Q-learning (one-hot state -> Dense(2), SGD, no replay, the target held
+  fixed) on the two-state MDP reaches Q* within 0.5; at a learning rate of 1e-7 Q stays near 0 (the check can
+  fail)."""
+  mdp = mdp_lib.two_state_mdp(0.9)
+  q = dqn.online_q_learning(mdp, steps=3_000, learning_rate=0.1, epsilon=0.2, seed=0)
+  np.testing.assert_allclose(q, [[17.1, 19.0], [20.0, 17.1]], atol=0.5)
+  frozen = dqn.online_q_learning(mdp, steps=300, learning_rate=1e-7, epsilon=0.2, seed=0)
+  assert np.abs(frozen).max() < 0.1

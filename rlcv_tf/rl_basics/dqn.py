@@ -156,3 +156,43 @@ class DQNLearner:
     if self.target is not None and int(self.updates.numpy()) % self.cfg.target_update_period == 0:
       hard_update(self.target, self.online)
     return {k: float(v) for k, v in out.items()}
+
+
+def online_q_learning(mdp, steps: int, learning_rate: float = 0.05, epsilon: float = 0.2, seed: int = 0,
+                      hidden: Sequence[int] = ()) -> np.ndarray:
+  """The slides' online neural Q-learning (S3:L576-581; spec Sec. 4.4) on a `mdp.TabularMDP`, sampled: each step
+  act epsilon-greedily, observe r_t and s_{t+1}, set y_t = r_t + gamma (1 - done) max_a Q(s_{t+1}, a; theta) held
+  fixed (stop_gradient), and take one plain SGD step on (y_t - Q(s_t, a_t; theta))^2: no replay, no target network.
+  States enter one-hot; with `hidden=()` the network is one Dense(|A|) layer, so theta is a table plus a bias and
+  the step is tabular Q-learning at a step size of 2 learning_rate. Returns Q [S, A] of the final network."""
+  from rlcv_tf.rl_basics import exploration  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.rl_basics import tabular  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(int(seed))
+  rng = np.random.default_rng(seed)
+  num_states, num_actions = mdp.num_states, mdp.num_actions
+  layers = [keras.Input((num_states,))] + [keras.layers.Dense(h, activation='relu') for h in hidden]
+  net = keras.Sequential(layers + [keras.layers.Dense(num_actions, kernel_initializer='zeros')])
+  optimizer = keras.optimizers.SGD(learning_rate)
+  eye = np.eye(num_states, dtype=np.float32)
+
+  @tf.function
+  def update(s, a, r, not_done, s2, s_next):
+    """One SGD step on transition (s, a, r, s2); returns Q(s_next, .) after it (the state acted from next)."""
+    y = tf.stop_gradient(r + mdp.gamma * not_done * tf.reduce_max(net(s2), axis=-1))
+    with tf.GradientTape() as tape:
+      q_taken = tf.gather(net(s), a, axis=-1, batch_dims=1)
+      loss = tf.reduce_sum(tf.square(y - q_taken))
+    grads = tape.gradient(loss, net.trainable_variables)
+    optimizer.apply_gradients(zip(grads, net.trainable_variables))
+    return net(s_next)[0]
+
+  s = int(rng.choice(num_states, p=mdp.start))
+  q_s = net(eye[s:s + 1]).numpy()[0]
+  for _ in range(steps):
+    a = exploration.epsilon_greedy(q_s, epsilon, rng)
+    s2, r, done = tabular.step(mdp, s, a, rng)
+    s_next = int(rng.choice(num_states, p=mdp.start)) if done else s2
+    q_s = update(eye[s:s + 1], np.array([a]), np.array([r], np.float32), np.array([0.0 if done else 1.0], np.float32),
+                 eye[s2:s2 + 1], eye[s_next:s_next + 1]).numpy()
+    s = s_next
+  return net(eye).numpy()

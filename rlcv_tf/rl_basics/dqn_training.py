@@ -190,6 +190,7 @@ def train(cfg: DQNRunConfig, logdir: str, print_fn: Callable[[str], None] = prin
   logs: Dict[str, float] = {}
   session = 0
   failure = None
+  loop_start = time.monotonic()
   with stop:
     try:
       ts = env.reset()
@@ -238,6 +239,7 @@ def train(cfg: DQNRunConfig, logdir: str, print_fn: Callable[[str], None] = prin
           replay_lib.save(replay_path, replay.state_dict())
     except Exception as e:  # pylint: disable=broad-except
       failure = e
+    loop_s = time.monotonic() - loop_start
     if failure is not None or stop.requested:
       replay_lib.save(replay_path, replay.state_dict())
       ckpt.save_and_stop(steps, failure, stop, print_fn, PREFIX, unit='agent steps')
@@ -248,7 +250,10 @@ def train(cfg: DQNRunConfig, logdir: str, print_fn: Callable[[str], None] = prin
             'eval_episodes': cfg.eval_episodes, 'eval_mean': float(np.mean(scores)),
             'eval_std': float(np.std(scores)), 'eval_scores': scores,
             'train_last20': float(np.mean([e['score'] for e in episodes[-20:]])) if episodes else None,
-            'wall_s_session': time.monotonic() - start}
+            'wall_s_session': time.monotonic() - start,
+            # The step loop of this session alone (acting, stepping, replay, updates, logging; not start-up,
+            # checkpoints at the end, export or evaluation): benchmarks/dqn_throughput.py reads it.
+            'loop_steps_session': session, 'loop_s_session': loop_s}
   with open(os.path.join(logdir, 'eval.json'), 'w') as f:
     json.dump(result, f, indent=1)
   if episodes:

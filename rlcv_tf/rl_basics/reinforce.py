@@ -63,3 +63,31 @@ def reinforce_bandit_estimate(logits, rewards, num_samples: int, seed: int = 0,
     lp = tfp.distributions.Categorical(logits=logits).log_prob(actions)
     objective = tf.reduce_mean(lp * tf.stop_gradient(r - (0.0 if baseline is None else baseline)))
   return tape.gradient(objective, logits)
+
+
+def reinforce_bandit(rewards, updates: int, batch_size: int = 8, learning_rate: float = 0.1, seed: int = 0,
+                     baseline: bool = False) -> 'np.ndarray':
+  """REINFORCE on a K-armed deterministic bandit (spec T-PG-2): logits start at 0; each update samples
+  `batch_size` arms from softmax(logits), takes one SGD step on `reinforce_loss` (with the batch's mean reward as
+  a fixed baseline if `baseline`). Returns the policy's probabilities [updates + 1, K], before and after each."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  r_table = tf.constant(rewards, tf.float32)
+  logits = tf.Variable(tf.zeros_like(r_table))
+  rng = tf.random.Generator.from_seed(seed)
+  history = [tf.nn.softmax(logits).numpy()]
+
+  @tf.function
+  def update():
+    actions = tfp.distributions.Categorical(logits=logits).sample(
+        batch_size, seed=tf.cast(rng.uniform_full_int([2], tf.int64), tf.int32))
+    returns = tf.gather(r_table, actions)
+    with tf.GradientTape() as tape:
+      batch_logits = tf.tile(logits[tf.newaxis], [batch_size, 1])
+      loss = reinforce_loss(batch_logits, actions, returns,
+                            tf.fill([batch_size], tf.reduce_mean(returns)) if baseline else None)
+    logits.assign_sub(learning_rate * tape.gradient(loss, logits))      # plain SGD
+
+  for _ in range(updates):
+    update()
+    history.append(tf.nn.softmax(logits).numpy())
+  return np.stack(history)
