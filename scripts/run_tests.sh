@@ -6,15 +6,18 @@
 # 1. set-up: `bash scripts/setup.sh` (idempotent; seconds when everything is installed; it also regenerates the
 #    Bazel Python toolchain for this checkout's .venv),
 # 2. Bazel: `bazel test //...`: every test not marked grf or slow (see BUILD),
-# 3. pytest: `.venv/bin/python -m pytest tests -q -m "grf or slow"`: the rest (real football engine, long runs),
-#    so the two phases run every test once. With RLCV_SKIP_BAZEL=1 pytest runs every test.
+# 3. pytest: `.venv/bin/python -m pytest tests -q -m "grf or slow" -n 2 --dist loadfile`: the rest (real football
+#    engine, long runs), so the two phases run every test once, on two pytest-xdist workers (each file on one worker:
+#    most of these runs keep one core busy, so two workers take about half the time of one on the 2-core CI
+#    machine). With RLCV_SKIP_BAZEL=1 pytest runs every test.
 #
 # Phases 2 and 3 both run even if one fails; the exit status is non-zero if set-up, Bazel or pytest failed.
 # Extra arguments go to pytest (e.g. `RLCV_SKIP_BAZEL=1 bash scripts/run_tests.sh -x -k vtrace`).
 #
 # Environment: RLCV_SKIP_SETUP=1 skips phase 1; RLCV_SKIP_BAZEL=1 skips phase 2; RLCV_TEST_TIMEOUT (seconds,
 # default 1200) fails any single pytest test that hangs, with its traceback, instead of the whole CI job timing
-# out; RLCV_KEEP_BAZEL_SERVER=1 leaves Bazel's server running afterwards (by default it is shut down to give
+# out; RLCV_PYTEST_WORKERS (default 2; 0 runs pytest in one process, e.g. to debug a test with -s or pdb);
+# RLCV_KEEP_BAZEL_SERVER=1 leaves Bazel's server running afterwards (by default it is shut down to give
 # its memory back to the pytest phase).
 set -uo pipefail
 
@@ -64,9 +67,12 @@ fi
 # ---------------------------------------------------------------- 3. pytest
 markers=()
 [ "${RLCV_SKIP_BAZEL:-0}" = 1 ] || markers=(-m "grf or slow")
-phase "[3/3] pytest: $VENV/bin/python -m pytest tests -q ${markers[*]}"
+workers=()
+[ "${RLCV_PYTEST_WORKERS:-2}" = 0 ] || workers=(-n "${RLCV_PYTEST_WORKERS:-2}" --dist loadfile)
+phase "[3/3] pytest: $VENV/bin/python -m pytest tests -q ${markers[*]} ${workers[*]}"
 t=$SECONDS
-"$VENV/bin/python" -m pytest tests -q --durations=15 --timeout="${RLCV_TEST_TIMEOUT:-1200}" "${markers[@]}" "$@"
+"$VENV/bin/python" -m pytest tests -q --durations=25 --timeout="${RLCV_TEST_TIMEOUT:-1200}" "${workers[@]}" \
+  "${markers[@]}" "$@"
 pytest_status=$?
 case $pytest_status in
   0) pytest_result="passed" ;;
