@@ -18,6 +18,7 @@ import time
 
 from absl import app
 from absl import flags
+from absl import logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -65,6 +66,7 @@ def write_report(results: dict, out: str) -> str:
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)      # the SavedModel writer's INFO lines
   if FLAGS.report_only:
     with open(os.path.join(FLAGS.out, 'ring.json')) as f:
       print(f'[gans_ring] wrote {write_report(json.load(f), FLAGS.out)}')

@@ -24,6 +24,8 @@ from typing import Sequence, Tuple
 import keras
 from keras import ops
 
+from rlcv_tf.core import tracking
+
 RESOLUTIONS = (16, 28, 32, 64)
 NORMS = ('batch', 'none')
 
@@ -64,6 +66,7 @@ class MLPGenerator(Model):
     self.out_dim, self.condition_dim = int(out_dim), int(condition_dim)
     self.hidden = [keras.layers.Dense(h, activation='relu', name=f'dense{i}') for i, h in enumerate(hidden)]
     self.out = keras.layers.Dense(self.out_dim, name='out')
+    tracking.track_containers(self)       # tf.train.Checkpoint does not see layers kept in lists
 
   def call(self, z, condition=None, training=False):
     condition = check_condition(condition, self.condition_dim, self.name)
@@ -82,6 +85,7 @@ class MLPDiscriminator(Model):
     self.condition_dim = int(condition_dim)
     self.hidden = [keras.layers.Dense(h, name=f'dense{i}') for i, h in enumerate(hidden)]
     self.out = keras.layers.Dense(1, name='logit')
+    tracking.track_containers(self)
 
   def call(self, x, condition=None, training=False):
     condition = check_condition(condition, self.condition_dim, self.name)
@@ -121,6 +125,7 @@ class DCGANGenerator(Model):
                        keras.layers.BatchNormalization(name=f'up{i}_bn')))
     self.to_image = keras.layers.Conv2DTranspose(self.channels, 4, strides=2, padding='same',
                                                  kernel_initializer=_init(), name='to_image')
+    tracking.track_containers(self)       # the up-stages' BatchNorm statistics must reach checkpoints
 
   def call(self, z, condition=None, training=False):
     condition = check_condition(condition, self.condition_dim, self.name)
@@ -156,6 +161,7 @@ class DCGANDiscriminator(Model):
       self.joint_bn = keras.layers.BatchNormalization(name='joint_bn') if norm == 'batch' else None
     self.flatten = keras.layers.Flatten(name='flatten')
     self.logit = keras.layers.Dense(1, kernel_initializer=_init(), name='logit')
+    tracking.track_containers(self)
 
   def call(self, x, condition=None, training=False):
     condition = check_condition(condition, self.condition_dim, self.name)

@@ -35,6 +35,7 @@ from keras import ops
 
 from rlcv_tf.core import gan
 from rlcv_tf.core import images as images_lib
+from rlcv_tf.core import tracking
 from rlcv_tf.core.vaegan import refiner
 from rlcv_tf.gans import conditional as conditional_lib
 from rlcv_tf.gans import networks
@@ -89,6 +90,7 @@ class StageIGenerator(networks.Model):
                                      name=f'up{i}_conv'),
                  keras.layers.BatchNormalization(name=f'up{i}_bn')) for i in range(n)]
     self.to_image = keras.layers.Conv2D(channels, 3, padding='same', name='to_image')
+    tracking.track_containers(self)       # tf.train.Checkpoint does not see layers kept in lists
 
   def call(self, z, condition, training=False):
     c_hat, kl = self.ca(condition, training=training)
