@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from rlcv_tf.core import tracking
 from rlcv_tf.vae_pg import vae as vae_lib
 
 tfd = tfp.distributions
@@ -46,6 +47,7 @@ class ActorCritic(keras.Model):
                                      name=f'h{i + 1}') for i, h in enumerate(hidden)]
     self.policy_head = keras.layers.Dense(num_actions, kernel_initializer=ortho(0.01), name='policy')
     self.value_head = keras.layers.Dense(1, kernel_initializer=ortho(1.0), name='value')
+    tracking.track_sublayers(self, 'trunk', self.trunk)    # tf.train.Checkpoint does not see Keras lists
 
   def features(self, frames) -> tf.Tensor:
     """U = concat of the posterior means of the n frames, [B, n*d]."""
