@@ -36,5 +36,5 @@ def test_conditional_dcgan_export_matches_keras_in_inference_mode(tmp_path):
                              rtol=1e-4, atol=1e-5)
   assert loaded.sample(tf.constant(6), tf.one_hot([5], 10))['samples'].shape == (6, 28, 28, 1)
   assert loaded.sample(tf.constant(3), c)['samples'].shape == (3, 28, 28, 1)
-  with pytest.raises(tf.errors.InvalidArgumentError):
+  with pytest.raises(tf.errors.InvalidArgumentError, match='condition needs 1 row or num rows'):
     loaded.sample(tf.constant(3), tf.one_hot([1, 2], 10))

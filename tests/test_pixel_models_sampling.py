@@ -120,7 +120,7 @@ def test_conditional_sampling_follows_the_label():
   assert (x[0] != x[1]).any()
   with pytest.raises(ValueError):
     m(tf.zeros((1,) + shape))  # a conditional model needs its condition
-  with pytest.raises(tf.errors.InvalidArgumentError):
+  with pytest.raises(tf.errors.InvalidArgumentError, match='one row per image'):
     sampling.sample(m, 3, 1.0, 0, labels)  # a condition of the wrong size
 
 

@@ -60,7 +60,7 @@ def test_saved_model_matches_keras(tmp_path, model, conditional):
                              keras_model(likelihood.scale(x, 4), **kwargs).numpy(), rtol=1e-4, atol=1e-5)
   s = loaded.sample(tf.constant(3), tf.constant(1.0), tf.constant(5, tf.int64), *extra)['images'].numpy()
   np.testing.assert_array_equal(s, sampling.sample(keras_model, 3, 1.0, 5, *extra).numpy())
-  with pytest.raises(tf.errors.InvalidArgumentError):
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r'pixels must be in \[0, 4\)'):
     loaded.log_prob(x + 4, *extra)
   # gradients flow through the logits signature
   xv = tf.Variable(likelihood.scale(x, 4))

@@ -28,9 +28,10 @@ def export_generator(cfg, generator, condition_dim: int, path: str) -> str:
 
   def conditions_for(num, condition):
     rows = tf.shape(condition)[0]
-    tf.debugging.assert_equal(tf.logical_or(tf.equal(rows, 1), tf.equal(rows, num)), True,
-                              message='sample: condition needs 1 row or num rows')
-    return tf.cond(tf.equal(rows, 1), lambda: tf.repeat(condition, num, axis=0), lambda: condition)
+    check = tf.debugging.assert_equal(tf.logical_or(tf.equal(rows, 1), tf.equal(rows, num)), True,
+                                      message='sample: condition needs 1 row or num rows')
+    with tf.control_dependencies([check]):       # checked before the generator reads it
+      return tf.cond(tf.equal(rows, 1), lambda: tf.repeat(condition, num, axis=0), lambda: tf.identity(condition))
 
   def write(tmp):
     archive = keras.export.ExportArchive()

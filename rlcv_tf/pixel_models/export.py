@@ -18,10 +18,13 @@ from rlcv_tf.pixel_models import sampling
 
 
 def _check_levels(images, levels):
+  """The images, checked: every later op reads them after the range check (a bare assert in a tf.function may run
+  after an op that fails first with another message)."""
   images = tf.cast(images, tf.int32)
-  tf.debugging.assert_greater_equal(images, 0, message=f'pixels must be in [0, {levels})')
-  tf.debugging.assert_less(images, levels, message=f'pixels must be in [0, {levels})')
-  return images
+  checks = [tf.debugging.assert_greater_equal(images, 0, message=f'pixels must be in [0, {levels})'),
+            tf.debugging.assert_less(images, levels, message=f'pixels must be in [0, {levels})')]
+  with tf.control_dependencies(checks):
+    return tf.identity(images)
 
 
 def export(model, path: str) -> str:

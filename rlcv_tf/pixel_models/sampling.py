@@ -40,8 +40,10 @@ def sample(model, num, temperature=1.0, seed=0, condition=None, fast: bool = Tru
   kwargs = {}
   if condition is not None:
     condition = tf.cast(condition, tf.float32)
-    tf.debugging.assert_equal(tf.shape(condition)[0], num, message='condition must hold one row per image [num, K]')
-    kwargs['condition'] = condition
+    check = tf.debugging.assert_equal(tf.shape(condition)[0], num,
+                                      message='condition must hold one row per image [num, K]')
+    with tf.control_dependencies([check]):       # checked before the model reads it
+      kwargs['condition'] = tf.identity(condition)
   for i in tf.range(h * w * c):
     r, col, ch = i // (w * c), (i // c) % w, i % c
     lo = tf.maximum(0, r - reach) if fast else 0
