@@ -29,10 +29,11 @@ from absl import logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 import machine_state  # pylint: disable=g-import-not-at-top  (this folder)
+from rlcv_tf.pixel_models import config as config_lib  # pylint: disable=g-import-not-at-top  (no TensorFlow)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = machine_state.ROOT
 BENCHMARK = 'pixel_models_speed'
-MODELS = ('pixelcnn', 'gated_pixelcnn', 'row_lstm', 'diagonal_bilstm')
+MODELS = config_lib.MODELS
 
 flags.DEFINE_list('models', list(MODELS), 'Models compared.')
 flags.DEFINE_integer('steps', 200, 'Training steps per model (equal for all).')
@@ -83,7 +84,6 @@ def main(argv):
   load_start = machine_state.load_average()
   work_start = machine_state.other_work()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.pixel_models import config as config_lib  # pylint: disable=g-import-not-at-top
   from rlcv_tf.pixel_models import sampling  # pylint: disable=g-import-not-at-top
   from rlcv_tf.pixel_models import training  # pylint: disable=g-import-not-at-top
   results, baseline = {}, None

@@ -19,6 +19,7 @@ with a dense layer to `condition_embed` units, tiles it over the last feature ma
 then a 1x1 conv (BN, LeakyReLU) before the head, as StackGAN's D does [orig].
 """
 
+import contextlib
 from typing import Sequence, Tuple
 
 import keras
@@ -188,14 +189,15 @@ def build(model: keras.Model, input_shape, condition_dim: int = 0):
   return model
 
 
-def snapshot_statistics(model: keras.Model):
-  """The values of `model`'s non-trainable variables (BatchNorm moving statistics), to put back with
-  `restore_statistics`: a G step runs D in training mode (batch statistics) but must leave D bit-identical, and a
-  D step runs G likewise (issue 15 §2 test: a G step leaves D unchanged and vice versa)."""
+@contextlib.contextmanager
+def statistics_kept(*models: keras.Model):
+  """Runs the block with `models` in training mode free to use batch statistics, then puts their non-trainable
+  variables (BatchNorm moving statistics) back as they were: a G step runs D in training mode but must leave D
+  bit-identical, and a D step runs G likewise (issue 15 §2 test: a G step leaves D unchanged and vice versa). In a
+  tf.function the restores are ops placed after the block's ops."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  return [tf.identity(v.value) for v in model.non_trainable_variables]
-
-
-def restore_statistics(model: keras.Model, values) -> None:
-  for v, value in zip(model.non_trainable_variables, values):
-    v.assign(value)
+  saved = [[tf.identity(v.value) for v in m.non_trainable_variables] for m in models]
+  yield
+  for model, values in zip(models, saved):
+    for v, value in zip(model.non_trainable_variables, values):
+      v.assign(value)

@@ -197,10 +197,8 @@ class StackGANTrainer(tf.Module):
 
   def _fakes(self, batch, condition):
     z = self.rng.normal([batch, self.z_dim])
-    stats = networks.snapshot_statistics(self.generator)
-    s1, s2 = self.generator.generate(z, condition, training=True)
-    networks.restore_statistics(self.generator, stats)
-    return s1, s2
+    with networks.statistics_kept(self.generator):
+      return self.generator.generate(z, condition, training=True)
 
   def _train_impl(self, x, condition):
     d1, d2 = self.discriminators.d1, self.discriminators.d2
@@ -215,17 +213,14 @@ class StackGANTrainer(tf.Module):
       out['loss/d2'], out['d2/accuracy'] = self._d_step(d2, self.d2_opt, real2, s2, c)
     c = cs[-1]
     z = self.rng.normal([tf.shape(c)[0], self.z_dim])
-    d_stats = networks.snapshot_statistics(d1) + networks.snapshot_statistics(d2)
-    with tf.GradientTape(persistent=True) as tape:
-      s1, s2, kl1, kl2 = self.generator.generate(z, c, training=True, with_kl=True)
-      g1 = gan.generator_loss(d1(s1, c, training=True)) + self.kl_weight * kl1
-      g2 = gan.generator_loss(d2(s2, c, training=True)) + self.kl_weight * kl2
-    self.g1_opt.apply_gradients(zip(tape.gradient(g1, self.g1_vars), self.g1_vars))
-    self.g2_opt.apply_gradients(zip(tape.gradient(g2, self.g2_vars), self.g2_vars))
-    del tape
-    n1 = len(d1.non_trainable_variables)
-    networks.restore_statistics(d1, d_stats[:n1])
-    networks.restore_statistics(d2, d_stats[n1:])
+    with networks.statistics_kept(d1, d2):
+      with tf.GradientTape(persistent=True) as tape:
+        s1, s2, kl1, kl2 = self.generator.generate(z, c, training=True, with_kl=True)
+        g1 = gan.generator_loss(d1(s1, c, training=True)) + self.kl_weight * kl1
+        g2 = gan.generator_loss(d2(s2, c, training=True)) + self.kl_weight * kl2
+      self.g1_opt.apply_gradients(zip(tape.gradient(g1, self.g1_vars), self.g1_vars))
+      self.g2_opt.apply_gradients(zip(tape.gradient(g2, self.g2_vars), self.g2_vars))
+      del tape
     self.step.assign_add(1)
     out.update({'loss/g': g1, 'loss/g2': g2, 'loss/kl': kl1, 'loss/kl2': kl2})
     return out

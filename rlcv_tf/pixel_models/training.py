@@ -18,6 +18,7 @@ samples/step_*.png (fast-sampler sheets; class-conditional models: labels 0, 1, 
 check), saved_model/ (export.py).
 """
 
+import dataclasses
 import json
 import os
 import time
@@ -148,14 +149,13 @@ def evaluate(model, data: Data, batch_size: int = 100) -> dict:
       kwargs['condition'] = tf.one_hot(data.test_labels[i:i + batch_size], model.num_classes)
     total.append(likelihood.nll_nats(model(likelihood.scale(x, model.levels), **kwargs), x).numpy())
   nll = float(np.concatenate(total).mean())
-  train_levels = data.train if not data.binary else (data.train > 0.5).astype(np.int32)
   if data.binary:  # the baseline's counts: the training digits' Bernoulli means as soft counts
     p = data.train.mean(axis=0)
     p = (p * len(data.train) + 1.0) / (len(data.train) + 2.0)
     x = data.test
     base = float(-(x * np.log(p) + (1 - x) * np.log(1 - p)).sum(axis=(1, 2, 3)).mean())
   else:
-    base = likelihood.independent_baseline_nats(train_levels, data.test, model.levels)
+    base = likelihood.independent_baseline_nats(data.train, data.test, model.levels)
   dims = h * w * c
   return {'eval/test_nll_nats': nll, 'eval/test_bits_per_dim': nll / (dims * np.log(2)),
           'eval/baseline_nll_nats': base, 'eval/uniform_nll_nats': dims * float(np.log(model.levels)),
@@ -181,10 +181,8 @@ def train(cfg: config_lib.PixelConfig, logdir: str, print_fn: Callable[[str], No
   data = load_data(cfg)
   tf.keras.utils.set_random_seed(cfg.seed)
   model = build_model(cfg, data.image_shape, data.num_classes)
-  run = _RunView(cfg)
-  os.makedirs(logdir, exist_ok=True)
-  with open(os.path.join(logdir, 'config.json'), 'w') as f:
-    json.dump({'model': cfg.to_dict()}, f, indent=1, sort_keys=True)
+  run = RunView.of(cfg)
+  train_loop.save_run_config(logdir, cfg, run)
   trainer = Trainer(model, cfg.learning_rate)
   manager = train_loop.restore_or_start(trainer, logdir, print_fn, prefix=PREFIX)
   writer = tf.summary.create_file_writer(logdir)
@@ -224,9 +222,15 @@ def train(cfg: config_lib.PixelConfig, logdir: str, print_fn: Callable[[str], No
   return train_loop.TrainResult(done, metrics, results, saved_model, time.monotonic() - start, steps_per_second)
 
 
-class _RunView:
-  """The fields of a run that core/train_loop.py reads, from a PixelConfig."""
+@dataclasses.dataclass(frozen=True)
+class RunView:
+  """The fields of a run that core/train_loop.py reads (and config.json's 'run' record), from a PixelConfig."""
+  steps: int
+  summary_every: int
+  image_every: int
+  log_interval_s: float
+  checkpoint_interval_s: float
 
-  def __init__(self, cfg):
-    self.steps, self.summary_every, self.image_every = cfg.steps, cfg.summary_every, cfg.image_every
-    self.log_interval_s, self.checkpoint_interval_s = cfg.log_interval_s, cfg.checkpoint_interval_s
+  @classmethod
+  def of(cls, cfg: config_lib.PixelConfig) -> 'RunView':
+    return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
