@@ -67,7 +67,7 @@ def _rate(fn, seconds: float):
   return n / wall, meter.stop()
 
 
-def _config(name: str, total_steps: int, logdir_seed: int = 0):
+def _config(name: str, total_steps: int, seed: int = 0):
   from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
   from rlcv_tf.rl_basics import dqn_training  # pylint: disable=g-import-not-at-top
   env, variant, ratio, batch, lr = SETTINGS[name]
@@ -75,7 +75,7 @@ def _config(name: str, total_steps: int, logdir_seed: int = 0):
       env=env, variant=variant, replay_ratio=ratio, batch_size=batch, learning_rate=lr, total_steps=total_steps,
       learning_starts=FLAGS.learning_starts, buffer_size=max(10_000, total_steps), eps_steps=total_steps,
       num_frames=registry.entry(env).default_frames, reward_clip=env.startswith('atari'), eval_episodes=1,
-      log_interval_s=1e9, seed=logdir_seed)
+      log_interval_s=1e9, seed=seed)
 
 
 def components(name: str, seconds: float) -> dict:

@@ -20,6 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rlcv_tf.rl_basics import exploration
+from rlcv_tf.rl_basics import tabular
+
 NETWORKS = ('mlp', 'nips2013', 'nature2015')
 LOSSES = ('mse', 'huber')
 
@@ -165,8 +168,6 @@ def online_q_learning(mdp, steps: int, learning_rate: float = 0.05, epsilon: flo
   fixed (stop_gradient), and take one plain SGD step on (y_t - Q(s_t, a_t; theta))^2: no replay, no target network.
   States enter one-hot; with `hidden=()` the network is one Dense(|A|) layer, so theta is a table plus a bias and
   the step is tabular Q-learning at a step size of 2 learning_rate. Returns Q [S, A] of the final network."""
-  from rlcv_tf.rl_basics import exploration  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.rl_basics import tabular  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(int(seed))
   rng = np.random.default_rng(seed)
   num_states, num_actions = mdp.num_states, mdp.num_actions

@@ -12,6 +12,7 @@ Distributions are `tfp.distributions.Categorical` (the project's rule).
 
 from typing import Dict, Optional
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -66,11 +67,10 @@ def reinforce_bandit_estimate(logits, rewards, num_samples: int, seed: int = 0,
 
 
 def reinforce_bandit(rewards, updates: int, batch_size: int = 8, learning_rate: float = 0.1, seed: int = 0,
-                     baseline: bool = False) -> 'np.ndarray':
+                     baseline: bool = False) -> np.ndarray:
   """REINFORCE on a K-armed deterministic bandit (spec T-PG-2): logits start at 0; each update samples
   `batch_size` arms from softmax(logits), takes one SGD step on `reinforce_loss` (with the batch's mean reward as
   a fixed baseline if `baseline`). Returns the policy's probabilities [updates + 1, K], before and after each."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   r_table = tf.constant(rewards, tf.float32)
   logits = tf.Variable(tf.zeros_like(r_table))
   rng = tf.random.Generator.from_seed(seed)
