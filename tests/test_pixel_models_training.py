@@ -4,6 +4,7 @@ baseline (the learning check), and a broken run (lr 1e-9) fails it."""
 
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -112,6 +113,16 @@ def test_launcher_data_errors(tmp_path):
       'launchers.pixel_models', f'--dataset=npz:{bad}', '--levels=4', '--model=gated_pixelcnn', '--conditional',
       f'--logdir={tmp_path}/b', timeout=120))
   assert line.startswith('error: --dataset') and 'condition "labels" must be [N] = [40]' in line
+
+
+def test_launcher_ctrl_c_saves_a_checkpoint_and_the_saved_model_then_exits_130(tmp_path):
+  logdir = str(tmp_path / 'run')
+  code, text = helpers.interrupt_after_progress('launchers.pixel_models', '--steps=1000000', '--hidden=4',
+                                                '--layers=1', '--head=4', f'--logdir={logdir}')
+  assert code == 128 + signal.SIGINT, text[-3000:]
+  assert 'stopped by SIGINT: saved checkpoint' in text and 'Traceback' not in text
+  assert os.path.exists(os.path.join(logdir, 'saved_model', 'saved_model.pb'))
+  assert any(name.startswith('ckpt-') for name in os.listdir(os.path.join(logdir, 'checkpoints')))
 
 
 def test_launcher_resumes_a_run_and_exports(tmp_path):
