@@ -30,8 +30,9 @@ def one_error_line(proc) -> str:
 def interrupt_after_progress(module: str, *args, marker: str = 'steps/s', timeout: float = 300):
   """Starts `python -m module args...`, sends SIGINT once a progress line (holding `marker`) is printed, and
   returns (exit code, everything it printed)."""
+  env = dict(os.environ, PYTHONUNBUFFERED='1')     # a pipe is block-buffered: the progress line must arrive now
   proc = subprocess.Popen([sys.executable, '-m', module, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+                          stderr=subprocess.STDOUT, text=True, env=env)
   deadline = time.monotonic() + timeout
   lines = []
   for line in proc.stdout:
