@@ -158,10 +158,9 @@ def test_launcher_refuses_empty_frames_dir_and_mismatched_pretrain(tmp_path, pre
 @pytest.fixture
 def deterministic_ops():
   """TensorFlow's op determinism for one test, then off again (the flag is process-wide)."""
-  from tensorflow.python.framework import config as tf_config  # pylint: disable=g-import-not-at-top
-  tf.config.experimental.enable_op_determinism()
-  yield
-  tf_config.disable_op_determinism()
+  from rlcv_tf.core import determinism  # pylint: disable=g-import-not-at-top
+  with determinism.op_determinism():
+    yield
 
 
 @pytest.mark.slow
