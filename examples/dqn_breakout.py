@@ -40,18 +40,8 @@ PAPER = {'agent steps': '50,000,000', 'replay memory': '1,000,000', 'epsilon ann
 
 
 def _random_play(episodes: int) -> list:
-  from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(0)
-  scores = []
-  for i in range(episodes):
-    env = registry.make_env(ENV, seed=3_000_000 + i)
-    ts, total = env.reset(), 0.0
-    while not ts.last():
-      ts = env.step(np.array([rng.integers(env.num_actions)]))
-      total += float(np.sum(ts.reward))
-    scores.append(total)
-    env.close()
-  return scores
+  from rlcv_tf.envs import random_policy  # pylint: disable=g-import-not-at-top
+  return random_policy.random_play_scores(ENV, episodes, seed_base=3_000_000)
 
 
 def main(argv):

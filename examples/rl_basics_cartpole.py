@@ -30,17 +30,8 @@ FLAGS = flags.FLAGS
 
 
 def _random_play(episodes: int = 100) -> float:
-  from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(0)
-  scores = []
-  for i in range(episodes):
-    env = registry.make_env('cartpole', seed=2_000_000 + i, num_frames=1)
-    ts, total = env.reset(), 0.0
-    while not ts.last():
-      ts = env.step(np.array([rng.integers(2)]))
-      total += float(ts.reward[0])
-    scores.append(total)
-  return float(np.mean(scores))
+  from rlcv_tf.envs import random_policy  # pylint: disable=g-import-not-at-top
+  return float(np.mean(random_policy.random_play_scores('cartpole', episodes, seed_base=2_000_000, num_frames=1)))
 
 
 def main(argv):

@@ -93,3 +93,18 @@ def test_cartpole_rejects_bad_arguments():
   env.reset()
   with pytest.raises(ValueError, match=r'\[0, 1\]'):
     env.step(np.array([2]))
+
+
+def test_random_play_scores_seed_each_episode_and_sum_its_rewards():
+  """random_policy.random_play_scores (the random-play baselines of learning checks and examples) against a loop
+  written out: episode i on a fresh environment seeded base + i, actions from one generator, rewards summed."""
+  got = random_policy.random_play_scores('cartpole', 4, seed_base=11, seed=3, num_frames=1)
+  rng, want = np.random.default_rng(3), []
+  for i in range(4):
+    env = registry.make_env('cartpole', seed=11 + i, num_frames=1)
+    ts, total = env.reset(), 0.0
+    while not ts.last():
+      ts = env.step(np.array([rng.integers(env.num_actions)]))
+      total += float(ts.reward[0])
+    want.append(total)
+  assert got == want and len(set(got)) > 1          # one generator for all episodes: not the same episode 4 times

@@ -24,3 +24,25 @@ def mean_random_return(env: base.MultiAgentEnv, episodes: int, seed: int = 0):
       total += float(np.mean(ts.reward))
     returns.append(total)
   return float(np.mean(returns)), float(np.std(returns) / np.sqrt(len(returns)))
+
+
+def random_play_scores(name: str, episodes: int, seed_base: int, seed: int = 0, **make_kwargs) -> list:
+  """Raw episode scores (rewards summed over agents and steps) of uniform random actions on the registered
+  environment `name`: episode i on a fresh environment seeded `seed_base` + i, the actions from one generator
+  seeded `seed` (the random-play baselines of learning checks and examples)."""
+  from rlcv_tf.envs import registry  # pylint: disable=g-import-not-at-top  (registry imports the adapters lazily)
+  rng = np.random.default_rng(seed)
+  scores = []
+  for i in range(episodes):
+    env = registry.make_env(name, seed=seed_base + i, **make_kwargs)
+    try:
+      ts, total = env.reset(), 0.0
+      while not ts.last():
+        ts = env.step(random_actions(env, rng))
+        total += float(np.sum(ts.reward))
+      scores.append(total)
+    finally:
+      close = getattr(env, 'close', None)
+      if close:
+        close()
+  return scores

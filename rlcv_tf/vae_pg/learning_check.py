@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from rlcv_tf.core import curves
-from rlcv_tf.envs import registry
+from rlcv_tf.envs import random_policy
 
 WINDOW = 20
 BEST_WINDOW = 100
@@ -47,24 +47,8 @@ class CheckResult:
 
 def random_play_score(env: str, num_frames: int, episodes: int = RANDOM_EPISODES, seed: int = 0) -> float:
   """Mean raw score of `episodes` episodes of uniformly random actions (seeds RANDOM_SEED_BASE + i)."""
-  rng = np.random.default_rng(seed)
-  scores = []
-  for i in range(episodes):
-    e = registry.make_env(env, seed=RANDOM_SEED_BASE + i, num_frames=num_frames)
-    try:
-      ts = e.reset()
-      total = 0.0
-      while True:
-        ts = e.step(np.array([rng.integers(e.num_actions)]))
-        total += float(np.sum(ts.reward))
-        if ts.last():
-          break
-      scores.append(total)
-    finally:
-      close = getattr(e, 'close', None)
-      if close:
-        close()
-  return float(np.mean(scores))
+  return float(np.mean(random_policy.random_play_scores(env, episodes, RANDOM_SEED_BASE, seed=seed,
+                                                         num_frames=num_frames)))
 
 
 def check(env: str, preset: str, scores, random_mean: float, window: int = WINDOW,
