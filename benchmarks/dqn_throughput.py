@@ -93,17 +93,12 @@ def components(name: str, seconds: float) -> dict:
   pixels = len(shape) == 3
   replay = replay_lib.TransitionReplay(cfg.buffer_size, frame_shape, np.uint8 if pixels else np.float32,
                                        num_frames=cfg.num_frames, seed=5)
-  state = {'ts': env.reset()}
-  replay.begin(0, np.asarray(state['ts'].observation)[0][..., -frame_shape[-1]:])
+  state = {'ts': dqn_training.reset_into(env, replay, frame_shape)}
 
-  def env_step():
-    a = int(rng.integers(0, num_actions))
-    ts = env.step(np.array([a]))
-    replay.add(0, a, float(np.sum(ts.reward)), float(ts.discount) * cfg.gamma,
-               np.asarray(ts.observation)[0][..., -frame_shape[-1]:])
+  def env_step():          # what the training loop does per step, less the network: the same replay insertion
+    ts, _ = dqn_training.step_into(env, replay, int(rng.integers(0, num_actions)), cfg, frame_shape)
     if ts.last():
-      ts = env.reset()
-      replay.begin(0, np.asarray(ts.observation)[0][..., -frame_shape[-1]:])
+      ts = dqn_training.reset_into(env, replay, frame_shape)
     state['ts'] = ts
 
   env_rate, env_cpu = _rate(env_step, seconds)

@@ -119,6 +119,23 @@ def _flat(obs) -> np.ndarray:
   return np.asarray(obs)[0]                       # agent axis off: [*shape]
 
 
+def reset_into(env, replay, frame_shape):
+  """Starts an episode: env.reset() and the replay's first frame (the newest of the stack; frames are stored once)."""
+  ts = env.reset()
+  replay.begin(0, _flat(ts.observation)[..., -frame_shape[-1]:])
+  return ts
+
+
+def step_into(env, replay, action: int, cfg: 'DQNRunConfig', frame_shape):
+  """One agent step stored in the replay: (timestep, raw reward). The stored reward is sign-clipped when
+  cfg.reward_clip; the stored discount is gamma (0 at a terminal step)."""
+  ts = env.step(np.array([action]))
+  reward = float(np.sum(ts.reward))
+  replay.add(0, action, float(np.sign(reward)) if cfg.reward_clip else reward, float(ts.discount) * cfg.gamma,
+             _flat(ts.observation)[..., -frame_shape[-1]:])
+  return ts, reward
+
+
 def evaluate(learner: dqn.DQNLearner, cfg: DQNRunConfig, episodes: int, seed_base: int = 1_000_003) -> List[float]:
   """Raw scores of `episodes` episodes at epsilon `cfg.eval_epsilon` on held-out seeds."""
   rng = np.random.default_rng(cfg.seed + 7)
@@ -193,18 +210,14 @@ def train(cfg: DQNRunConfig, logdir: str, print_fn: Callable[[str], None] = prin
   loop_start = time.monotonic()
   with stop:
     try:
-      ts = env.reset()
-      replay.begin(0, _flat(ts.observation)[..., -frame_shape[-1]:])
+      ts = reset_into(env, replay, frame_shape)
       rate.update(steps)
       while steps < cfg.total_steps and not stop.requested:
         if max_steps is not None and session >= max_steps:
           break
         eps = schedule(steps)
         a = exploration.epsilon_greedy(learner.q_values(ts.observation)[0], eps, rng)
-        ts = env.step(np.array([a]))
-        reward = float(np.sum(ts.reward))
-        train_reward = float(np.sign(reward)) if cfg.reward_clip else reward
-        replay.add(0, a, train_reward, float(ts.discount) * cfg.gamma, _flat(ts.observation)[..., -frame_shape[-1]:])
+        ts, reward = step_into(env, replay, a, cfg, frame_shape)
         steps += 1
         session += 1
         agent_steps.assign(steps)
@@ -216,8 +229,7 @@ def train(cfg: DQNRunConfig, logdir: str, print_fn: Callable[[str], None] = prin
           recent.append(score)
           with writer.as_default(step=steps):
             tf.summary.scalar('episode/score_raw', score)
-          ts = env.reset()
-          replay.begin(0, _flat(ts.observation)[..., -frame_shape[-1]:])
+          ts = reset_into(env, replay, frame_shape)
         if replay.num_transitions >= cfg.learning_starts:
           owed += cfg.replay_ratio
           while owed >= 1.0:
