@@ -54,6 +54,16 @@ def _plot_curves(curves, path):
   plt.close(fig)
 
 
+def _saturation_note(run) -> str:
+  """A sentence on D's accuracy over the run, when it stayed at 1 (D rejected every fake all along)."""
+  accuracy = run.get('curves', {}).get('d/accuracy', {}).get('values', [])
+  if not accuracy or min(accuracy) < 0.99:
+    return ''
+  return (f' The curves show it: D\'s batch accuracy in that run never fell below {min(accuracy):.3f} '
+          f'({len(accuracy)} logged points) and its loss went to 0: D rejected every fake from the start, where the '
+          'minimax G loss has no gradient.')
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)      # the SavedModel writer's INFO lines
@@ -116,6 +126,7 @@ def main(argv):
                                   'rejects the fakes confidently (4.54e-5 at a logit of -10, against 0.99995 for the '
                                   'non-saturating loss), which is early in training; this is why the thesis and this '
                                   'project default to the non-saturating loss. One seed each: one run, not a rate.'
+                                  + _saturation_note(sat)
                                   if is_sat < 0.5 * is_ns else
                                   'Both reached digits in this run (one seed each).')]
   with open(os.path.join(FLAGS.out, 'digits.md'), 'w') as f:
