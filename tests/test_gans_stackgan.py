@@ -44,7 +44,35 @@ def test_ca_layer_samples_with_gradients_to_mu_and_log_sigma():
   # d sum(c^) / d mu = 1, d sum(c^) / d log sigma = sigma * eps: both reach the layer's weights.
   kernel_grad = tape.gradient(total, ca.fc.kernel).numpy()
   assert np.any(kernel_grad[:, :5] != 0) and np.any(kernel_grad[:, 5:] != 0)
-  np.testing.assert_allclose(ca(c, training=False)[0].numpy(), mu.numpy())            # inference: c^ = mu
+  # inference: c^ = mu + sigma * eps with eps from the fixed table, the same on every call
+  eps = (ca(c, training=False)[0] - mu) / tf.exp(log_sigma)
+  np.testing.assert_allclose(eps.numpy(), ca.inference_noise(3).numpy(), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(ca(c, training=False)[0].numpy(), ca(c, training=False)[0].numpy())
+
+
+def test_inference_ca_draws_like_training_not_mu():
+  """The Stage-II collapse (issue 15 §7): with c^ = mu at inference, every z of one condition met the same,
+  never-trained-on c^. Now a fixed condition repeated over a batch gets per-row eps ~ N(0, I): standardised
+  c^ has mean ~0 and sd ~1 over the rows, rows differ, row i is the same for any batch size, and the two CA
+  layers use different tables."""
+  keras.utils.set_random_seed(0)
+  ca, ca2 = stackgan.ConditioningAugmentation(ca_dim=16), stackgan.ConditioningAugmentation(ca_dim=16, seed=1)
+  c = tf.constant(np.tile(np.where(np.arange(12) % 3, 1.0, -1.0)[None], (512, 1)), tf.float32)
+  mu, log_sigma = ca.moments(c)
+  c_hat = ca(c, training=False)[0]
+  eps = ((c_hat - mu) / tf.exp(log_sigma)).numpy()
+  assert not np.allclose(c_hat.numpy(), mu.numpy())
+  assert abs(eps.mean()) < 0.05 and abs(eps.std() - 1.0) < 0.05
+  assert np.all(eps.std(axis=0) > 0.8)                                     # every dimension varies over rows
+  assert len(np.unique(np.round(eps[:, 0], 6))) == 512
+  np.testing.assert_allclose(ca(c[:7], training=False)[0].numpy(), c_hat.numpy()[:7], rtol=1e-5, atol=1e-6)
+  assert not np.allclose(ca.inference_noise(4).numpy(), ca2.inference_noise(4).numpy())
+  # the whole StackGAN: one condition, different z -> different Stage-II images even when Stage-II ignores s1
+  g, _ = training.build_models(training.GANConfig(model='stackgan', dataset='synth_faces', gf=8, df=8, ca_dim=8,
+                                                  z_dim=8).resolved(), data_lib.load('synth_faces', 32, 4, 4))
+  z = tf.zeros((4, 8))                                          # same z: only the CA table separates the rows
+  _, s2 = g.generate(z, tf.constant(np.tile(c.numpy()[:1], (4, 1))))
+  assert float(tf.reduce_max(tf.abs(s2[0] - s2[1]))) > 1e-4
 
 
 @pytest.mark.parametrize('num_down, scale, upsample', [(2, 4, 'nearest'), (1, 2, 'nearest'), (2, 4, 'convT'),
@@ -108,3 +136,34 @@ def test_a_stackgan_step_and_export(tmp_path):
   got = loaded.generate(z, c)
   np.testing.assert_allclose(got['samples'].numpy(), s2.numpy(), rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(got['stage1'].numpy(), s1.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_stage1_steps_schedule_trains_one_stage_at_a_time():
+  """stage1_steps = 2: steps 0-1 move Stage-I and D1 only; steps 2+ move Stage-II (with its CA) and D2 only,
+  leaving Stage-I bit-identical, BN moving statistics included (the paper's schedule)."""
+  keras.utils.set_random_seed(0)
+  cfg = training.GANConfig(model='stackgan', dataset='synth_faces', gf=8, df=8, ca_dim=8, z_dim=8, batch_size=4,
+                           stage1_steps=2).resolved().validate()
+  source = data_lib.load('synth_faces', 32, num_test=4, num_train=8)
+  g, ds = training.build_models(cfg, source)
+  trainer = training.make_trainer(cfg, g, ds)
+  assert [trainer.stages_at(i) for i in (0, 1, 2, 50)] == [(True, False)] * 2 + [(False, True)] * 2
+  parts = {'stage1': g.stage1.variables, 'stage2': g.stage2.variables + g.ca2.variables,
+           'd1': ds.d1.variables, 'd2': ds.d2.variables}
+  snap = lambda: {k: [v.numpy().copy() for v in vs] for k, vs in parts.items()}
+  same = lambda a, b, k: all(np.array_equal(x, y) for x, y in zip(a[k], b[k]))
+  before = snap()
+  out = trainer.train_step(source.train_x[:4], source.train_c[:4])
+  after1 = snap()
+  assert set(out) == {'loss/d', 'd/accuracy', 'loss/g', 'loss/kl'}
+  assert not same(before, after1, 'stage1') and not same(before, after1, 'd1')
+  assert same(before, after1, 'stage2') and same(before, after1, 'd2')
+  trainer.train_step(source.train_x[4:], source.train_c[4:])
+  after2 = snap()
+  out = trainer.train_step(source.train_x[:4], source.train_c[:4])
+  after3 = snap()
+  assert set(out) == {'loss/d2', 'd2/accuracy', 'loss/g2', 'loss/kl2'}
+  assert same(after2, after3, 'stage1') and same(after2, after3, 'd1')
+  assert not same(after2, after3, 'stage2') and not same(after2, after3, 'd2')
+  with pytest.raises(ValueError, match='stage1_steps'):
+    training.GANConfig(model='stackgan', dataset='synth_faces', stage1_steps=-1).resolved().validate()

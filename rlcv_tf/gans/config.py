@@ -60,6 +60,8 @@ class GANConfig(runs.ConfigRecord):
   mismatch: bool = True               # the mismatched-pair term of the cGAN D loss
   kl_weight: float = KL_WEIGHT
   ca_dim: int = CA_DIM
+  stage1_steps: int = 0               # StackGAN: 0 = both stages side by side; N = Stage-I alone for N steps,
+                                      # then Stage-II alone on the fixed Stage-I (the paper's schedule)
   seed: int = 0
 
   @property
@@ -120,9 +122,9 @@ class GANConfig(runs.ConfigRecord):
     if self.resolution and self.dataset == 'synth_faces' and self.resolution not in (
         (16, 32, 64) if self.model == 'stackgan' else RESOLUTIONS[1:]):
       fail('resolution', f'got {self.resolution}', '32, 64 (StackGAN Stage-I: 16, 32, 64)')
-    for field in ('z_dim', 'batch_size', 'gf', 'df'):
+    for field in ('z_dim', 'batch_size', 'gf', 'df', 'stage1_steps'):
       if getattr(self, field) < 0:
-        fail(field, f'got {getattr(self, field)}', 'positive integers')
+        fail(field, f'got {getattr(self, field)}', 'integers >= 0 (0: the default)')
     return self
 
 

@@ -7,8 +7,12 @@ condition in place of Reed et al.'s text embeddings (out of scope: pickled downl
   [mu, log sigma] (ca_dim each); c^ = mu + sigma * eps, eps ~ N(0, I) (reparameterised; the official code's
   truncated normal is not used); returns (c^, KL) with KL = mean_B sum_d (-log sigma + (sigma^2 + mu^2 - 1) / 2) =
   D_KL(N(mu, diag sigma^2) || N(0, I)) (`ca_kl`), added to the G loss with weight lambda (`KL_WEIGHT` = 1, the
-  paper's; the official birds config uses 2). In inference (training=False) c^ = mu, so `generate(z, c)` is a
-  deterministic function (our choice; StackGAN samples eps at test time too).
+  paper's; the official birds config uses 2). In inference (training=False) c^ is sampled too, as StackGAN does
+  at test time [orig], but from a fixed table: row i of any batch takes draw i of a stateless N(0, I) stream
+  (`inference_noise`), so `generate(z, c)` stays a deterministic function (exports, comparable sheets) while
+  every sample sees an eps like those of training. c^ = mu would not do: the KL term drives sigma to ~1 and mu
+  to ~0 (sd ~0.1 across conditions in short runs), so mu alone is an input the generators never saw in training,
+  and Stage-II, whose only other input is the Stage-I image, then gave one image for every z (issue 15 §7).
 * Stage-I G (`StageIGenerator`): concat(c^_0, z) -> FC -> 4x4x(gf 2^n) -> BN -> ReLU -> n x (nearest x2 -> conv3x3
   -> BN -> ReLU, halving channels) -> conv3x3 -> tanh, at 4 * 2^n px (16 by default; the paper's 64). The official
   residual blocks at 4x4 / 8x8 are left out.
@@ -19,10 +23,12 @@ condition in place of Reed et al.'s text embeddings (out of scope: pickled downl
   Stage-I size.
 * Losses: D as the cGAN with mismatched pairs at StackGAN's weights real + (wrong + fake) / 2
   (`core.gan.CGAN_WEIGHTS['stackgan']`); G non-saturating + lambda KL.
-* Training (`StackGANTrainer`): each step updates Stage-I (k D steps, one G step) and then Stage-II on the current
-  Stage-I images with gradients stopped. The paper trains Stage-I for 600 epochs first and then Stage-II with
-  Stage-I fixed [orig]; training them side by side (Stage-II always sees the Stage-I generator of the moment) is our
-  simplification for short runs.
+* Training (`StackGANTrainer`): by default (`stage1_steps` = 0) each step updates Stage-I (k D steps, one G step)
+  and then Stage-II on the current Stage-I images with gradients stopped (our simplification for short runs: Stage-II
+  always sees the Stage-I generator of the moment). With `stage1_steps` = N the paper's schedule [orig: 600 epochs
+  of Stage-I, then Stage-II with Stage-I fixed]: Stage-I and D0 alone for N steps (about 3x faster per step on CPU),
+  then Stage-II and D1 alone on the fixed Stage-I, run in inference mode (its BN moving statistics, fresh CA draws)
+  so that Stage-II trains on the images it refines at test time. examples/gans_stackgan.py uses it.
 """
 
 import math
@@ -43,6 +49,7 @@ from rlcv_tf.gans import networks
 
 KL_WEIGHT = config.KL_WEIGHT
 CA_DIM = config.CA_DIM
+INFERENCE_NOISE_SEED = 2017      # the stateless stream of the inference eps table (`inference_noise`)
 
 
 def ca_kl(mu, log_sigma):
@@ -57,19 +64,25 @@ class ConditioningAugmentation(keras.layers.Layer):
     super().__init__(**kwargs)
     self.ca_dim = int(ca_dim)
     self.fc = keras.layers.Dense(2 * self.ca_dim, name='fc')
+    self.seed = int(seed)
     self.seed_generator = keras.random.SeedGenerator(seed)
 
   def moments(self, condition):
     h = ops.leaky_relu(self.fc(ops.cast(condition, 'float32')), 0.2)
     return h[:, :self.ca_dim], h[:, self.ca_dim:]
 
+  def inference_noise(self, batch):
+    """The fixed eps table of inference: [batch, ca_dim], row i the same for every batch size."""
+    return tf.random.stateless_normal(tf.stack([batch, self.ca_dim]), seed=(INFERENCE_NOISE_SEED, self.seed))
+
   def call(self, condition, training=False, noise=None):
+    """c^ = mu + sigma * eps: eps = `noise` if given, else fresh N(0, I) draws in training and the fixed
+    `inference_noise` table in inference."""
     mu, log_sigma = self.moments(condition)
     kl = ops.mean(ca_kl(mu, log_sigma))
-    if not training and noise is None:
-      return mu, kl
     if noise is None:
-      noise = keras.random.normal(ops.shape(mu), seed=self.seed_generator)
+      noise = (keras.random.normal(ops.shape(mu), seed=self.seed_generator) if training
+               else self.inference_noise(tf.shape(mu)[0]))
     return mu + ops.exp(log_sigma) * noise, kl
 
 
@@ -93,8 +106,8 @@ class StageIGenerator(networks.Model):
     self.to_image = keras.layers.Conv2D(channels, 3, padding='same', name='to_image')
     tracking.track_containers(self)       # tf.train.Checkpoint does not see layers kept in lists
 
-  def call(self, z, condition, training=False):
-    c_hat, kl = self.ca(condition, training=training)
+  def call(self, z, condition, training=False, ca_noise=None):
+    c_hat, kl = self.ca(condition, training=training, noise=ca_noise)
     x = ops.relu(self.project_bn(self.project(ops.concatenate([c_hat, z], axis=-1)), training=training))
     x = ops.reshape(x, (-1, 4, 4, self.base))
     for up, conv, bn in self.ups:
@@ -128,6 +141,15 @@ class StackDiscriminators(tf.Module):
     super().__init__(name='stack_discriminators')
     self.d1, self.d2 = d1, d2
 
+  # tf.Module's own variable collection does not see Keras 3 variables (it would return nothing): list the pair's.
+  @property
+  def variables(self):
+    return list(self.d1.variables) + list(self.d2.variables)
+
+  @property
+  def trainable_variables(self):
+    return list(self.d1.trainable_variables) + list(self.d2.trainable_variables)
+
 
 def stage2_config(stage1_resolution: int, stage2_resolution: int, gf: int) -> refiner.Stage2Config:
   """The refiner at CPU size: 2 stride-2 downsamplings, 2 residual blocks (the paper's 4), up to Stage-II."""
@@ -155,14 +177,15 @@ def build_stackgan(cfg, source):
 
 class StackGANTrainer(tf.Module):
   """One `train_step(x, c)` with x at the Stage-II size [k * B, R2, R2, C]: Stage-I (k D steps on x resized to R1,
-  one G step) then Stage-II (k D steps, one G step on stop_gradient(Stage-I images)); Adam(lr, 0.5, 0.999)
-  [orig: 2e-4, 0.5]."""
+  one G step) and / or Stage-II (k D steps, one G step on stop_gradient(Stage-I images)), as `stages_at(step)`
+  says; Adam(lr, 0.5, 0.999) [orig: 2e-4, 0.5]."""
 
   def __init__(self, generator: StackGAN, discriminators: StackDiscriminators, cfg):
     super().__init__(name='stackgan_trainer')
     self.generator, self.discriminators = generator, discriminators
     self.z_dim, self.k, self.kl_weight = cfg.z_dim, cfg.d_steps, cfg.kl_weight
     self.resolution, self.d_gate = cfg.resolution, cfg.d_gate
+    self.stage1_steps = int(cfg.stage1_steps)
     self.weights = gan.CGAN_WEIGHTS[cfg.cgan_weights or 'stackgan']
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     self.rng = tf.random.Generator.from_seed(cfg.seed)
@@ -196,40 +219,67 @@ class StackGANTrainer(tf.Module):
       opt.apply_gradients(zip(grads, variables))
     return loss, info['d/accuracy']
 
-  def _fakes(self, batch, condition):
+  def _forward(self, z, condition, train1, train2):
+    """(s1, s2, kl1, kl2) with each stage in training mode if it trains; s2 and kl2 are None if Stage-II does
+    not train (not computed)."""
+    g = self.generator
+    noise = None if train1 else self.rng.normal([tf.shape(z)[0], g.stage1.ca.ca_dim])   # fixed Stage-I: fresh eps
+    s1, kl1 = g.stage1(z, condition, training=train1, ca_noise=noise)
+    if not train2:
+      return s1, None, kl1, None
+    c_hat, kl2 = g.ca2(condition, training=True)
+    return s1, g.stage2(tf.stop_gradient(s1), c_hat, training=True), kl1, kl2
+
+  def _fakes(self, batch, condition, train1, train2):
     z = self.rng.normal([batch, self.z_dim])
     with networks.statistics_kept(self.generator):
-      return self.generator.generate(z, condition, training=True)
+      return self._forward(z, condition, train1, train2)[:2]
 
-  def _train_impl(self, x, condition):
+  def _train_impl(self, x, condition, train1=True, train2=True):
+    """One step; `train1` / `train2` (Python bools: one trace each) say which stages update. A fixed Stage-I runs
+    in inference mode (BN moving statistics: the images Stage-II sees at test time) with fresh CA draws."""
     d1, d2 = self.discriminators.d1, self.discriminators.d2
     shape = lambda t: tf.concat([[self.k, -1], tf.shape(t)[1:]], 0)
     xs, cs = tf.reshape(x, shape(x)), tf.reshape(condition, shape(condition))
     out = {}
     for i in range(self.k):
       real2, c = xs[i], cs[i]
-      real1 = tf.image.resize(real2, (self.resolution, self.resolution), method='area')
-      s1, s2 = self._fakes(tf.shape(real2)[0], c)
-      out['loss/d'], out['d/accuracy'] = self._d_step(d1, self.d1_opt, real1, s1, c)
-      out['loss/d2'], out['d2/accuracy'] = self._d_step(d2, self.d2_opt, real2, s2, c)
+      s1, s2 = self._fakes(tf.shape(real2)[0], c, train1, train2)
+      if train1:
+        real1 = tf.image.resize(real2, (self.resolution, self.resolution), method='area')
+        out['loss/d'], out['d/accuracy'] = self._d_step(d1, self.d1_opt, real1, s1, c)
+      if train2:
+        out['loss/d2'], out['d2/accuracy'] = self._d_step(d2, self.d2_opt, real2, s2, c)
     c = cs[-1]
     z = self.rng.normal([tf.shape(c)[0], self.z_dim])
     with networks.statistics_kept(d1, d2):
       with tf.GradientTape(persistent=True) as tape:
-        s1, s2, kl1, kl2 = self.generator.generate(z, c, training=True, with_kl=True)
-        g1 = gan.generator_loss(d1(s1, c, training=True)) + self.kl_weight * kl1
-        g2 = gan.generator_loss(d2(s2, c, training=True)) + self.kl_weight * kl2
-      self.g1_opt.apply_gradients(zip(tape.gradient(g1, self.g1_vars), self.g1_vars))
-      self.g2_opt.apply_gradients(zip(tape.gradient(g2, self.g2_vars), self.g2_vars))
+        s1, s2, kl1, kl2 = self._forward(z, c, train1, train2)
+        g1 = gan.generator_loss(d1(s1, c, training=True)) + self.kl_weight * kl1 if train1 else None
+        g2 = gan.generator_loss(d2(s2, c, training=True)) + self.kl_weight * kl2 if train2 else None
+      if train1:
+        self.g1_opt.apply_gradients(zip(tape.gradient(g1, self.g1_vars), self.g1_vars))
+        out.update({'loss/g': g1, 'loss/kl': kl1})
+      if train2:
+        self.g2_opt.apply_gradients(zip(tape.gradient(g2, self.g2_vars), self.g2_vars))
+        out.update({'loss/g2': g2, 'loss/kl2': kl2})
       del tape
     self.step.assign_add(1)
-    out.update({'loss/g': g1, 'loss/g2': g2, 'loss/kl': kl1, 'loss/kl2': kl2})
     return out
+
+  def stages_at(self, step: int):
+    """(train Stage-I, train Stage-II) at `step`: both with stage1_steps = 0; else Stage-I alone for the first
+    stage1_steps steps, then Stage-II alone on the fixed Stage-I (the paper's schedule [orig])."""
+    if not self.stage1_steps:
+      return True, True
+    return (True, False) if step < self.stage1_steps else (False, True)
 
   def train_step(self, x, condition=None):
     if condition is None:
       raise ValueError('condition: StackGAN needs a condition (labels or attributes)')
-    return self._train(tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(condition, tf.float32))
+    train1, train2 = self.stages_at(int(self.step.numpy()))
+    return self._train(tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(condition, tf.float32), train1,
+                       train2)
 
 
 def pair_sheet(samples, cols: int = 8) -> np.ndarray:

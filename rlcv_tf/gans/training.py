@@ -320,7 +320,7 @@ def train(cfg: GANConfig, run: RunConfig, logdir: str, print_fn: Callable[[str],
                                    os.path.join(logdir, 'saved_model'))
 
   lines = (('loss/d', 'D'), ('loss/g', 'G'), ('d/accuracy', 'D acc'), ('critic/w_estimate', 'W est'),
-           ('loss/kl', 'KL'))
+           ('loss/kl', 'KL'), ('loss/d2', 'D2'), ('loss/g2', 'G2'), ('d2/accuracy', 'D2 acc'))
   done, metrics, steps_per_second = train_loop.train_loop(
       trainer, batches, run, manager, writer, train_loop.sheet_writer(logdir, writer, sheets.grid, 'samples/fixed_z'),
       lambda _: cfg.learning_rate, cfg.batch_size, None, logdir, print_fn, on_step=on_step, prefix=PREFIX,
