@@ -81,7 +81,8 @@ def markdown(rows) -> str:
     if crvae:
       n = s['generate_batch']
       out += [f'Generating one batch of {n} binarised digits (fast sampler vs Chapter 5\'s crVAE, '
-              f'{crvae["preset"]} at {crvae["width"]} x width: prior z, decoder, one Bernoulli draw per pixel; '
+              f'{crvae["preset"]} ({crvae["width"]} x the thesis width, {crvae["vae_params"]:,} parameters): prior z, '
+              'decoder, one Bernoulli draw per pixel; '
               f'median of {len(crvae["generate_batch_ms_all"])} calls):', '',
               '| model | ms per batch | ms per image | x crVAE |', '|---|---:|---:|---:|',
               f'| crVAE | {crvae["generate_batch_ms"]:,.1f} | {crvae["generate_batch_ms"] / n:,.2f} | 1 |']
@@ -119,7 +120,7 @@ def time_crvae_generation(tf) -> dict:
   params = int(sum(np.prod(v.shape) for v in vae.trainable_variables))
   out = {'preset': cfg.name, 'width': FLAGS.crvae_width, 'generate_batch_ms': 1e3 * float(np.median(times)),
          'generate_batch_ms_all': [1e3 * t for t in times], 'vae_params': params}
-  print(f'[bench] crVAE ({cfg.name} x {FLAGS.crvae_width}): {out["generate_batch_ms"]:.1f} ms per '
+  print(f'[bench] crVAE ({cfg.name}): {out["generate_batch_ms"]:.1f} ms per '
         f'{FLAGS.generate_batch} digits', flush=True)
   return out
 

