@@ -43,13 +43,18 @@ def read_json(path: str):
 def timed(logdir: str, train, finished: bool) -> dict:
   """Runs `train()` unless the run in `logdir` is `finished`; returns {'wall_s', 'steps_per_second', 'reused'}: the
   training's own time, saved as `logdir`/timing.json when it ran, so a table rebuilt later from a finished run
-  reports how long the training took, not how long reloading it took (wall_s None when no timing was saved)."""
+  reports how long the training took, not how long reloading it took (wall_s None when no timing was saved).
+
+  A run that resumes (not finished, timing.json present: more steps asked of a finished run, or a call that
+  returned before the end) adds this call's time to the saved one; a call killed before it returned saved none."""
   path = os.path.join(logdir, 'timing.json')
+  saved = read_json(path) or {}
   if finished:
-    return {'wall_s': None, 'steps_per_second': None, **(read_json(path) or {}), 'reused': True}
+    return {'wall_s': None, 'steps_per_second': None, **saved, 'reused': True}
   start = time.monotonic()
   out = train()
-  timing = {'wall_s': time.monotonic() - start, 'steps_per_second': getattr(out, 'steps_per_second', None)}
+  timing = {'wall_s': time.monotonic() - start + (saved.get('wall_s') or 0.0),
+            'steps_per_second': getattr(out, 'steps_per_second', None), 'calls': int(saved.get('calls', 0)) + 1}
   with open(path, 'w') as f:
     json.dump(timing, f)
   return {**timing, 'reused': False}

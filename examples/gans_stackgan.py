@@ -23,6 +23,9 @@ from absl import logging
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import example_steps  # pylint: disable=g-import-not-at-top  (this folder)
 
 flags.DEFINE_integer('stage1_steps', 3_000, 'Steps of Stage-I alone.')
 flags.DEFINE_integer('stage2_steps', 1_500, 'Steps of Stage-II on the fixed Stage-I.')
@@ -72,7 +75,6 @@ def main(argv):
   from rlcv_tf.gans import stackgan  # pylint: disable=g-import-not-at-top
   from rlcv_tf.gans import training  # pylint: disable=g-import-not-at-top
   os.makedirs(FLAGS.out, exist_ok=True)
-  start = time.monotonic()
   steps = FLAGS.stage1_steps + FLAGS.stage2_steps
   logdir = os.path.join(FLAGS.root, f'stackgan_s{FLAGS.seed}')
   cfg = training.GANConfig(model='stackgan', dataset='synth_faces', stage1_steps=FLAGS.stage1_steps, seed=FLAGS.seed)
@@ -80,13 +82,13 @@ def main(argv):
                            log_interval_s=60)
   print(f'[gans_stackgan] Stage-I {FLAGS.stage1_steps:,} steps, then Stage-II {FLAGS.stage2_steps:,}, into {logdir}',
         flush=True)
-  out = training.train(cfg, run, logdir, print_fn=lambda line: print('  ' + line, flush=True))
-  train_s = time.monotonic() - start
-  wall_path = os.path.join(logdir, 'example_train_wall.json')    # training seconds summed over (resumed) calls
-  before = json.load(open(wall_path))['train_wall_s'] if os.path.exists(wall_path) else 0.0
-  train_s += before
-  with open(wall_path, 'w') as f:
-    json.dump({'train_wall_s': train_s}, f)
+  train = lambda: training.train(cfg, run, logdir, print_fn=lambda line: print('  ' + line, flush=True))
+  finished = (example_steps.read_json(os.path.join(logdir, 'eval.json')) or {}).get('step') == steps
+  ran = {}
+  timing = example_steps.timed(logdir, lambda: ran.setdefault('out', train()), finished)
+  eval_start = time.monotonic()
+  out = ran['out'] if 'out' in ran else train()      # a finished run reloads in seconds (not counted as training)
+  train_s = timing['wall_s']
   loaded = tf.saved_model.load(out.saved_model)
   resolved = cfg.resolved()
 
@@ -156,7 +158,7 @@ def main(argv):
               'real32_wrong_conditions': agreement(source.test_x, np.roll(source.test_c, 1, axis=0))}
   attributes = {k: {'mean': float(np.mean(v)), 'per_attribute': dict(zip(names, map(float, v)))}
                 for k, v in per_attr.items()}
-  wall = time.monotonic() - start + before       # training over every call + this call's evaluation
+  wall = (train_s or 0.0) + time.monotonic() - eval_start     # training over every call + this call's evaluation
   results = {'config': resolved.to_dict(), 'run': run.to_dict(), 'steps_per_second_last_phase': out.steps_per_second,
              'train_wall_s': train_s, 'wall_s': wall, 'diversity_pairwise_rms': diversity,
              'stage2_vs_stage1_rms': follows,
