@@ -158,7 +158,10 @@ def main(argv):
               'real32_wrong_conditions': agreement(source.test_x, np.roll(source.test_c, 1, axis=0))}
   attributes = {k: {'mean': float(np.mean(v)), 'per_attribute': dict(zip(names, map(float, v)))}
                 for k, v in per_attr.items()}
-  wall = (train_s or 0.0) + time.monotonic() - eval_start     # training over every call + this call's evaluation
+  # Training over every call + this call's evaluation; None for a run finished without a timing.json (older code):
+  # this call's evaluation alone is not the run's time.
+  wall = None if train_s is None else train_s + time.monotonic() - eval_start
+  wall_text = 'training time not recorded' if wall is None else f'{wall / 60:.1f} min in all'
   results = {'config': resolved.to_dict(), 'run': run.to_dict(), 'steps_per_second_last_phase': out.steps_per_second,
              'train_wall_s': train_s, 'wall_s': wall, 'diversity_pairwise_rms': diversity,
              'stage2_vs_stage1_rms': follows,
@@ -176,7 +179,7 @@ def main(argv):
       f'`python examples/gans_stackgan.py`: Stage-I (16 px) trained alone for {FLAGS.stage1_steps:,} steps, then '
       f'Stage-II (16 -> 32 px) for {FLAGS.stage2_steps:,} steps on the fixed Stage-I (the paper\'s schedule, at CPU '
       f'sizes: gf = df = 32, CA 128-d, KL weight {resolved.kl_weight:g}, batch {resolved.batch_size}, Adam '
-      f'{resolved.learning_rate:g} / 0.5), seed {FLAGS.seed}, 2 shared CPU cores, {wall / 60:.1f} min in all. '
+      f'{resolved.learning_rate:g} / 0.5), seed {FLAGS.seed}, 2 shared CPU cores, {wall_text}. '
       'Conditions: the 12 binary attributes of synth_faces (the CelebA stand-in), not text embeddings.', '',
       '## Grids', '',
       f'![pairs](pairs.png)', '',
@@ -239,7 +242,7 @@ def main(argv):
       'the earlier runs gave one Stage-II image for every z (the collapse this page was made to examine).']
   with open(os.path.join(FLAGS.out, 'stackgan.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
-  print(f'[gans_stackgan] wrote {FLAGS.out}/stackgan.md, stackgan.json, pairs.png, real.png ({wall / 60:.1f} min)',
+  print(f'[gans_stackgan] wrote {FLAGS.out}/stackgan.md, stackgan.json, pairs.png, real.png ({wall_text})',
         flush=True)
 
 
